@@ -1,0 +1,55 @@
+// swift-tools-version: 6.1
+// WrapNet: neural-network inference with ultra-low-resolution (b-bit, wrap-around) accumulators.
+import PackageDescription
+
+// On Apple platforms BLAS comes from Accelerate (imported directly in Swift); elsewhere from OpenBLAS via the
+// CBLAS system-library target (Debian/Ubuntu: `apt-get install libopenblas-dev`).
+let blasDependency: Target.Dependency = .target(name: "CBLAS", condition: .when(platforms: [.linux, .windows, .android]))
+
+let package = Package(
+  name: "WrapNet",
+  platforms: [.macOS(.v14)],
+
+  // MARK: - Public products
+  products: [
+    .library(name: "WrapNet", targets: ["WrapNet"]),
+    .library(name: "WrapNetEngine", targets: ["WrapNetEngine"]),
+    .executable(name: "wrapnet", targets: ["wrapnet"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
+  ],
+  targets: [
+    // MARK: - Libraries
+    // Integer inference and the shared wrap-around arithmetic core. Depends on nothing of the trainer.
+    .target(name: "WrapNetEngine"),
+    // Quantization-aware training, datasets, models. Reuses the engine's arithmetic core.
+    .target(
+      name: "WrapNet",
+      dependencies: ["WrapNetEngine", "CZlib", blasDependency]
+    ),
+    .executableTarget(
+      name: "wrapnet",
+      dependencies: [
+        "WrapNet", "WrapNetEngine",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+
+    // MARK: - Implementation details (system libraries)
+    .systemLibrary(
+      name: "CBLAS",
+      pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+    ),
+    .systemLibrary(
+      name: "CZlib",
+      providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+    ),
+
+    // MARK: - Tests
+    .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine"]),
+    .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

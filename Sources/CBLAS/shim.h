@@ -1,0 +1,2 @@
+// OpenBLAS's C interface (Debian/Ubuntu: libopenblas-dev). pkg-config "openblas" supplies the include path.
+#include <cblas.h>

@@ -1,0 +1,6 @@
+import Testing
+import WrapNetEngine
+
+@Test func engineVersionIsSemantic() {
+  #expect(WrapNetEngineInfo.version.split(separator: ".").count == 3)
+}
