@@ -20,11 +20,14 @@ public protocol Layer: Sendable {
   mutating func visitParameters(_ visit: (String, inout Tensor, inout Tensor) -> Void)
   /// Visits every non-trainable state tensor that a checkpoint must hold (e.g. batch-norm running statistics).
   mutating func visitBuffers(_ visit: (String, inout Tensor) -> Void)
+  /// Visits every WrapNet quantized layer inside this layer (itself included), in forward order.
+  mutating func visitWrapLayers(_ visit: (inout WrapLayer) -> Void)
 }
 
 extension Layer {
   public mutating func visitParameters(_ visit: (String, inout Tensor, inout Tensor) -> Void) {}
   public mutating func visitBuffers(_ visit: (String, inout Tensor) -> Void) {}
+  public mutating func visitWrapLayers(_ visit: (inout WrapLayer) -> Void) {}
 
   /// Sets every parameter gradient to zero.
   public mutating func zeroGradients() {

@@ -1,0 +1,91 @@
+import WrapNetEngine
+
+/// How a low-bit layer turns its exact integer dot product `z` into the value `y` that the rest of the network sees.
+///
+/// | mode       | forward `y`                                   | hardware it models                               |
+/// |------------|-----------------------------------------------|--------------------------------------------------|
+/// | `exact`    | `z`                                           | a 32-bit accumulator (the baseline)              |
+/// | `wrap`     | `wrap_b(z)`                                   | a naive b-bit two's-complement accumulator       |
+/// | `cyclic`   | `f_k(wrap_b(z))`                              | WrapNet: b-bit accumulator + cyclic activation   |
+/// | `clamp`    | `clamp(z, -2^(b-1), 2^(b-1)-1)`               | a *wide* accumulator followed by one clamp       |
+/// | `saturate` | sequential saturating sum, clamped every add  | a real b-bit saturating accumulator              |
+///
+/// `clamp` is not what a b-bit saturating accumulator computes: that one clamps after every addition, so its result
+/// depends on the order of summation. `saturate` simulates it in one fixed order (see `SaturatingOrder`).
+public enum AccumulatorMode: String, Sendable, CaseIterable, Codable {
+  case exact, wrap, cyclic, clamp, saturate
+
+  /// One line for `--help` and reports: what the mode needs in hardware.
+  public var hardware: String {
+    switch self {
+    case .exact: return "32-bit accumulator"
+    case .wrap: return "b-bit wrap-around accumulator, no adaptation"
+    case .cyclic: return "b-bit wrap-around accumulator + cyclic activation (WrapNet)"
+    case .clamp: return "wide accumulator + clamp to b bits (not a b-bit accumulator)"
+    case .saturate: return "b-bit saturating accumulator (clamps after every addition)"
+    }
+  }
+}
+
+/// The accumulator of one layer: its width, its mode and (for `cyclic`) the transition slope k.
+///
+/// Gradients (dy/dz, straight-through where the forward is not differentiable):
+/// - `exact`: 1.
+/// - `wrap`: 1 (straight-through: the wrap is treated as the identity).
+/// - `cyclic`: f_k'(wrap_b(z)), the true piecewise derivative (1 or -k) of the cyclic activation, times the
+///   straight-through 1 of the wrap.
+/// - `clamp`, `saturate`: 1 where the exact sum is inside [-2^(b-1), 2^(b-1)-1], 0 outside (no gradient flows
+///   through a saturated output, as for a clipped ReLU).
+public struct Accumulator: Sendable, Equatable, Codable {
+  /// Accumulator width b in bits, 2...32. With `exact`, 32.
+  public var bits: Int
+  /// What happens to the sum.
+  public var mode: AccumulatorMode
+  /// Transition slope k of the cyclic activation (only used by `cyclic`).
+  public var slope: Float
+
+  public init(bits: Int, mode: AccumulatorMode, slope: Float = 2) {
+    precondition((2...32).contains(bits), "accumulator bits must be in 2...32, got \(bits)")
+    precondition(slope > 0, "cyclic slope must be > 0, got \(slope)")
+    self.bits = bits
+    self.mode = mode
+    self.slope = slope
+  }
+
+  /// The 32-bit accumulator used by first and last layers.
+  public static let wide = Accumulator(bits: 32, mode: .exact)
+
+  /// Smallest representable value, -2^(b-1).
+  public var minValue: Float { -Float(sign: .plus, exponent: bits - 1, significand: 1) }
+  /// Largest representable value, 2^(b-1) - 1.
+  public var maxValue: Float { Float(sign: .plus, exponent: bits - 1, significand: 1) - 1 }
+
+  /// Whether this accumulator can overflow at all (anything narrower than 32 bits, in a non-exact mode).
+  public var isLowBit: Bool { mode != .exact && bits < 32 }
+
+  /// y for an exact sum z (all modes but `saturate`, whose y depends on the order of the terms).
+  @inlinable
+  public func apply(_ z: Float) -> Float {
+    switch mode {
+    case .exact: return z
+    case .wrap: return z.wrapped(toBits: bits)
+    case .cyclic: return CyclicActivation(bits: bits, slope: slope)(z.wrapped(toBits: bits))
+    case .clamp, .saturate: return z.saturated(toBits: bits)
+    }
+  }
+
+  /// dy/dz at the exact sum z (see the type's documentation for the straight-through choices).
+  @inlinable
+  public func derivative(_ z: Float) -> Float {
+    switch mode {
+    case .exact, .wrap: return 1
+    case .cyclic: return CyclicActivation(bits: bits, slope: slope).derivative(z.wrapped(toBits: bits))
+    case .clamp, .saturate:
+      return (z >= minValue && z <= maxValue) ? 1 : 0
+    }
+  }
+
+  /// Whether z lies outside the b-bit range [-2^(b-1), 2^(b-1)-1] (counted as an overflow).
+  @inlinable
+  public func overflows(_ z: Float) -> Bool { z < minValue || z > maxValue }
+}

@@ -1,0 +1,81 @@
+import WrapNetEngine
+
+/// The unsigned a-bit activation quantizer as a layer; it also acts as the ReLU.
+///
+///     code = round(clamp(x, 0, clip) · (2^a − 1) / clip)     (half away from zero), codes 0 … 2^a − 1
+///
+/// Its output is the integer *code* (as an exact Float): that is what the next layer's accumulator sees. One code
+/// unit is worth `scale = clip / (2^a − 1)`.
+/// Backward (straight-through, clipped): dcode/dx = (2^a − 1) / clip for 0 ≤ x ≤ clip, 0 outside.
+public struct ActivationCodes: Layer {
+  public let bits: Int
+  public let clip: Float
+  private var cacheInput: [Float] = []
+
+  public init(bits: Int, clip: Float) {
+    precondition((1...8).contains(bits), "activation bits must be in 1...8, got \(bits)")
+    precondition(clip > 0, "activation clip must be > 0, got \(clip)")
+    self.bits = bits
+    self.clip = clip
+  }
+
+  /// Largest code, 2^a − 1.
+  public var maxCode: Int { (1 << bits) - 1 }
+  /// Float value of one code unit.
+  public var scale: Float { clip / Float(maxCode) }
+
+  // input: any shape; output: same shape, codes 0 … 2^a − 1
+  public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    let q = ActivationQuantizer(bits: bits, clip: clip)
+    var out = input
+    out.data.withUnsafeMutableBufferPointer { o in
+      for i in o.indices { o[i] = Float(q.code(o[i])) }
+    }
+    if phase == .training { cacheInput = input.data }
+    return out
+  }
+
+  public mutating func backward(_ gradOutput: Tensor) -> Tensor {
+    precondition(cacheInput.count == gradOutput.count, "ActivationCodes: backward without a matching forward")
+    let factor = Float(maxCode) / clip
+    var g = gradOutput
+    for i in g.data.indices {
+      let x = cacheInput[i]
+      // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
+      g.data[i] = (x >= 0 && x <= clip) ? g.data[i] * factor : 0
+    }
+    return g
+  }
+}
+
+/// Sum pooling over the whole feature map: [N, C, H, W] -> [N, C]. Sums of integer codes stay integers, so the
+/// integer engine computes the same values; the following layer divides by H·W through its input scale.
+public struct GlobalSumPool: Layer {
+  private var cacheShape: [Int] = []
+  public init() {}
+
+  public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    precondition(input.rank == 4, "GlobalSumPool expects [N, C, H, W], got \(input.shape)")
+    let n = input.shape[0], c = input.shape[1], plane = input.shape[2] * input.shape[3]
+    var out = [Float](repeating: 0, count: n * c)
+    input.data.withUnsafeBufferPointer { x in
+      for i in 0..<(n * c) {
+        var s: Float = 0
+        for j in 0..<plane { s += x[i * plane + j] }
+        out[i] = s
+      }
+    }
+    cacheShape = input.shape
+    return Tensor(shape: [n, c], data: out)
+  }
+
+  public mutating func backward(_ gradOutput: Tensor) -> Tensor {
+    let plane = cacheShape[2] * cacheShape[3]
+    var g = [Float](repeating: 0, count: cacheShape.reduce(1, *))
+    for i in 0..<gradOutput.count {
+      // out[i] = Σ_j x[i, j]  =>  dx[i, j] = dout[i]
+      for j in 0..<plane { g[i * plane + j] = gradOutput.data[i] }
+    }
+    return Tensor(shape: cacheShape, data: g)
+  }
+}

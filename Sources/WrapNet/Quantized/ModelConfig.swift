@@ -1,0 +1,109 @@
+/// Everything needed to rebuild a WrapNet model's architecture and quantization: stored as JSON in checkpoints
+/// (`__metadata__["wrapnet.config"]`) and in `summary.json`.
+public struct ModelConfig: Sendable, Equatable, Codable {
+  /// Zoo architecture: "mlp", "cnn", "vgg-small" or "resnet20".
+  public var architecture: String
+  /// Input images: channels, height, width; number of classes.
+  public var inputChannels: Int
+  public var inputHeight: Int
+  public var inputWidth: Int
+  public var classes: Int
+  /// Low-bit layers: weight bits (1 binary, 2 ternary, 3...8 symmetric) and the ternary threshold factor t.
+  public var weightBits: Int
+  public var ternaryThreshold: Float
+  /// Unsigned activation codes: bits a and clip range.
+  public var activationBits: Int
+  public var activationClip: Float
+  /// Low-bit layers' accumulator.
+  public var accumulatorBits: Int
+  public var accumulatorMode: AccumulatorMode
+  public var slope: Float
+  /// Overflow penalty weight λ.
+  public var penalty: Float
+  /// Whether the first layer (raw 8-bit pixels) and the last layer (logits) use 8-bit weights with 32-bit
+  /// accumulators (true, the default) or the low-bit settings above.
+  public var wideFirstLayer: Bool
+  public var wideLastLayer: Bool
+
+  public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
+
+  public init(
+    architecture: String, inputChannels: Int = 1, inputHeight: Int = 28, inputWidth: Int = 28, classes: Int = 10,
+    weightBits: Int = 1, ternaryThreshold: Float = 0.7, activationBits: Int = 2, activationClip: Float = 2,
+    accumulatorBits: Int = 8, accumulatorMode: AccumulatorMode = .cyclic, slope: Float = 2, penalty: Float = 0.01,
+    wideFirstLayer: Bool = true, wideLastLayer: Bool = true
+  ) {
+    self.architecture = architecture
+    self.inputChannels = inputChannels
+    self.inputHeight = inputHeight
+    self.inputWidth = inputWidth
+    self.classes = classes
+    self.weightBits = weightBits
+    self.ternaryThreshold = ternaryThreshold
+    self.activationBits = activationBits
+    self.activationClip = activationClip
+    self.accumulatorBits = accumulatorBits
+    self.accumulatorMode = accumulatorMode
+    self.slope = slope
+    self.penalty = penalty
+    self.wideFirstLayer = wideFirstLayer
+    self.wideLastLayer = wideLastLayer
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case architecture
+    case inputChannels = "input_channels"
+    case inputHeight = "input_height"
+    case inputWidth = "input_width"
+    case classes
+    case weightBits = "weight_bits"
+    case ternaryThreshold = "ternary_threshold"
+    case activationBits = "activation_bits"
+    case activationClip = "activation_clip"
+    case accumulatorBits = "accumulator_bits"
+    case accumulatorMode = "accumulator_mode"
+    case slope
+    case penalty
+    case wideFirstLayer = "wide_first_layer"
+    case wideLastLayer = "wide_last_layer"
+  }
+
+  /// Checks ranges; the message says which setting is wrong and what is allowed.
+  public func validate() throws {
+    func fail(_ s: String) -> ConfigError { ConfigError(message: s) }
+    guard Self.architectures.contains(architecture) else {
+      throw fail("unknown model '\(architecture)'; choose one of \(Self.architectures.joined(separator: ", "))")
+    }
+    guard (1...8).contains(weightBits) else { throw fail("weight bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
+    guard (1...8).contains(activationBits) else { throw fail("activation bits must be in 1...8, got \(activationBits)") }
+    guard (2...32).contains(accumulatorBits) else { throw fail("accumulator bits must be in 2...32, got \(accumulatorBits)") }
+    guard slope > 0, slope.isFinite else { throw fail("cyclic slope must be > 0, got \(slope)") }
+    guard penalty >= 0, penalty.isFinite else { throw fail("penalty must be >= 0, got \(penalty)") }
+    guard activationClip > 0, activationClip.isFinite else { throw fail("activation clip must be > 0, got \(activationClip)") }
+    guard ternaryThreshold > 0, ternaryThreshold < 1 else { throw fail("ternary threshold must be in (0, 1), got \(ternaryThreshold)") }
+    switch architecture {
+    case "mlp", "cnn":
+      guard inputHeight == 28, inputWidth == 28 else {
+        throw fail("model '\(architecture)' expects 28×28 images (MNIST, Fashion-MNIST), got \(inputHeight)×\(inputWidth)")
+      }
+    default:
+      guard inputHeight == 32, inputWidth == 32 else {
+        throw fail("model '\(architecture)' expects 32×32 images (CIFAR-10), got \(inputHeight)×\(inputWidth)")
+      }
+    }
+  }
+
+  /// The low-bit layers' accumulator.
+  public var accumulator: Accumulator {
+    accumulatorMode == .exact
+      ? Accumulator(bits: 32, mode: .exact, slope: slope)
+      : Accumulator(bits: accumulatorBits, mode: accumulatorMode, slope: slope)
+  }
+}
+
+/// A configuration or flag value that cannot be used.
+public struct ConfigError: Error, CustomStringConvertible {
+  public var message: String
+  public init(message: String) { self.message = message }
+  public var description: String { message }
+}

@@ -1,0 +1,190 @@
+/// A WrapNet model: the architecture from `ModelConfig`, built from the zoo, as one `Sequential` network.
+///
+/// Input: raw 8-bit pixels as Float values 0…255, [N, C, H, W]. Output: logits [N, classes].
+/// Every hidden layer is `WrapLayer → BatchNorm → ActivationCodes`, so each layer's input is integer codes.
+public struct WrapModel: Sendable {
+  public var config: ModelConfig
+  public var network: Sequential
+
+  /// Builds the zoo architecture named in `config` with weights drawn from `seed`.
+  public init(config: ModelConfig, seed: UInt64) throws {
+    try config.validate()
+    self.config = config
+    var rng = SeededGenerator(seed: seed)
+    self.network = ModelZoo.build(config, generator: &rng)
+  }
+
+  /// logits [N, classes] for pixels [N, C, H, W] (values 0…255).
+  public mutating func forward(_ images: Tensor, phase: Phase) -> Tensor {
+    precondition(
+      images.shape.count == 4 && images.shape[1] == config.inputChannels && images.shape[2] == config.inputHeight
+        && images.shape[3] == config.inputWidth,
+      "model '\(config.architecture)' expects [N, \(config.inputChannels), \(config.inputHeight), \(config.inputWidth)], got \(images.shape)")
+    return network.forward(images, phase: phase)
+  }
+
+  /// Backward from dL/dlogits; accumulates every parameter gradient (and the overflow penalty's).
+  public mutating func backward(_ gradLogits: Tensor) {
+    _ = network.backward(gradLogits)
+  }
+
+  /// Sum of the overflow penalties of the last training forward (λ · Σ max(|z| − 2^(b−1), 0) / N).
+  public mutating func penalty() -> Double {
+    var p = 0.0
+    network.visitWrapLayers { p += $0.penaltyValue }
+    return p
+  }
+
+  /// Multiply-accumulates per image: (in low-bit accumulators, total).
+  public mutating func macCounts() -> (lowBit: Int, total: Int) {
+    var low = 0, total = 0
+    for (h, w, layer) in wrapLayerInputSizes() {
+      let m = layer.macs(height: h, width: w)
+      total += m
+      if layer.accumulator.isLowBit || layer.accumulator.bits < 32 { low += m }
+    }
+    return (low, total)
+  }
+
+  /// Each WrapLayer with the spatial size of its input, found by a one-image forward pass.
+  public mutating func wrapLayerInputSizes() -> [(Int, Int, WrapLayer)] {
+    var copy = self
+    var sizes: [(Int, Int, WrapLayer)] = []
+    copy.network.visitWrapLayers { $0.keepSums = true }
+    _ = copy.forward(Tensor(shape: [1, config.inputChannels, config.inputHeight, config.inputWidth]), phase: .evaluation)
+    copy.network.visitWrapLayers { layer in
+      let s = layer.lastSums!.shape
+      // Recover the input size from the output size: conv keeps it (stride 1) or halves it (stride 2).
+      switch layer.geometry {
+      case .linear: sizes.append((1, 1, layer))
+      case .conv(_, _, _, let stride, _): sizes.append((s[2] * stride, s[3] * stride, layer))
+      }
+    }
+    return sizes
+  }
+
+  /// Resets every layer's overflow statistics.
+  public mutating func resetStatistics() {
+    network.visitWrapLayers { $0.resetStatistics() }
+  }
+
+  /// Sets the accumulator of every low-bit layer (first and last layers stay as configured).
+  public mutating func setLowBitAccumulator(_ accumulator: Accumulator) {
+    let firstName = ModelZoo.firstLayerName, lastName = ModelZoo.lastLayerName
+    let cfg = config
+    network.visitWrapLayers { layer in
+      if (layer.name == firstName && cfg.wideFirstLayer) || (layer.name == lastName && cfg.wideLastLayer) { return }
+      layer.accumulator = accumulator
+    }
+    config.accumulatorBits = accumulator.bits
+    config.accumulatorMode = accumulator.mode
+    config.slope = accumulator.slope
+  }
+}
+
+/// The model zoo: `mlp` and `cnn` for 28×28 grey images, `vgg-small` and `resnet20` for 32×32 colour images.
+public enum ModelZoo {
+  static let firstLayerName = "input"
+  static let lastLayerName = "logits"
+
+  /// Builds the network for `config` (validated by the caller).
+  static func build(_ config: ModelConfig, generator rng: inout SeededGenerator) -> Sequential {
+    let actBits = config.activationBits
+    let act = ActivationCodes(bits: actBits, clip: config.activationClip)
+    let lowFormat = WeightFormat(bits: config.weightBits, ternaryThreshold: config.ternaryThreshold)
+    let lowAcc = config.accumulator
+    var layers: [(name: String, layer: any Layer)] = []
+    var index = 0
+
+    // The first layer sees raw pixels (codes 0…255, one code = 1/255).
+    func first(_ g: WrapGeometry) -> WrapLayer {
+      let wide = config.wideFirstLayer
+      return WrapLayer(
+        name: firstLayerName, geometry: g, weightFormat: wide ? .symmetric(bits: 8) : lowFormat,
+        accumulator: wide ? .wide : lowAcc, maxInputCode: 255, inputScale: 1 / 255,
+        penaltyWeight: wide ? 0 : config.penalty, generator: &rng)
+    }
+    func low(_ name: String, _ g: WrapGeometry) -> WrapLayer {
+      WrapLayer(
+        name: name, geometry: g, weightFormat: lowFormat, accumulator: lowAcc, maxInputCode: act.maxCode,
+        inputScale: act.scale, penaltyWeight: config.penalty, generator: &rng)
+    }
+    func last(_ g: WrapGeometry, maxInputCode: Int, inputScale: Float) -> WrapLayer {
+      let wide = config.wideLastLayer
+      return WrapLayer(
+        name: lastLayerName, geometry: g, weightFormat: wide ? .symmetric(bits: 8) : lowFormat,
+        accumulator: wide ? .wide : lowAcc, maxInputCode: maxInputCode, inputScale: inputScale,
+        penaltyWeight: wide ? 0 : config.penalty, bias: true, generator: &rng)
+    }
+    // WrapLayer → BatchNorm → ActivationCodes
+    func block(_ layer: WrapLayer, channels: Int) {
+      index += 1
+      let suffix = layer.name == firstLayerName ? "0" : "\(index)"
+      layers.append((layer.name, layer))
+      layers.append(("bn\(suffix)", BatchNorm(channels: channels)))
+      layers.append(("act\(suffix)", act))
+    }
+    func conv(_ i: Int, _ o: Int, stride: Int = 1) -> WrapGeometry {
+      .conv(inChannels: i, outChannels: o, kernel: 3, stride: stride, padding: 1)
+    }
+
+    let c = config.inputChannels, classes = config.classes
+    switch config.architecture {
+    case "mlp":
+      // 784 → 1024 → 1024 → 1024 → 1024 → classes; three 1024×1024 low-bit layers.
+      let width = 1024
+      let inputs = c * config.inputHeight * config.inputWidth
+      layers.append(("flatten", Flatten()))
+      block(first(.linear(inFeatures: inputs, outFeatures: width)), channels: width)
+      for _ in 0..<3 { block(low("fc\(index + 1)", .linear(inFeatures: width, outFeatures: width)), channels: width) }
+      layers.append((lastLayerName, last(.linear(inFeatures: width, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+    case "cnn":
+      // VGG-style for 28×28: 32, 32, pool, 64, 64, pool, linear.
+      block(first(conv(c, 32)), channels: 32)
+      block(low("conv\(index + 1)", conv(32, 32)), channels: 32)
+      layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
+      block(low("conv\(index + 1)", conv(32, 64)), channels: 64)
+      block(low("conv\(index + 1)", conv(64, 64)), channels: 64)
+      layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
+      layers.append(("flatten", Flatten()))
+      layers.append((lastLayerName, last(.linear(inFeatures: 64 * 7 * 7, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+    case "vgg-small":
+      // The VGG-Small of the low-bit CIFAR-10 literature: 128, 128, pool, 256, 256, pool, 512, 512, pool, linear.
+      block(first(conv(c, 128)), channels: 128)
+      block(low("conv\(index + 1)", conv(128, 128)), channels: 128)
+      layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
+      block(low("conv\(index + 1)", conv(128, 256)), channels: 256)
+      block(low("conv\(index + 1)", conv(256, 256)), channels: 256)
+      layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
+      block(low("conv\(index + 1)", conv(256, 512)), channels: 512)
+      block(low("conv\(index + 1)", conv(512, 512)), channels: 512)
+      layers.append(("pool3", MaxPool2D(kernel: 2, stride: 2)))
+      layers.append(("flatten", Flatten()))
+      layers.append((lastLayerName, last(.linear(inFeatures: 512 * 4 * 4, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+    default:  // "resnet20"
+      // CIFAR ResNet-20: 16-channel stem, three stages of three basic blocks (16, 32, 64), sum pool, linear.
+      block(first(conv(c, 16)), channels: 16)
+      var inC = 16
+      for (stage, width) in [16, 32, 64].enumerated() {
+        for b in 0..<3 {
+          let stride = (stage > 0 && b == 0) ? 2 : 1
+          let name = "stage\(stage + 1).block\(b + 1)"
+          let body = Sequential([
+            ("conv1", low("\(name).conv1", conv(inC, width, stride: stride))),
+            ("bn1", BatchNorm(channels: width)), ("act1", act),
+            ("conv2", low("\(name).conv2", conv(width, width))),
+            ("bn2", BatchNorm(channels: width)),
+          ])
+          layers.append((name, ResidualBlock(body: body, output: act, stride: stride, inChannels: inC,
+                                             outChannels: width, inputScale: act.scale)))
+          inC = width
+        }
+      }
+      layers.append(("pool", GlobalSumPool()))
+      let plane = (config.inputHeight / 4) * (config.inputWidth / 4)
+      layers.append((lastLayerName, last(.linear(inFeatures: 64, outFeatures: classes), maxInputCode: act.maxCode * plane,
+                                         inputScale: act.scale / Float(plane))))
+    }
+    return Sequential(layers)
+  }
+}

@@ -1,0 +1,307 @@
+import WrapNetEngine
+
+/// The shape of a WrapNet layer's dot products: fully connected or 2-D convolution.
+public enum WrapGeometry: Sendable, Equatable, Codable {
+  /// x [N, inFeatures] -> z [N, outFeatures]; weight [out, in].
+  case linear(inFeatures: Int, outFeatures: Int)
+  /// x [N, C, H, W] -> z [N, O, Ho, Wo]; weight [O, C, k, k].
+  case conv(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int)
+
+  public var outChannels: Int {
+    switch self {
+    case .linear(_, let o): return o
+    case .conv(_, let o, _, _, _): return o
+    }
+  }
+
+  /// Number of terms in each dot product (the accumulator's fan-in).
+  public var fanIn: Int {
+    switch self {
+    case .linear(let i, _): return i
+    case .conv(let c, _, let k, _, _): return c * k * k
+    }
+  }
+
+  public var weightShape: [Int] {
+    switch self {
+    case .linear(let i, let o): return [o, i]
+    case .conv(let c, let o, let k, _, _): return [o, c, k, k]
+    }
+  }
+}
+
+/// One quantized layer as WrapNet trains it: integer input codes times integer weight codes, summed exactly into
+/// z, then the accumulator (exact / wrap / cyclic / clamp / saturate), then per-channel scaling:
+///
+///     codes, s = quantize(W)                      // weight codes, one scale per output channel
+///     z  = x ⊛ codes                              // exact integer sum (x: input codes)
+///     y  = acc(z)                                 // b-bit accumulator semantics
+///     out[n, c, ...] = y * s[c] * inputScale (+ bias[c] on the last layer)
+///
+/// `inputScale` is the Float value of one input code (1 for raw pixels, clip/(2^a-1) for a-bit activations);
+/// it and `s` are applied after the accumulator, as the integer engine does.
+///
+/// Exactness: products of integer codes are exact in Float32 and so is every partial sum while it stays below
+/// 2^24. `forward` bounds |z| by fanIn · maxInputCode · maxWeightCode and switches to Float64 GEMM when that
+/// bound reaches 2^24 (e.g. a first layer over 784 pixels: 784 · 255 · 127 > 2^24).
+///
+/// The overflow penalty λ · Σ max(|z| − 2^(b−1), 0) on the unwrapped z (averaged over the batch) is part of this
+/// layer's backward when the accumulator is low-bit: `penaltyValue` holds its value for the last forward.
+public struct WrapLayer: Layer {
+  /// Name used in checkpoints and reports (e.g. "conv2").
+  public var name: String
+  public let geometry: WrapGeometry
+  public var weightFormat: WeightFormat
+  public var accumulator: Accumulator
+  /// Largest input code (255 for raw pixels, 2^a - 1 for a-bit activations, more for sum-pooled codes).
+  public var maxInputCode: Int
+  /// Float value of one input code unit.
+  public var inputScale: Float
+  /// Overflow penalty weight λ (only used when the accumulator is low-bit).
+  public var penaltyWeight: Float
+
+  /// Latent Float weights, `geometry.weightShape`.
+  public var weight: Tensor
+  public var gradWeight: Tensor
+  /// Per-channel bias added after scaling (last layer only; nil elsewhere, since batch norm follows).
+  public var bias: Tensor?
+  public var gradBias: Tensor?
+
+  /// Statistics of the forward passes since the last `resetStatistics()`: outputs seen and outputs whose exact sum
+  /// left the b-bit range.
+  public var outputsSeen = 0
+  public var overflowsSeen = 0
+  /// Overflow penalty of the last training forward: λ · Σ max(|z| − 2^(b−1), 0) / N.
+  public private(set) var penaltyValue: Double = 0
+  /// Exact sums z of the last forward, when `keepSums` is set (used to compare with the integer engine).
+  public var keepSums = false
+  public private(set) var lastSums: Tensor? = nil
+
+  // Cache of the last training forward, for backward.
+  private var cacheInput: Tensor? = nil
+  private var cacheCodes: [Float] = []
+  private var cacheScales: [Float] = []
+  private var cacheSums: [Float] = []
+
+  public init(
+    name: String, geometry: WrapGeometry, weightFormat: WeightFormat, accumulator: Accumulator,
+    maxInputCode: Int, inputScale: Float, penaltyWeight: Float = 0, bias: Bool = false,
+    generator: inout SeededGenerator
+  ) {
+    self.name = name
+    self.geometry = geometry
+    self.weightFormat = weightFormat
+    self.accumulator = accumulator
+    self.maxInputCode = maxInputCode
+    self.inputScale = inputScale
+    self.penaltyWeight = penaltyWeight
+    // Kaiming-uniform init, bound sqrt(6 / fanIn): the usual choice for ReLU-like nets.
+    let bound = (6 / Float(geometry.fanIn)).squareRoot()
+    let shape = geometry.weightShape
+    var w = [Float](repeating: 0, count: shape.reduce(1, *))
+    for i in w.indices { w[i] = Float.random(in: -bound...bound, using: &generator) }
+    self.weight = Tensor(shape: shape, data: w)
+    self.gradWeight = Tensor(shape: shape)
+    if bias {
+      self.bias = Tensor(shape: [geometry.outChannels])
+      self.gradBias = Tensor(shape: [geometry.outChannels])
+    }
+  }
+
+  /// Whether Float32 GEMM is exact for this layer: the worst-case |partial sum| stays below 2^24.
+  public var float32IsExact: Bool {
+    Double(geometry.fanIn) * Double(maxInputCode) * Double(weightFormat.maxCode) < 16_777_216
+  }
+
+  /// Number of multiply-accumulates per image for an input of spatial size `height`×`width` (1×1 for linear).
+  public func macs(height: Int, width: Int) -> Int {
+    switch geometry {
+    case .linear(let i, let o): return i * o
+    case .conv(_, let o, _, let s, let p):
+      let k = Int(geometry.weightShape[2])
+      let ho = (height + 2 * p - k) / s + 1
+      let wo = (width + 2 * p - k) / s + 1
+      return ho * wo * o * geometry.fanIn
+    }
+  }
+
+  public mutating func resetStatistics() {
+    outputsSeen = 0
+    overflowsSeen = 0
+  }
+
+  /// The integer weight codes and per-channel scales the layer uses now.
+  public func quantizedWeights() -> (codes: [Float], scales: [Float]) {
+    weightFormat.quantize(weight.data, outChannels: geometry.outChannels)
+  }
+
+  /// Exact integer sums z = x ⊛ codes for input codes `input`.
+  public func exactSums(_ input: Tensor, codes: [Float]) -> Tensor {
+    let w = Tensor(shape: geometry.weightShape, data: codes)
+    let exactInDouble = !float32IsExact
+    switch geometry {
+    case .linear:
+      return linearForward(input: input, weight: w, bias: nil, useDouble: exactInDouble)
+    case .conv(_, _, _, let s, let p):
+      return conv2DForward(input: input, weight: w, bias: nil, stride: s, padding: p, useDouble: exactInDouble)
+    }
+  }
+
+  // input: x codes, [N, in] or [N, C, H, W]; output: [N, out] or [N, O, Ho, Wo]
+  public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    let (codes, scales) = quantizedWeights()
+    let z = exactSums(input, codes: codes)
+    let n = input.shape[0]
+    let outC = geometry.outChannels
+    let plane = z.count / (n * outC)  // spatial positions per channel (1 for linear)
+
+    // Statistics and penalty on the *unwrapped* sums.
+    let acc = accumulator
+    if acc.isLowBit {
+      var over = 0
+      var excess: Double = 0
+      let limit = -acc.minValue  // 2^(b-1)
+      for v in z.data {
+        if acc.overflows(v) { over += 1 }
+        let e = abs(v) - limit
+        if e > 0 { excess += Double(e) }
+      }
+      overflowsSeen += over
+      penaltyValue = Double(penaltyWeight) * excess / Double(n)
+    } else {
+      penaltyValue = 0
+    }
+    outputsSeen += z.count
+    if keepSums { lastSums = z }
+
+    // y = acc(z); out = y * s[c] * inputScale (+ bias[c]).
+    var out = z
+    if acc.mode == .saturate && acc.bits < 32 {
+      out = saturatingSums(input, codes: codes)
+    }
+    out.data.withUnsafeMutableBufferPointer { o in
+      for i in 0..<n {
+        for c in 0..<outC {
+          let scale = scales[c] * inputScale
+          let b = bias?.data[c] ?? 0
+          let base = (i * outC + c) * plane
+          for j in base..<(base + plane) {
+            let y = acc.mode == .saturate ? o[j] : acc.apply(o[j])
+            o[j] = y * scale + b
+          }
+        }
+      }
+    }
+    if phase == .training {
+      cacheInput = input
+      cacheCodes = codes
+      cacheScales = scales
+      cacheSums = z.data
+    }
+    return out
+  }
+
+  // gradOutput: like the output of forward; returns dL/dinput (input codes treated as continuous values).
+  public mutating func backward(_ gradOutput: Tensor) -> Tensor {
+    guard let input = cacheInput else { preconditionFailure("\(name): backward called without a training forward") }
+    let n = input.shape[0]
+    let outC = geometry.outChannels
+    let plane = gradOutput.count / (n * outC)
+    let acc = accumulator
+    let limit = -acc.minValue
+    let penaltyGrad = acc.isLowBit ? penaltyWeight / Float(n) : 0
+    var gradZ = gradOutput
+    gradZ.data.withUnsafeMutableBufferPointer { g in
+      cacheSums.withUnsafeBufferPointer { z in
+        for i in 0..<n {
+          for c in 0..<outC {
+            let scale = cacheScales[c] * inputScale
+            let base = (i * outC + c) * plane
+            for j in base..<(base + plane) {
+              // out = acc(z) * scale + bias  =>  dL/dbias += dL/dout
+              if gradBias != nil { gradBias!.data[c] += g[j] }
+              // out = acc(z) * scale  =>  dL/dz = dL/dout * scale * acc'(z)
+              var d = g[j] * scale * acc.derivative(z[j])
+              // penalty λ/N · max(|z| − 2^(b−1), 0)  =>  + λ/N · sign(z) where |z| > 2^(b−1)
+              if penaltyGrad != 0 && abs(z[j]) > limit { d += z[j] > 0 ? penaltyGrad : -penaltyGrad }
+              g[j] = d
+            }
+          }
+        }
+      }
+    }
+    // z = x ⊛ codes  =>  dL/dx, dL/dcodes
+    let w = Tensor(shape: geometry.weightShape, data: cacheCodes)
+    let (gradInput, gradCodes): (Tensor, Tensor)
+    switch geometry {
+    case .linear:
+      (gradInput, gradCodes) = linearBackward(gradOutput: gradZ, input: input, weight: w)
+    case .conv(_, _, _, let s, let p):
+      (gradInput, gradCodes) = conv2DBackward(gradOutput: gradZ, input: input, weight: w, stride: s, padding: p)
+    }
+    // codes ≈ W / s[c] (straight-through estimator)  =>  dL/dW = dL/dcodes / s[c]
+    let fan = geometry.fanIn
+    for c in 0..<outC {
+      let inv = cacheScales[c] > 0 ? 1 / cacheScales[c] : 0
+      for k in 0..<fan { gradWeight.data[c * fan + k] += gradCodes.data[c * fan + k] * inv }
+    }
+    return gradInput
+  }
+
+  public mutating func visitWrapLayers(_ visit: (inout WrapLayer) -> Void) { visit(&self) }
+
+  public mutating func visitParameters(_ visit: (String, inout Tensor, inout Tensor) -> Void) {
+    visit("weight", &weight, &gradWeight)
+    if bias != nil { visit("bias", &bias!, &gradBias!) }
+  }
+
+  /// The b-bit saturating accumulator, simulated sequentially: for every output, terms are added in the order
+  /// input channel, then kernel row, then kernel column (for linear: input feature 0, 1, 2, ...), and the running
+  /// sum is clamped to [-2^(b-1), 2^(b-1)-1] after every addition. Zero-padding terms add nothing.
+  public func saturatingSums(_ input: Tensor, codes: [Float]) -> Tensor {
+    let lo = Int32(accumulator.minValue)
+    let hi = Int32(accumulator.maxValue)
+    let n = input.shape[0]
+    let x = input.data.map { Int32($0) }
+    let w = codes.map { Int32($0) }
+    switch geometry {
+    case .linear(let inF, let outF):
+      var out = [Float](repeating: 0, count: n * outF)
+      for i in 0..<n {
+        for o in 0..<outF {
+          var s: Int32 = 0
+          for k in 0..<inF { s = min(max(s + x[i * inF + k] * w[o * inF + k], lo), hi) }
+          out[i * outF + o] = Float(s)
+        }
+      }
+      return Tensor(shape: [n, outF], data: out)
+    case .conv(let inC, let outC, let k, let stride, let pad):
+      let h = input.shape[2], wd = input.shape[3]
+      let ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1
+      var out = [Float](repeating: 0, count: n * outC * ho * wo)
+      for i in 0..<n {
+        for o in 0..<outC {
+          for oy in 0..<ho {
+            for ox in 0..<wo {
+              var s: Int32 = 0
+              for c in 0..<inC {
+                for ky in 0..<k {
+                  let iy = oy * stride - pad + ky
+                  if iy < 0 || iy >= h { continue }
+                  for kx in 0..<k {
+                    let ix = ox * stride - pad + kx
+                    if ix < 0 || ix >= wd { continue }
+                    let term = x[((i * inC + c) * h + iy) * wd + ix] * w[((o * inC + c) * k + ky) * k + kx]
+                    s = min(max(s + term, lo), hi)
+                  }
+                }
+              }
+              out[((i * outC + o) * ho + oy) * wo + ox] = Float(s)
+            }
+          }
+        }
+      }
+      return Tensor(shape: [n, outC, ho, wo], data: out)
+    }
+  }
+}

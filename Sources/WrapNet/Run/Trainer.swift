@@ -1,0 +1,140 @@
+import Foundation
+
+/// Statistics of one training epoch.
+public struct EpochStats: Sendable, Codable, Equatable {
+  public var epoch: Int
+  /// Mean cross-entropy + overflow penalty over the epoch's batches.
+  public var loss: Double
+  /// Mean overflow penalty alone.
+  public var penalty: Double
+  /// Training accuracy (on the augmented batches, in training mode).
+  public var accuracy: Double
+  /// Share of low-bit layer outputs whose exact sum left the b-bit range.
+  public var overflowRate: Double
+  public var imagesPerSecond: Double
+  public var seconds: Double
+  /// Learning rate of the epoch's last step.
+  public var learningRate: Float
+
+  enum CodingKeys: String, CodingKey {
+    case epoch, loss, penalty, accuracy
+    case overflowRate = "overflow_rate"
+    case imagesPerSecond = "images_per_second"
+    case seconds
+    case learningRate = "learning_rate"
+  }
+}
+
+/// Trains a `WrapModel`: seeded batches, forward, softmax cross-entropy + overflow penalty, backward, optimizer step.
+///
+/// Reproducibility: the batch order and augmentation are functions of (seed, epoch, index); BLAS threading splits
+/// GEMMs only along output rows and columns, so weights after training are identical for any `threads`.
+public struct Trainer {
+  public var model: WrapModel
+  public let options: TrainingOptions
+  public var optimizer: any Optimizer
+  public let schedule: LearningRateSchedule
+  public let pipeline: DataPipeline
+  /// Optimizer steps taken so far.
+  public private(set) var step = 0
+  /// Epochs completed so far.
+  public private(set) var epochsDone = 0
+
+  /// A trainer over `train` (already limited by `options.limitTrain` if wanted). Validates the options.
+  public init(model: WrapModel, options: TrainingOptions, train: ImageDataset) throws {
+    try options.validate()
+    self.model = model
+    self.options = options
+    let cifarLike = train.channels == 3
+    self.pipeline = DataPipeline(
+      images: train.images, labels: train.labels, count: train.count, channels: train.channels,
+      height: train.height, width: train.width, batchSize: options.batchSize, shuffle: true, dropLast: false,
+      seed: options.seed, scaling: .raw, augmentation: options.augment ? (cifarLike ? .cifar : Augmentation(padding: 2, horizontalFlip: false)) : .none)
+    let stepsPerEpoch = pipeline.batchesPerEpoch
+    let warmup = options.warmupEpochs * stepsPerEpoch
+    switch options.schedule {
+    case "cosine": schedule = .cosine(options.learningRate, warmupSteps: warmup)
+    case "step":
+      schedule = .step(options.learningRate, milestoneEpochs: options.stepEpochs, stepsPerEpoch: stepsPerEpoch,
+                       gamma: options.stepGamma, warmupSteps: warmup)
+    default: schedule = .constant(options.learningRate, warmupSteps: warmup)
+    }
+    switch options.optimizer {
+    case "sgd":
+      optimizer = SGD(learningRate: options.learningRate, momentum: options.momentum, nesterov: options.nesterov,
+                      weightDecay: options.weightDecay)
+    default:
+      optimizer = Adam(learningRate: options.learningRate, weightDecay: options.weightDecay)
+    }
+  }
+
+  /// Total optimizer steps of the whole run.
+  public var totalSteps: Int { options.epochs * pipeline.batchesPerEpoch }
+
+  /// Restores the position of a resumed run (after loading model and optimizer state).
+  public mutating func restore(epochsDone: Int) {
+    self.epochsDone = epochsDone
+    self.step = epochsDone * pipeline.batchesPerEpoch
+  }
+
+  /// One optimizer step on `batch`; returns (cross-entropy, penalty, correct predictions).
+  public mutating func trainStep(_ batch: ImageBatch) -> (loss: Double, penalty: Double, correct: Int) {
+    model.network.zeroGradients()
+    let logits = model.forward(batch.images, phase: .training)
+    let ce = SoftmaxCrossEntropy.compute(logits: logits, labels: batch.labels)
+    let penalty = model.penalty()
+    model.backward(ce.gradient)
+    let lr = schedule.rate(atStep: step, totalSteps: totalSteps)
+    optimizer.step(&model.network, learningRate: lr)
+    step += 1
+    return (Double(ce.loss), penalty, ce.correct)
+  }
+
+  /// Runs the next epoch; `report` is called after every batch with (batches done, running stats).
+  public mutating func trainEpoch(report: ((Int, EpochStats) -> Void)? = nil) -> EpochStats {
+    let epoch = epochsDone
+    let start = ContinuousClock.now
+    model.resetStatistics()
+    var lossSum = 0.0, penaltySum = 0.0, correct = 0, seen = 0
+    var stats = EpochStats(epoch: epoch + 1, loss: 0, penalty: 0, accuracy: 0, overflowRate: 0, imagesPerSecond: 0,
+                           seconds: 0, learningRate: 0)
+    let batches = pipeline.epoch(epoch)
+    for (i, batch) in batches.enumerated() {
+      let r = trainStep(batch)
+      lossSum += (r.loss + r.penalty) * Double(batch.labels.count)
+      penaltySum += r.penalty * Double(batch.labels.count)
+      correct += r.correct
+      seen += batch.labels.count
+      let seconds = Self.seconds(since: start)
+      stats.loss = lossSum / Double(seen)
+      stats.penalty = penaltySum / Double(seen)
+      stats.accuracy = Double(correct) / Double(seen)
+      stats.overflowRate = model.overflowRate()
+      stats.seconds = seconds
+      stats.imagesPerSecond = Double(seen) / max(seconds, 1e-9)
+      stats.learningRate = schedule.rate(atStep: max(step - 1, 0), totalSteps: totalSteps)
+      report?(i + 1, stats)
+    }
+    epochsDone += 1
+    return stats
+  }
+
+  static func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+  }
+}
+
+extension WrapModel {
+  /// Share of low-bit outputs that overflowed since the last `resetStatistics()` (0 when there are none).
+  public mutating func overflowRate() -> Double {
+    var over = 0, seen = 0
+    network.visitWrapLayers { layer in
+      if layer.accumulator.bits < 32 {
+        over += layer.overflowsSeen
+        seen += layer.outputsSeen
+      }
+    }
+    return seen == 0 ? 0 : Double(over) / Double(seen)
+  }
+}

@@ -1,0 +1,62 @@
+/// Hyper-parameters of a training run (everything but the model); stored in checkpoints and `summary.json`.
+public struct TrainingOptions: Sendable, Equatable, Codable {
+  public var epochs: Int = 10
+  public var batchSize: Int = 128
+  /// "adam" or "sgd".
+  public var optimizer: String = "adam"
+  public var learningRate: Float = 1e-3
+  /// SGD momentum (and Nesterov); Adam ignores them.
+  public var momentum: Float = 0.9
+  public var nesterov: Bool = false
+  public var weightDecay: Float = 0
+  /// "cosine", "step" or "constant"; warm-up is linear over `warmupEpochs` epochs.
+  public var schedule: String = "cosine"
+  public var warmupEpochs: Int = 0
+  /// For the "step" schedule: epochs at which the rate is multiplied by `stepGamma`.
+  public var stepEpochs: [Int] = []
+  public var stepGamma: Float = 0.1
+  public var seed: UInt64 = 0
+  /// BLAS threads. Results do not depend on it.
+  public var threads: Int = 2
+  /// Train on the first N training images only (nil: all).
+  public var limitTrain: Int? = nil
+  /// Random crop (pad 4) and horizontal flip; the default for 32×32 colour data.
+  public var augment: Bool = false
+
+  public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case epochs
+    case batchSize = "batch_size"
+    case optimizer
+    case learningRate = "learning_rate"
+    case momentum, nesterov
+    case weightDecay = "weight_decay"
+    case schedule
+    case warmupEpochs = "warmup_epochs"
+    case stepEpochs = "step_epochs"
+    case stepGamma = "step_gamma"
+    case seed, threads
+    case limitTrain = "limit_train"
+    case augment
+  }
+
+  /// Checks ranges; the message names the flag and what is allowed.
+  public func validate() throws {
+    func fail(_ s: String) -> ConfigError { ConfigError(message: s) }
+    guard epochs >= 1 else { throw fail("--epochs must be at least 1, got \(epochs)") }
+    guard batchSize >= 1 else { throw fail("--batch-size must be at least 1, got \(batchSize)") }
+    guard ["adam", "sgd"].contains(optimizer) else { throw fail("--optimizer must be adam or sgd, got '\(optimizer)'") }
+    guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be > 0, got \(learningRate)") }
+    guard (0..<1).contains(momentum) else { throw fail("--momentum must be in [0, 1), got \(momentum)") }
+    guard weightDecay >= 0 else { throw fail("--weight-decay must be >= 0, got \(weightDecay)") }
+    guard ["cosine", "step", "constant"].contains(schedule) else {
+      throw fail("--schedule must be cosine, step or constant, got '\(schedule)'")
+    }
+    guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else {
+      throw fail("--warmup-epochs must be in 0..<epochs, got \(warmupEpochs)")
+    }
+    guard (1...256).contains(threads) else { throw fail("--threads must be in 1...256, got \(threads)") }
+    if let n = limitTrain, n < 1 { throw fail("--limit-train must be at least 1, got \(n)") }
+  }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import WrapNet
+
+extension AccumulatorMode: ExpressibleByArgument {}
+
+/// Flags that describe a model's architecture and quantization (shared by `train` and `sweep`).
+struct ModelOptions: ParsableArguments {
+  @Option(help: "Architecture: mlp, cnn (28×28 grey), vgg-small, resnet20 (32×32 colour).")
+  var model: String = "mlp"
+
+  @Option(help: "Low-bit layers' weights: 1 binary, 2 ternary, 3...8 symmetric k-bit.")
+  var weightBits: Int = 1
+
+  @Option(help: "Ternary threshold factor t (threshold t·mean|w| per output channel).")
+  var ternaryThreshold: Float = 0.7
+
+  @Option(help: "Unsigned activation bits a (codes 0 … 2^a−1).")
+  var actBits: Int = 2
+
+  @Option(help: "Activation clip range (Float value of the largest code).")
+  var actClip: Float = 2
+
+  @Option(help: "Accumulator width b of the low-bit layers, 2...32.")
+  var accBits: Int = 8
+
+  @Option(help: "Accumulator mode: exact (32-bit baseline), wrap, cyclic (WrapNet), clamp (wide acc + clamp), saturate (real b-bit saturating acc).")
+  var accMode: AccumulatorMode = .cyclic
+
+  @Option(help: "Transition slope k of the cyclic activation.")
+  var slope: Float = 2
+
+  @Option(help: "Overflow penalty weight λ on the unwrapped sums.")
+  var penalty: Float = 0.01
+
+  @Flag(help: "Quantize the first layer like the low-bit layers (default: 8-bit weights, 32-bit accumulator on raw pixels).")
+  var lowBitFirstLayer = false
+
+  @Flag(help: "Quantize the last layer like the low-bit layers (default: 8-bit weights, 32-bit accumulator).")
+  var lowBitLastLayer = false
+
+  /// The configuration for images of the given shape.
+  func config(channels: Int, height: Int, width: Int, classes: Int) throws -> ModelConfig {
+    let c = ModelConfig(
+      architecture: model, inputChannels: channels, inputHeight: height, inputWidth: width, classes: classes,
+      weightBits: weightBits, ternaryThreshold: ternaryThreshold, activationBits: actBits, activationClip: actClip,
+      accumulatorBits: accMode == .exact ? 32 : accBits, accumulatorMode: accMode, slope: slope, penalty: penalty,
+      wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer)
+    try c.validate()
+    return c
+  }
+
+  func validate() throws {
+    guard ModelConfig.architectures.contains(model) else {
+      throw ValidationError("unknown --model '\(model)'; choose one of \(ModelConfig.architectures.joined(separator: ", "))")
+    }
+    guard (1...8).contains(weightBits) else { throw ValidationError("--weight-bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
+    guard (1...8).contains(actBits) else { throw ValidationError("--act-bits must be in 1...8, got \(actBits)") }
+    guard (2...32).contains(accBits) else { throw ValidationError("--acc-bits must be in 2...32, got \(accBits)") }
+    guard slope > 0, slope.isFinite else { throw ValidationError("--slope must be > 0, got \(slope)") }
+    guard penalty >= 0, penalty.isFinite else { throw ValidationError("--penalty must be >= 0, got \(penalty)") }
+    guard actClip > 0, actClip.isFinite else { throw ValidationError("--act-clip must be > 0, got \(actClip)") }
+  }
+}

@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import WrapNet
+
+/// `wrapnet train`: quantization-aware training of a zoo model with b-bit accumulators.
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train a WrapNet model (quantized weights and activations, b-bit accumulators).",
+    discussion: """
+      Trains a zoo model whose low-bit layers sum integer codes in b-bit accumulators, and writes
+      OUT/model.safetensors, OUT/summary.json and (after every epoch) OUT/checkpoint.safetensors.
+
+      Examples:
+        # 32-bit-accumulator baseline, binary weights, 2-bit activations
+        wrapnet train --dataset mnist --model mlp --acc-mode exact --epochs 10 --out runs/mlp-exact
+        # WrapNet: 8-bit wrap-around accumulators + cyclic activation + overflow penalty, fine-tuned
+        wrapnet train --dataset mnist --model mlp --acc-bits 8 --acc-mode cyclic --slope 2 --penalty 0.01 \\
+            --init runs/mlp-exact/model.safetensors --epochs 3 --out runs/mlp-cyclic8
+        # continue a run that was killed
+        wrapnet train --resume --out runs/mlp-cyclic8
+      """)
+
+  @Option(help: "Dataset: mnist, fashion-mnist or cifar10.")
+  var dataset: String = "mnist"
+
+  @OptionGroup var data: DataDirOptions
+  @OptionGroup var modelOptions: ModelOptions
+
+  @Option(help: "Number of epochs.") var epochs: Int = 10
+  @Option(help: "Images per batch.") var batchSize: Int = 128
+  @Option(help: "Optimizer: adam or sgd.") var optimizer: String = "adam"
+  @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
+  @Option(help: "SGD momentum.") var momentum: Float = 0.9
+  @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
+  @Option(help: "Weight decay (L2, added to the gradient).") var weightDecay: Float = 0
+  @Option(help: "Learning-rate schedule: cosine, step or constant.") var schedule: String = "cosine"
+  @Option(help: "Linear warm-up epochs.") var warmupEpochs: Int = 0
+  @Option(help: "Step schedule: comma-separated epochs where the rate is multiplied by --step-gamma.")
+  var stepEpochs: String = ""
+  @Option(help: "Step schedule factor.") var stepGamma: Float = 0.1
+  @Option(help: "Random seed: fixes initialization, batch order and augmentation.") var seed: UInt64 = 0
+  @Option(help: "Threads (BLAS). Results are identical for any value.") var threads: Int = 2
+  @Option(help: "Use only the first N training images.") var limitTrain: Int?
+  @Option(help: "Use only the first N test images (evaluation).") var limitTest: Int?
+  @Flag(inversion: .prefixedNo, help: "Random crop and horizontal flip (default: on for 32×32 colour data).")
+  var augment: Bool?
+  @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (e.g. a 32-bit-accumulator model) and fine-tune.")
+  var initFrom: String?
+  @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
+  var resume = false
+  @Option(help: "Output directory.") var out: String
+
+  func validate() throws {
+    guard DatasetName(rawValue: dataset) != nil else {
+      throw ValidationError("unknown --dataset '\(dataset)'; choose mnist, fashion-mnist or cifar10")
+    }
+    guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+    if resume && initFrom != nil { throw ValidationError("--resume and --init cannot be combined: --resume continues OUT's own run") }
+    _ = try parsedStepEpochs()
+  }
+
+  func parsedStepEpochs() throws -> [Int] {
+    try stepEpochs.split(separator: ",").map {
+      guard let e = Int($0.trimmingCharacters(in: .whitespaces)), e >= 0 else {
+        throw ValidationError("--step-epochs must be comma-separated non-negative integers, got '\(stepEpochs)'")
+      }
+      return e
+    }
+  }
+
+  mutating func run() throws {
+    let dataDir = data.directory
+    let name = DatasetName(rawValue: dataset)!
+    let splits = try DatasetStore.load(name, dataDirectory: dataDir)
+    var train = splits.train
+    var test = splits.test
+    if let n = limitTrain { train = train.prefix(n) }
+    if let n = limitTest { test = test.prefix(n) }
+
+    let checkpointPath = (out as NSString).appendingPathComponent("checkpoint.safetensors")
+    var model: WrapModel
+    var options = TrainingOptions()
+    var resumedEpochs = 0
+    var optimizerState: [String: Tensor] = [:]
+    if resume {
+      guard FileManager.default.fileExists(atPath: checkpointPath) else {
+        throw ValidationError("--resume: \(checkpointPath) does not exist; start the run without --resume")
+      }
+      let c = try Checkpoint.load(from: checkpointPath)
+      guard let t = c.training, let done = c.epochsDone else {
+        throw ValidationError("--resume: \(checkpointPath) has no training state")
+      }
+      model = c.model
+      options = t
+      resumedEpochs = done
+      optimizerState = c.optimizerState
+      stderrLine("resuming \(out) after epoch \(done) of \(t.epochs)")
+    } else {
+      let config = try modelOptions.config(
+        channels: train.channels, height: train.height, width: train.width, classes: train.classCount)
+      model = try WrapModel(config: config, seed: seed)
+      if let initFrom {
+        let source = try Checkpoint.load(from: initFrom)
+        try model.loadWeights(from: source.model, sourcePath: initFrom)
+        stderrLine("initialized from \(initFrom) (\(source.model.config.accumulatorMode.rawValue), \(source.model.config.accumulatorBits)-bit)")
+      }
+      options.epochs = epochs
+      options.batchSize = batchSize
+      options.optimizer = optimizer
+      options.learningRate = learningRate
+      options.momentum = momentum
+      options.nesterov = nesterov
+      options.weightDecay = weightDecay
+      options.schedule = schedule
+      options.warmupEpochs = warmupEpochs
+      options.stepEpochs = try parsedStepEpochs()
+      options.stepGamma = stepGamma
+      options.seed = seed
+      options.threads = threads
+      options.limitTrain = limitTrain
+      options.augment = augment ?? (train.channels == 3)
+    }
+    do { try options.validate() } catch { throw ValidationError("\(error)") }
+    setBLASThreads(options.threads)
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+
+    var trainer = try Trainer(model: model, options: options, train: train)
+    if resume {
+      try trainer.optimizer.loadState(optimizerState)
+      trainer.restore(epochsDone: resumedEpochs)
+    }
+    let macs = trainer.model.macCounts()
+    let cfg = trainer.model.config
+    stderrLine(
+      "\(cfg.architecture) on \(dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit; \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
+    )
+
+    var history: [[String: Any]] = []
+    var trainSeconds = 0.0
+    var lastStats: EpochStats? = nil
+    while trainer.epochsDone < options.epochs {
+      let e = trainer.epochsDone + 1
+      var bar = ProgressBar(total: trainer.pipeline.batchesPerEpoch, label: "epoch \(e)/\(options.epochs)")
+      let stats = trainer.trainEpoch { done, s in
+        bar.update(done: done, metrics: Self.metrics(s))
+      }
+      bar.finish(metrics: Self.metrics(stats))
+      trainSeconds += stats.seconds
+      lastStats = stats
+      let eval = trainer.model.evaluate(test)
+      stderrLine(String(format: "epoch %d: test accuracy %.2f%%, overflow %.3f%%", e, 100 * eval.accuracy, 100 * eval.overflowRateLowBit))
+      history.append([
+        "epoch": e, "loss": stats.loss, "penalty": stats.penalty, "train_accuracy": stats.accuracy,
+        "overflow_rate": stats.overflowRate, "images_per_second": stats.imagesPerSecond, "seconds": stats.seconds,
+        "test_accuracy": eval.accuracy,
+      ])
+      try Checkpoint.save(
+        &trainer.model, to: checkpointPath, training: options, optimizerState: trainer.optimizer.stateTensors(),
+        epochsDone: trainer.epochsDone)
+    }
+
+    let eval = trainer.model.evaluate(test)
+    let modelPath = (out as NSString).appendingPathComponent("model.safetensors")
+    try Checkpoint.save(&trainer.model, to: modelPath, training: options)
+    let summary: [String: Any] = [
+      "test_accuracy": eval.accuracy,
+      "test_loss": eval.loss,
+      "test_count": eval.count,
+      "epochs": options.epochs,
+      "train_seconds": trainSeconds,
+      "images_per_second": lastStats?.imagesPerSecond ?? 0,
+      "dataset": dataset,
+      "train_count": train.count,
+      "low_bit_mac_share": Double(macs.lowBit) / Double(max(macs.total, 1)),
+      "macs_per_image": macs.total,
+      "config": try jsonObject(trainer.model.config),
+      "training": try jsonObject(options),
+      "layers": try jsonObject(eval.layers),
+      "history": history,
+      "resumed_from_epoch": resume ? resumedEpochs : NSNull(),
+    ]
+    let summaryPath = (out as NSString).appendingPathComponent("summary.json")
+    try JSONFile.write(jsonObject: summary, to: summaryPath)
+    print(String(format: "test accuracy %.2f%% (%d/%d)", 100 * eval.accuracy, eval.correct, eval.count))
+    for l in eval.layers where l.accumulatorBits < 32 {
+      print(String(format: "  %-22@ %2d-bit %-8@ overflow rate %.4f%%", l.name as NSString, l.accumulatorBits,
+                   l.accumulatorMode.rawValue as NSString, 100 * l.overflowRate))
+    }
+    print("wrote \(modelPath) and \(summaryPath)")
+  }
+
+  static func metrics(_ s: EpochStats) -> [(String, String)] {
+    [
+      ("loss", String(format: "%.4f", s.loss)), ("acc", String(format: "%.2f%%", 100 * s.accuracy)),
+      ("overflow", String(format: "%.3f%%", 100 * s.overflowRate)), ("img/s", String(format: "%.0f", s.imagesPerSecond)),
+    ]
+  }
+}
+
+/// Writes one line to stderr (progress and notes; stdout carries results).
+func stderrLine(_ s: String) {
+  FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// A Codable value as a JSON object (for mixing into [String: Any] documents).
+func jsonObject<T: Encodable>(_ value: T) throws -> Any {
+  let data = try JSONEncoder().encode(value)
+  return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+}
