@@ -158,6 +158,21 @@ public struct SafeTensorsFile: Sendable, Equatable {
     self.metadata = metadata
   }
 
+  /// A file of F32 tensors (e.g. model parameters or `Optimizer.stateTensors()`) plus metadata.
+  public init(floatTensors: [String: Tensor], metadata: [String: String] = [:]) {
+    self.init(tensors: floatTensors.mapValues { SafeTensor($0) }, metadata: metadata)
+  }
+
+  /// The F32 tensors whose names start with `prefix`, as `Tensor`s keyed by full name; tensors of other dtypes
+  /// are left out (use `tensors` for those).
+  public func floatTensors(withPrefix prefix: String = "") -> [String: Tensor] {
+    var out: [String: Tensor] = [:]
+    for (name, tensor) in tensors where name.hasPrefix(prefix) {
+      if let t = tensor.floatTensor { out[name] = t }
+    }
+    return out
+  }
+
   /// The largest header accepted when reading (as in the reference implementation), guarding against huge
   /// allocations from a corrupt length field.
   public static let maximumHeaderLength = 100_000_000
