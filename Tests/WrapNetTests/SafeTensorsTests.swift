@@ -3,19 +3,19 @@ import Testing
 import WrapNet
 
 /// A fresh empty directory under the system temporary directory.
-func makeTemporaryDirectory() throws -> String {
+private func makeTemporaryDirectory() throws -> String {
   let path = FileManager.default.temporaryDirectory.appendingPathComponent("wrapnet-test-\(UUID().uuidString)").path
   try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   return path
 }
 
 /// Whether `python3` with the `safetensors` and `numpy` packages is available (interop tests run only then).
-func pythonHasSafeTensors() -> Bool {
+private func pythonHasSafeTensors() -> Bool {
   (try? runPython("import safetensors.numpy, numpy").status) == 0
 }
 
 /// Runs `python3 -c script`, returning exit status and standard output.
-func runPython(_ script: String) throws -> (status: Int32, output: String) {
+private func runPython(_ script: String) throws -> (status: Int32, output: String) {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
   process.arguments = ["python3", "-c", script]
