@@ -56,6 +56,8 @@ public struct AccumulatorWidth: Sendable, Hashable, CustomStringConvertible {
 public struct AccumulatorWidthError: Error, Sendable, Equatable, CustomStringConvertible {
   /// The rejected width.
   public let bits: Int
+  /// The error for a rejected width `bits`.
+  public init(bits: Int) { self.bits = bits }
   /// Says what was expected, what was found, and what to do.
   public var description: String {
     "accumulator width must be between 2 and 32 bits, got \(bits); pass a width such as 8"
