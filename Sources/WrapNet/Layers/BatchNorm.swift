@@ -1,0 +1,216 @@
+// Batch normalization over the channel dimension (dimension 1) of [N, C] or [N, C, H, W] activations.
+
+/// Batch normalization: y = γ·(x − μ)/√(σ² + ε) + β per channel.
+///
+/// - `.training`: μ, σ² are the batch mean and *biased* variance over N (and H, W) of each channel; the running
+///   statistics move towards them: running ← (1 − momentum)·running + momentum·batch, where the running variance
+///   takes the *unbiased* batch variance σ²·M/(M − 1), M = N·H·W (as PyTorch, momentum 0.1 by default).
+/// - `.evaluation`: μ, σ² are `runningMean`, `runningVar`; each element is computed by `normalize(value:channel:)`.
+///
+/// Shapes: input [N, C] or [N, C, H, W] → output of the same shape; `gamma`, `beta`, `runningMean`, `runningVar` [C].
+/// Batch statistics are summed in Float64 in a fixed order, so they do not depend on any thread count.
+public struct BatchNorm: Layer {
+  /// Scale γ, [C] (starts at 1).
+  public var gamma: Tensor
+  /// Shift β, [C] (starts at 0).
+  public var beta: Tensor
+  /// Accumulated dL/dγ, [C].
+  public var gradGamma: Tensor
+  /// Accumulated dL/dβ, [C].
+  public var gradBeta: Tensor
+  /// Running mean, [C] (starts at 0); a buffer, not trained.
+  public var runningMean: Tensor
+  /// Running unbiased variance, [C] (starts at 1); a buffer, not trained.
+  public var runningVar: Tensor
+  /// Weight of the batch statistic in the running update.
+  public var momentum: Float
+  /// ε added to the variance before the square root.
+  public var epsilon: Float
+  /// Backward cache of the last `.training` forward: x̂ = (x − μ)·rstd, same shape as the input.
+  private var cachedNormalized: Tensor?
+  /// Backward cache: rstd = 1/√(σ² + ε) per channel, [C].
+  private var cachedInverseStd: [Float] = []
+
+  /// Number of channels C.
+  public var channels: Int { gamma.count }
+
+  /// A batch-norm layer over `channels` channels with γ = 1, β = 0, running mean 0 and running variance 1.
+  public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+    precondition(channels > 0, "BatchNorm: channels must be positive, got \(channels)")
+    precondition(momentum >= 0 && momentum <= 1, "BatchNorm: momentum \(momentum) must be in [0, 1]")
+    precondition(epsilon >= 0, "BatchNorm: epsilon \(epsilon) must be >= 0")
+    gamma = Tensor(shape: [channels], repeating: 1)
+    beta = Tensor(shape: [channels], repeating: 0)
+    gradGamma = Tensor(shape: [channels])
+    gradBeta = Tensor(shape: [channels])
+    runningMean = Tensor(shape: [channels], repeating: 0)
+    runningVar = Tensor(shape: [channels], repeating: 1)
+    self.momentum = momentum
+    self.epsilon = epsilon
+  }
+
+  /// The evaluation-mode output for one element `value` of channel `channel`, with these exact Float32 operations
+  /// in this order (no fused multiply-add):
+  ///
+  ///     d = value − runningMean[c]
+  ///     s = (runningVar[c] + epsilon).squareRoot()
+  ///     t = d / s
+  ///     y = t · gamma[c] + beta[c]        (product rounded, then sum rounded)
+  ///
+  /// The `.evaluation` forward computes every element exactly this way, so a table built from this function
+  /// reproduces it bit for bit.
+  public func normalize(value: Float, channel: Int) -> Float {
+    precondition(channel >= 0 && channel < channels, "BatchNorm.normalize: channel \(channel) not in 0..<\(channels)")
+    let s = (runningVar.data[channel] + epsilon).squareRoot()
+    return Self.normalizeKernel(
+      value, mean: runningMean.data[channel], std: s, gamma: gamma.data[channel], beta: beta.data[channel])
+  }
+
+  /// The per-element evaluation formula shared by `normalize(value:channel:)` and the evaluation forward.
+  @inline(__always)
+  private static func normalizeKernel(_ x: Float, mean: Float, std: Float, gamma: Float, beta: Float) -> Float {
+    let d = x - mean
+    let t = d / std
+    let u = t * gamma
+    return u + beta
+  }
+
+  /// Normalizes `input` per channel (see the type's documentation). Shapes: [N, C] or [N, C, H, W] → same.
+  public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    // input [N, C, (H, W)] -> output [N, C, (H, W)]
+    precondition(
+      (input.rank == 2 || input.rank == 4) && input.shape[1] == channels,
+      "BatchNorm: input \(input.shape) must be [N, \(channels)] or [N, \(channels), H, W]")
+    let n = input.shape[0]
+    let c = channels
+    let spatial = input.shape.dropFirst(2).reduce(1, *)
+    var output = [Float](repeating: 0, count: input.count)
+    switch phase {
+    case .evaluation:
+      cachedNormalized = nil
+      input.data.withUnsafeBufferPointer { x in
+        output.withUnsafeMutableBufferPointer { y in
+          for ch in 0..<c {
+            let s = (runningVar.data[ch] + epsilon).squareRoot()
+            let (mu, g, b) = (runningMean.data[ch], gamma.data[ch], beta.data[ch])
+            for i in 0..<n {
+              let base = (i * c + ch) * spatial
+              for p in 0..<spatial { y[base + p] = Self.normalizeKernel(x[base + p], mean: mu, std: s, gamma: g, beta: b) }
+            }
+          }
+        }
+      }
+      return Tensor(shape: input.shape, data: output)
+    case .training:
+      let m = n * spatial
+      precondition(m > 1, "BatchNorm: training needs more than one value per channel, input \(input.shape)")
+      var normalized = [Float](repeating: 0, count: input.count)
+      var inverseStd = [Float](repeating: 0, count: c)
+      input.data.withUnsafeBufferPointer { x in
+        output.withUnsafeMutableBufferPointer { y in
+          normalized.withUnsafeMutableBufferPointer { xhat in
+            for ch in 0..<c {
+              // Two passes in Float64: mean, then biased variance (stable for large means).
+              var sum = 0.0
+              for i in 0..<n {
+                let base = (i * c + ch) * spatial
+                for p in 0..<spatial { sum += Double(x[base + p]) }
+              }
+              let mean = sum / Double(m)
+              var squares = 0.0
+              for i in 0..<n {
+                let base = (i * c + ch) * spatial
+                for p in 0..<spatial {
+                  let d = Double(x[base + p]) - mean
+                  squares += d * d
+                }
+              }
+              let variance = squares / Double(m)
+              let rstd = Float(1 / (variance + Double(epsilon)).squareRoot())
+              let meanF = Float(mean)
+              let (g, b) = (gamma.data[ch], beta.data[ch])
+              for i in 0..<n {
+                let base = (i * c + ch) * spatial
+                for p in 0..<spatial {
+                  let xh = (x[base + p] - meanF) * rstd
+                  xhat[base + p] = xh
+                  y[base + p] = g * xh + b
+                }
+              }
+              inverseStd[ch] = rstd
+              let unbiased = variance * Double(m) / Double(m - 1)
+              runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * meanF
+              runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * Float(unbiased)
+            }
+          }
+        }
+      }
+      cachedNormalized = Tensor(shape: input.shape, data: normalized)
+      cachedInverseStd = inverseStd
+      return Tensor(shape: input.shape, data: output)
+    }
+  }
+
+  /// Accumulates dγ, dβ; returns dx. Shapes: gradOutput like the last training input.
+  ///
+  /// dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)) per channel (sums over the M = N·H·W values of the channel).
+  public mutating func backward(_ gradOutput: Tensor) -> Tensor {
+    // gradOutput [N, C, (H, W)] -> gradInput [N, C, (H, W)]
+    guard let normalized = cachedNormalized else {
+      preconditionFailure("BatchNorm.backward called without a .training forward")
+    }
+    precondition(
+      gradOutput.shape == normalized.shape,
+      "BatchNorm.backward: gradOutput \(gradOutput.shape) must match the forward input \(normalized.shape)")
+    let n = gradOutput.shape[0]
+    let c = channels
+    let spatial = gradOutput.shape.dropFirst(2).reduce(1, *)
+    let m = n * spatial
+    var gradInput = [Float](repeating: 0, count: gradOutput.count)
+    gradOutput.data.withUnsafeBufferPointer { dy in
+      normalized.data.withUnsafeBufferPointer { xhat in
+        gradInput.withUnsafeMutableBufferPointer { dx in
+          for ch in 0..<c {
+            var sumDy = 0.0
+            var sumDyXhat = 0.0
+            for i in 0..<n {
+              let base = (i * c + ch) * spatial
+              for p in 0..<spatial {
+                sumDy += Double(dy[base + p])
+                sumDyXhat += Double(dy[base + p]) * Double(xhat[base + p])
+              }
+            }
+            // y = γ·x̂ + β  (w.r.t. β): dβ += Σ dy
+            gradBeta.data[ch] += Float(sumDy)
+            // y = γ·x̂ + β  (w.r.t. γ): dγ += Σ dy·x̂
+            gradGamma.data[ch] += Float(sumDyXhat)
+            // x̂ = (x − μ)·rstd with μ, rstd from the batch (w.r.t. x, through x̂, μ and σ²):
+            // dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+            let scale = gamma.data[ch] * cachedInverseStd[ch] / Float(m)
+            let sumDyF = Float(sumDy)
+            let sumDyXhatF = Float(sumDyXhat)
+            for i in 0..<n {
+              let base = (i * c + ch) * spatial
+              for p in 0..<spatial {
+                dx[base + p] = scale * (Float(m) * dy[base + p] - sumDyF - xhat[base + p] * sumDyXhatF)
+              }
+            }
+          }
+        }
+      }
+    }
+    return Tensor(shape: gradOutput.shape, data: gradInput)
+  }
+
+  /// Visits ("gamma", γ, dγ) then ("beta", β, dβ).
+  public mutating func visitParameters(_ visit: (String, inout Tensor, inout Tensor) -> Void) {
+    visit("gamma", &gamma, &gradGamma)
+    visit("beta", &beta, &gradBeta)
+  }
+
+  /// Visits ("runningMean", μ) then ("runningVar", σ²).
+  public mutating func visitBuffers(_ visit: (String, inout Tensor) -> Void) {
+    visit("runningMean", &runningMean)
+    visit("runningVar", &runningVar)
+  }
+}
