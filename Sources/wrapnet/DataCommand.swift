@@ -5,6 +5,6 @@ struct DataCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "data",
     abstract: "Fetch and inspect datasets (MNIST, Fashion-MNIST, CIFAR-10).",
-    subcommands: []
+    subcommands: [DataFetchCommand.self, DataInfoCommand.self]
   )
 }
