@@ -54,9 +54,9 @@ struct EvalCommand: ParsableCommand {
 
   mutating func run() throws {
     var model = try Checkpoint.load(from: checkpoint).model
-    let splits = try DatasetStore.load(DatasetName(rawValue: dataset)!, dataDirectory: data.directory)
+    let splits = try DatasetSplits.load(DatasetName(rawValue: dataset)!, dataDirectory: data.resolved)
     var test = splits.test
-    if let n = limitTest { test = test.prefix(n) }
+    if let n = limitTest { test = test.subset(first: n) }
     let cfg = model.config
     guard test.channels == cfg.inputChannels, test.height == cfg.inputHeight, test.width == cfg.inputWidth else {
       throw ValidationError(
@@ -91,8 +91,9 @@ struct EvalCommand: ParsableCommand {
     print(String(format: "accuracy %.2f%% (%d/%d), %.0f images/s", 100 * report.accuracy, report.correct, report.count,
                  report.imagesPerSecond))
     for l in report.layers {
-      print(String(format: "  %-22@ %2d-bit %-8@ overflow rate %8.4f%%", l.name as NSString, l.accumulatorBits,
-                   l.accumulatorMode.rawValue as NSString, 100 * l.overflowRate))
+      print("  " + l.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+          + String(format: "%2d-bit ", l.accumulatorBits) + l.accumulatorMode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+          + String(format: "overflow rate %8.4f%%", 100 * l.overflowRate))
     }
   }
 }

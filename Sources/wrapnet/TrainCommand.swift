@@ -70,13 +70,13 @@ struct TrainCommand: ParsableCommand {
   }
 
   mutating func run() throws {
-    let dataDir = data.directory
+    let dataDir = data.resolved
     let name = DatasetName(rawValue: dataset)!
-    let splits = try DatasetStore.load(name, dataDirectory: dataDir)
+    let splits = try DatasetSplits.load(name, dataDirectory: dataDir)
     var train = splits.train
     var test = splits.test
-    if let n = limitTrain { train = train.prefix(n) }
-    if let n = limitTest { test = test.prefix(n) }
+    if let n = limitTrain { train = train.subset(first: n) }
+    if let n = limitTest { test = test.subset(first: n) }
 
     let checkpointPath = (out as NSString).appendingPathComponent("checkpoint.safetensors")
     var model: WrapModel
@@ -184,8 +184,9 @@ struct TrainCommand: ParsableCommand {
     try JSONFile.write(jsonObject: summary, to: summaryPath)
     print(String(format: "test accuracy %.2f%% (%d/%d)", 100 * eval.accuracy, eval.correct, eval.count))
     for l in eval.layers where l.accumulatorBits < 32 {
-      print(String(format: "  %-22@ %2d-bit %-8@ overflow rate %.4f%%", l.name as NSString, l.accumulatorBits,
-                   l.accumulatorMode.rawValue as NSString, 100 * l.overflowRate))
+      print("  " + l.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+          + String(format: "%2d-bit ", l.accumulatorBits) + l.accumulatorMode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+          + String(format: "overflow rate %8.4f%%", 100 * l.overflowRate))
     }
     print("wrote \(modelPath) and \(summaryPath)")
   }

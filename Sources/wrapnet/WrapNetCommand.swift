@@ -17,6 +17,6 @@ struct WrapNetCommand: ParsableCommand {
         wrapnet data info --dataset mnist
       """,
     version: WrapNetEngineInfo.version,
-    subcommands: [DataCommand.self]
+    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self]
   )
 }

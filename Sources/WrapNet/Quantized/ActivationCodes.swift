@@ -26,7 +26,7 @@ public struct ActivationCodes: Layer {
 
   // input: any shape; output: same shape, codes 0 … 2^a − 1
   public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
-    let q = ActivationQuantizer(bits: bits, clip: clip)
+    let q = UnsignedActivationQuantizer(bits: bits, clip: clip)
     var out = input
     out.data.withUnsafeMutableBufferPointer { o in
       for i in o.indices { o[i] = Float(q.code(o[i])) }

@@ -54,10 +54,11 @@ public enum WeightFormat: Sendable, Equatable, Codable {
     precondition(outChannels > 0 && weights.count % outChannels == 0,
                  "weights count \(weights.count) is not a multiple of outChannels \(outChannels)")
     let q: QuantizedWeights
+    let fanIn = weights.count / outChannels
     switch self {
-    case .binary: q = BinaryWeightQuantizer().quantize(weights, outChannels: outChannels)
-    case .ternary(let t): q = TernaryWeightQuantizer(threshold: t).quantize(weights, outChannels: outChannels)
-    case .symmetric(let k): q = SymmetricWeightQuantizer(bits: k).quantize(weights, outChannels: outChannels)
+    case .binary: q = BinaryQuantizer().quantize(weights, outChannels: outChannels, fanIn: fanIn)
+    case .ternary(let t): q = TernaryQuantizer(thresholdFactor: t).quantize(weights, outChannels: outChannels, fanIn: fanIn)
+    case .symmetric(let k): q = SymmetricQuantizer(bits: k).quantize(weights, outChannels: outChannels, fanIn: fanIn)
     }
     return (q.codes.map { Float($0) }, q.scales)
   }

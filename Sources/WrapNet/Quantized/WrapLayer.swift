@@ -138,12 +138,12 @@ public struct WrapLayer: Layer {
   /// Exact integer sums z = x ⊛ codes for input codes `input`.
   public func exactSums(_ input: Tensor, codes: [Float]) -> Tensor {
     let w = Tensor(shape: geometry.weightShape, data: codes)
-    let exactInDouble = !float32IsExact
+    let precision: GEMMPrecision = float32IsExact ? .single : .double
     switch geometry {
     case .linear:
-      return linearForward(input: input, weight: w, bias: nil, useDouble: exactInDouble)
+      return linearForward(input: input, weight: w, precision: precision)
     case .conv(_, _, _, let s, let p):
-      return conv2DForward(input: input, weight: w, bias: nil, stride: s, padding: p, useDouble: exactInDouble)
+      return conv2dForward(input: input, weight: w, stride: s, padding: p, precision: precision)
     }
   }
 
@@ -232,12 +232,13 @@ public struct WrapLayer: Layer {
     }
     // z = x ⊛ codes  =>  dL/dx, dL/dcodes
     let w = Tensor(shape: geometry.weightShape, data: cacheCodes)
-    let (gradInput, gradCodes): (Tensor, Tensor)
+    var gradCodes = Tensor(shape: geometry.weightShape)
+    let gradInput: Tensor
     switch geometry {
     case .linear:
-      (gradInput, gradCodes) = linearBackward(gradOutput: gradZ, input: input, weight: w)
+      gradInput = linearBackward(gradOutput: gradZ, input: input, weight: w, gradWeight: &gradCodes)
     case .conv(_, _, _, let s, let p):
-      (gradInput, gradCodes) = conv2DBackward(gradOutput: gradZ, input: input, weight: w, stride: s, padding: p)
+      gradInput = conv2dBackward(gradOutput: gradZ, input: input, weight: w, stride: s, padding: p, gradWeight: &gradCodes)
     }
     // codes ≈ W / s[c] (straight-through estimator)  =>  dL/dW = dL/dcodes / s[c]
     let fan = geometry.fanIn

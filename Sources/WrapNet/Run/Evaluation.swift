@@ -1,5 +1,5 @@
 /// Overflow statistics of one quantized layer over an evaluation.
-public struct LayerOverflow: Sendable, Codable, Equatable {
+public struct LayerOverflow: Sendable, Encodable, Equatable {
   public var name: String
   public var accumulatorBits: Int
   public var accumulatorMode: AccumulatorMode
@@ -36,7 +36,7 @@ public struct LayerOverflow: Sendable, Codable, Equatable {
 }
 
 /// The result of evaluating a model's training simulation on a labelled set.
-public struct EvaluationReport: Sendable, Codable, Equatable {
+public struct EvaluationReport: Sendable, Encodable, Equatable {
   public var accuracy: Double
   public var correct: Int
   public var count: Int
@@ -77,7 +77,7 @@ extension WrapModel {
     var lossSum = 0.0
     for batch in pipeline.epoch(0) {
       let logits = forward(batch.images, phase: .evaluation)
-      let ce = SoftmaxCrossEntropy.compute(logits: logits, labels: batch.labels)
+      let ce = SoftmaxCrossEntropy(logits: logits, labels: batch.labels)
       correct += ce.correct
       lossSum += Double(ce.loss) * Double(batch.labels.count)
       report?(batch.indices.last.map { $0 + 1 } ?? 0)

@@ -81,9 +81,9 @@ public struct Trainer {
   public mutating func trainStep(_ batch: ImageBatch) -> (loss: Double, penalty: Double, correct: Int) {
     model.network.zeroGradients()
     let logits = model.forward(batch.images, phase: .training)
-    let ce = SoftmaxCrossEntropy.compute(logits: logits, labels: batch.labels)
+    let ce = SoftmaxCrossEntropy(logits: logits, labels: batch.labels)
     let penalty = model.penalty()
-    model.backward(ce.gradient)
+    model.backward(ce.gradLogits)
     let lr = schedule.rate(atStep: step, totalSteps: totalSteps)
     optimizer.step(&model.network, learningRate: lr)
     step += 1
