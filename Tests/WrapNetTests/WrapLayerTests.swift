@@ -117,7 +117,7 @@ private func region(_ acc: Accumulator, _ z: Float) -> [Int] {
   func forwardMatchesDefinition(mode: AccumulatorMode) {
     var rng = SeededGenerator(seed: 3)
     let g = WrapGeometry.conv(inChannels: 5, outChannels: 3, kernel: 3, stride: 1, padding: 1)
-    let acc = Accumulator(bits: 6, mode: mode, slope: 2)
+    let acc = Accumulator(bits: 4, mode: mode, slope: 2)
     var layer = WrapLayer(
       name: "t", geometry: g, weightFormat: .binary, accumulator: acc, maxInputCode: 3, inputScale: 1,
       generator: &rng)
@@ -132,9 +132,9 @@ private func region(_ acc: Accumulator, _ z: Float) -> [Int] {
       #expect(out.data[o] == y * scales[c], "output \(o)")
       #expect(z.data[o] == z.data[o].rounded(), "exact sums are integers")
     }
-    // Sequential saturation differs from clamping the exact sum somewhere in this test (sums overflow 6 bits).
+    // Sequential saturation differs from clamping the exact sum somewhere in this test (sums overflow 4 bits).
     if mode == .saturate {
-      #expect(zip(sat.data, z.data).contains { $0 != $1.saturated(toBits: 6) })
+      #expect(zip(sat.data, z.data).contains { $0 != $1.saturated(toBits: 4) })
     }
   }
 
