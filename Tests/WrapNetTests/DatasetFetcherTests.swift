@@ -94,7 +94,8 @@ import WrapNet
   /// cleanup of a stale partial file, then a full load with the true class histograms.
   @Test(
     .tags(.realData),
-    .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")))
+    .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+  )
   func fashionFromDebianIsIdempotentAndRepairs() throws {
     let dir = try TemporaryDirectory()
     defer { dir.remove() }

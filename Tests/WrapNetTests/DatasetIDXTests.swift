@@ -72,8 +72,9 @@ import WrapNet
     #expect(throws: DatasetError.wrongDimensions(path: p, expected: "Nx28x28 images", found: [3, 27, 28])) {
       try IDXReader.readImages(path: p, height: 28, width: 28)
     }
-    #expect("\(DatasetError.wrongDimensions(path: p, expected: "Nx28x28 images", found: [3, 27, 28]))".hasSuffix(
-      "wrong dimensions: expected Nx28x28 images, found 3x27x28"))
+    #expect(
+      "\(DatasetError.wrongDimensions(path: p, expected: "Nx28x28 images", found: [3, 27, 28]))".hasSuffix(
+        "wrong dimensions: expected Nx28x28 images, found 3x27x28"))
   }
 
   @Test func truncatedFile() throws {

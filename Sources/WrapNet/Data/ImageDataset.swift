@@ -23,7 +23,8 @@ public struct ImageDataset: Sendable, Equatable {
   /// Preconditions: `images.count == labels.count * channels * height * width`, positive sizes. Labels are
   /// not range-checked here (the file readers do that and throw); use `validated()` for untrusted data.
   public init(images: [UInt8], labels: [UInt8], channels: Int, height: Int, width: Int, classCount: Int) {
-    precondition(channels > 0 && height > 0 && width > 0 && classCount > 0,
+    precondition(
+      channels > 0 && height > 0 && width > 0 && classCount > 0,
       "ImageDataset needs positive sizes, got [channels \(channels), height \(height), width \(width)], "
         + "classCount \(classCount)")
     precondition(
