@@ -7,8 +7,6 @@ public struct ImageDataset: Sendable, Equatable {
   public var images: [UInt8]
   /// Class index of each image, `0..<classCount`.
   public var labels: [UInt8]
-  /// Number of images.
-  public var count: Int
   /// Channels per image (1 for MNIST-type, 3 for CIFAR-10).
   public var channels: Int
   /// Image height in pixels.
@@ -33,12 +31,14 @@ public struct ImageDataset: Sendable, Equatable {
         + "\(width)] need \(labels.count * channels * height * width)")
     self.images = images
     self.labels = labels
-    self.count = labels.count
     self.channels = channels
     self.height = height
     self.width = width
     self.classCount = classCount
   }
+
+  /// Number of images (`labels.count`; computed so it can never disagree with the arrays).
+  public var count: Int { labels.count }
 
   /// Bytes per image: `channels * height * width`.
   public var imageSize: Int { channels * height * width }
