@@ -10,7 +10,7 @@ struct DataInfoCommand: ParsableCommand {
     commandName: "info",
     abstract: "Load a dataset and print its counts, image shape, class histograms and pixel statistics.")
 
-  @Option(help: ArgumentHelp("Dataset: mnist, fashion-mnist or cifar10.", valueName: "name"))
+  @Option(help: ArgumentHelp("The dataset to load.", valueName: "name"))
   var dataset: DatasetName
 
   @OptionGroup var dataDir: DataDirOptions

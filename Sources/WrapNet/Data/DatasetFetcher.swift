@@ -89,7 +89,7 @@ public struct DatasetFetcher: Sendable {
       if try isPresentAndVerified(name) {
         return Outcome(name: name, directory: directory, wasAlreadyPresent: true)
       }
-      try createDirectory(directory)
+      // The directory is created only when verified files are about to be written.
       removeStalePartials(in: directory)
       if name == .mnist {
         try fetchMNIST(into: directory)
@@ -291,8 +291,7 @@ public struct DatasetFetcher: Sendable {
 
   /// Runs `program` (looked up in PATH through /usr/bin/env unless it contains a `/`), with stdout and stderr
   /// going to `logPath` (a file, so a chatty child can never block on a full pipe).
-  private func run(_ program: String, _ arguments: [String], logPath: String) throws -> (status: Int32, tail: String)
-  {
+  private func run(_ program: String, _ arguments: [String], logPath: String) throws -> (status: Int32, tail: String) {
     _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     guard let log = FileHandle(forWritingAtPath: logPath) else {
       throw FetchError("cannot create log file \(logPath)")

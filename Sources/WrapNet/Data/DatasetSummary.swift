@@ -64,7 +64,8 @@ public struct DatasetSummary: Sendable, Equatable, Codable {
       ]
     }
     let shapeText = shape.map(String.init).joined(separator: " x ")
-    return (["\(dataset): image shape \(shapeText) (channels x height x width), \(train.classCounts.count) classes"]
+    return
+      (["\(dataset): image shape \(shapeText) (channels x height x width), \(train.classCounts.count) classes"]
       + line("train", train) + line("test", test)).joined(separator: "\n")
   }
 }

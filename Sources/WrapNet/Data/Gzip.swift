@@ -102,9 +102,10 @@ public enum Gzip {
     defer { inflateEnd(&stream) }
 
     var input = bytes
-    var output = [UInt8]()
-    // Grow the output in chunks; start from the hint (capped, since ISIZE of a corrupt file can be anything).
-    var chunk = max(1 << 16, min(capacityHint, 1 << 28) + 1)
+    // Output grows geometrically; `produced` counts the bytes written so far. Growing with
+    // `[UInt8](repeating:count:)` (a memset) keeps even debug builds fast on 47 MB of MNIST pixels.
+    var output = [UInt8](repeating: 0, count: max(1 << 16, min(capacityHint, 1 << 28) + 1))
+    var produced = 0
     try input.withUnsafeMutableBufferPointer { inBuf in
       guard let inBase = inBuf.baseAddress, inBuf.count > 0 else {
         throw DatasetError.truncatedGzip(path: path, detail: "the file is empty")
@@ -112,28 +113,28 @@ public enum Gzip {
       stream.next_in = inBase
       stream.avail_in = uInt(inBuf.count)
       while true {
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: chunk))
+        if produced == output.count {
+          output.append(contentsOf: [UInt8](repeating: 0, count: min(max(output.count, 1 << 16), 1 << 28)))
+        }
+        let room = min(output.count - produced, Int(UInt32.max))
         let status = output.withUnsafeMutableBufferPointer { outBuf -> Int32 in
-          stream.next_out = outBuf.baseAddress! + start
-          stream.avail_out = uInt(chunk)
+          stream.next_out = outBuf.baseAddress! + produced
+          stream.avail_out = uInt(room)
           return CZlib.inflate(&stream, Z_NO_FLUSH)
         }
-        let produced = chunk - Int(stream.avail_out)
-        output.removeSubrange((start + produced)...)
+        produced += room - Int(stream.avail_out)
         switch status {
         case Z_OK:
           // Made progress; go on (more output room or more input to consume).
-          chunk = min(chunk * 2, 1 << 26)
           continue
         case Z_STREAM_END:
           let consumed = inBuf.count - Int(stream.avail_in)
-          let rest = inBuf[consumed...]
+          let rest = UnsafeMutableBufferPointer(rebasing: inBuf[consumed...])
           if rest.isEmpty || rest.allSatisfy({ $0 == 0 }) {
             return
           }
           // gzip allows several members back to back (e.g. `cat a.gz b.gz`).
-          if allowConcatenated, rest.count >= 2, rest[consumed] == 0x1f, rest[consumed + 1] == 0x8b {
+          if allowConcatenated, rest.count >= 2, rest[0] == 0x1f, rest[1] == 0x8b {
             inflateReset(&stream)
             continue
           }
@@ -143,11 +144,14 @@ public enum Gzip {
           if stream.avail_in == 0 {
             throw DatasetError.truncatedGzip(
               path: path,
-              detail: "the compressed stream ends after \(inBuf.count) bytes (\(output.count) decompressed) "
+              detail: "the compressed stream ends after \(inBuf.count) bytes (\(produced) decompressed) "
                 + "before its end marker")
           }
-          // No room for output: enlarge and retry.
-          chunk = min(chunk * 2, 1 << 26)
+          guard stream.avail_out == 0 else {
+            throw DatasetError.corruptGzip(path: path, detail: "zlib made no progress (Z_BUF_ERROR)")
+          }
+          // No room for output: the next iteration enlarges the buffer.
+          continue
         case Z_DATA_ERROR, Z_NEED_DICT:
           let message = stream.msg.map { String(cString: $0) } ?? "invalid compressed data"
           throw DatasetError.corruptGzip(
@@ -159,6 +163,7 @@ public enum Gzip {
         }
       }
     }
+    output.removeLast(output.count - produced)
     return output
   }
 }

@@ -7,8 +7,6 @@ public struct ImageDataset: Sendable, Equatable {
   public var images: [UInt8]
   /// Class index of each image, `0..<classCount`.
   public var labels: [UInt8]
-  /// Number of images.
-  public var count: Int
   /// Channels per image (1 for MNIST-type, 3 for CIFAR-10).
   public var channels: Int
   /// Image height in pixels.
@@ -23,7 +21,8 @@ public struct ImageDataset: Sendable, Equatable {
   /// Preconditions: `images.count == labels.count * channels * height * width`, positive sizes. Labels are
   /// not range-checked here (the file readers do that and throw); use `validated()` for untrusted data.
   public init(images: [UInt8], labels: [UInt8], channels: Int, height: Int, width: Int, classCount: Int) {
-    precondition(channels > 0 && height > 0 && width > 0 && classCount > 0,
+    precondition(
+      channels > 0 && height > 0 && width > 0 && classCount > 0,
       "ImageDataset needs positive sizes, got [channels \(channels), height \(height), width \(width)], "
         + "classCount \(classCount)")
     precondition(
@@ -32,12 +31,14 @@ public struct ImageDataset: Sendable, Equatable {
         + "\(width)] need \(labels.count * channels * height * width)")
     self.images = images
     self.labels = labels
-    self.count = labels.count
     self.channels = channels
     self.height = height
     self.width = width
     self.classCount = classCount
   }
+
+  /// Number of images (`labels.count`; computed so it can never disagree with the arrays).
+  public var count: Int { labels.count }
 
   /// Bytes per image: `channels * height * width`.
   public var imageSize: Int { channels * height * width }

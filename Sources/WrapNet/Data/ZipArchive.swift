@@ -51,18 +51,18 @@ public struct ZipArchive: Sendable {
 
   /// The uncompressed bytes of `entry`, CRC-checked.
   public func extract(_ entry: Entry) throws -> [UInt8] {
-    let where_ = "member \(entry.name)"
-    guard entry.flags & 1 == 0 else { throw ZipError(path: path, problem: "\(where_) is encrypted") }
+    let member = "member \(entry.name)"
+    guard entry.flags & 1 == 0 else { throw ZipError(path: path, problem: "\(member) is encrypted") }
     let h = entry.localHeaderOffset
     guard h >= 0, h + 30 <= bytes.count, le32(bytes, h) == 0x0403_4b50 else {
-      throw ZipError(path: path, problem: "\(where_): no local header at offset \(h)")
+      throw ZipError(path: path, problem: "\(member): no local header at offset \(h)")
     }
     // The local header repeats the name and may carry a different extra field: skip both by its own lengths.
     let dataStart = h + 30 + Int(le16(bytes, h + 26)) + Int(le16(bytes, h + 28))
     let dataEnd = dataStart + entry.compressedSize
     guard dataEnd <= bytes.count else {
       throw ZipError(
-        path: path, problem: "\(where_) is truncated: needs bytes up to \(dataEnd), archive has \(bytes.count)")
+        path: path, problem: "\(member) is truncated: needs bytes up to \(dataEnd), archive has \(bytes.count)")
     }
     let stored = Array(bytes[dataStart..<dataEnd])
     let data: [UInt8]
@@ -71,23 +71,23 @@ public struct ZipArchive: Sendable {
       guard entry.compressedSize == entry.uncompressedSize else {
         throw ZipError(
           path: path,
-          problem: "\(where_) is stored with sizes \(entry.compressedSize) != \(entry.uncompressedSize)")
+          problem: "\(member) is stored with sizes \(entry.compressedSize) != \(entry.uncompressedSize)")
       }
       data = stored
     case 8:
       do {
         data = try Gzip.inflateRaw(stored, expectedCount: entry.uncompressedSize, path: "\(path) (\(entry.name))")
       } catch let error as DatasetError {
-        throw ZipError(path: path, problem: "\(where_): \(error)")
+        throw ZipError(path: path, problem: "\(member): \(error)")
       }
     default:
-      throw ZipError(path: path, problem: "\(where_) uses unsupported compression method \(entry.method)")
+      throw ZipError(path: path, problem: "\(member) uses unsupported compression method \(entry.method)")
     }
     let crc = Gzip.crc32(data)
     guard crc == entry.crc32 else {
       throw ZipError(
         path: path,
-        problem: "\(where_): CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(crc))")
+        problem: "\(member): CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(crc))")
     }
     return data
   }
