@@ -70,16 +70,8 @@ struct TrainCommand: ParsableCommand {
   }
 
   mutating func run() throws {
-    let dataDir = data.resolved
-    let name = DatasetName(rawValue: dataset)!
-    let splits = try DatasetSplits.load(name, dataDirectory: dataDir)
-    var train = splits.train
-    var test = splits.test
-    if let n = limitTrain { train = train.subset(first: n) }
-    if let n = limitTest { test = test.subset(first: n) }
-
     let checkpointPath = (out as NSString).appendingPathComponent("checkpoint.safetensors")
-    var model: WrapModel
+    var model: WrapModel? = nil
     var options = TrainingOptions()
     var resumedEpochs = 0
     var optimizerState: [String: Tensor] = [:]
@@ -95,16 +87,33 @@ struct TrainCommand: ParsableCommand {
       options = t
       resumedEpochs = done
       optimizerState = c.optimizerState
+      if done >= t.epochs {
+        print("\(out): all \(t.epochs) epochs are done; nothing to resume (model: \(out)/model.safetensors)")
+        return
+      }
       stderrLine("resuming \(out) after epoch \(done) of \(t.epochs)")
-    } else {
+    }
+    // The dataset of a resumed run is the one it was started on.
+    let datasetName = resume ? options.dataset : dataset
+    guard let name = DatasetName(rawValue: datasetName) else {
+      throw ValidationError("unknown dataset '\(datasetName)'")
+    }
+    let splits = try DatasetSplits.load(name, dataDirectory: data.resolved)
+    var train = splits.train
+    var test = splits.test
+    if let n = resume ? options.limitTrain : limitTrain { train = train.subset(first: min(n, train.count)) }
+    if let n = limitTest { test = test.subset(first: min(n, test.count)) }
+    if !resume {
       let config = try modelOptions.config(
         channels: train.channels, height: train.height, width: train.width, classes: train.classCount)
-      model = try WrapModel(config: config, seed: seed)
+      var fresh = try WrapModel(config: config, seed: seed)
       if let initFrom {
         let source = try Checkpoint.load(from: initFrom)
-        try model.loadWeights(from: source.model, sourcePath: initFrom)
+        try fresh.loadWeights(from: source.model, sourcePath: initFrom)
         stderrLine("initialized from \(initFrom) (\(source.model.config.accumulatorMode.rawValue), \(source.model.config.accumulatorBits)-bit)")
       }
+      model = fresh
+      options.dataset = dataset
       options.epochs = epochs
       options.batchSize = batchSize
       options.optimizer = optimizer
@@ -125,7 +134,7 @@ struct TrainCommand: ParsableCommand {
     setBLASThreads(options.threads)
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 
-    var trainer = try Trainer(model: model, options: options, train: train)
+    var trainer = try Trainer(model: model!, options: options, train: train)
     if resume {
       try trainer.optimizer.loadState(optimizerState)
       trainer.restore(epochsDone: resumedEpochs)
@@ -133,7 +142,7 @@ struct TrainCommand: ParsableCommand {
     let macs = trainer.model.macCounts()
     let cfg = trainer.model.config
     stderrLine(
-      "\(cfg.architecture) on \(dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit; \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
+      "\(cfg.architecture) on \(options.dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit; \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
     )
 
     var history: [[String: Any]] = []
@@ -170,7 +179,7 @@ struct TrainCommand: ParsableCommand {
       "epochs": options.epochs,
       "train_seconds": trainSeconds,
       "images_per_second": lastStats?.imagesPerSecond ?? 0,
-      "dataset": dataset,
+      "dataset": options.dataset,
       "train_count": train.count,
       "low_bit_mac_share": Double(macs.lowBit) / Double(max(macs.total, 1)),
       "macs_per_image": macs.total,

@@ -72,6 +72,39 @@ func syntheticDataset(count: Int, seed: UInt64) -> ImageDataset {
     }
   }
 
+  /// A run interrupted after epoch 1 and resumed from its checkpoint ends with the same weights as an uninterrupted
+  /// two-epoch run.
+  @Test func resumeEqualsUninterruptedRun() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let data = syntheticDataset(count: 48, seed: 9)
+    let config = ModelConfig(architecture: "mlp", accumulatorBits: 8, accumulatorMode: .cyclic, penalty: 0.01)
+    var options = TrainingOptions()
+    options.epochs = 2
+    options.batchSize = 16
+    options.seed = 3
+    var straight = try Trainer(model: try WrapModel(config: config, seed: 3), options: options, train: data)
+    _ = straight.trainEpoch()
+    _ = straight.trainEpoch()
+
+    var first = try Trainer(model: try WrapModel(config: config, seed: 3), options: options, train: data)
+    _ = first.trainEpoch()
+    let path = dir.file("checkpoint.safetensors")
+    try Checkpoint.save(&first.model, to: path, training: options, optimizerState: first.optimizer.stateTensors(),
+                        epochsDone: first.epochsDone)
+    let c = try Checkpoint.load(from: path)
+    #expect(c.epochsDone == 1)
+    var resumed = try Trainer(model: c.model, options: try #require(c.training), train: data)
+    try resumed.optimizer.loadState(c.optimizerState)
+    resumed.restore(epochsDone: 1)
+    _ = resumed.trainEpoch()
+    let a = Checkpoint.tensors(of: &straight.model), b = Checkpoint.tensors(of: &resumed.model)
+    for (name, t) in a {
+      let same = t == b[name]
+      #expect(same, "\(name) differs after resume")
+    }
+  }
+
   /// The low-bit MAC share of every zoo model is well above 70%.
   @Test(arguments: ModelConfig.architectures)
   func lowBitShareOfZooModels(architecture: String) throws {

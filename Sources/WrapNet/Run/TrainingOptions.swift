@@ -1,5 +1,7 @@
 /// Hyper-parameters of a training run (everything but the model); stored in checkpoints and `summary.json`.
 public struct TrainingOptions: Sendable, Equatable, Codable {
+  /// Dataset name ("mnist", "fashion-mnist", "cifar10").
+  public var dataset: String = "mnist"
   public var epochs: Int = 10
   public var batchSize: Int = 128
   /// "adam" or "sgd".
@@ -26,7 +28,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
   public init() {}
 
   enum CodingKeys: String, CodingKey {
-    case epochs
+    case dataset, epochs
     case batchSize = "batch_size"
     case optimizer
     case learningRate = "learning_rate"

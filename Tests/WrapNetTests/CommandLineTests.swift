@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+import WrapNet
+
+/// Runs the `wrapnet` executable built beside the test bundle; returns (exit status, stdout, stderr).
+private func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
+  let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  var exe = dir.appendingPathComponent("wrapnet")
+  if !FileManager.default.fileExists(atPath: exe.path) {
+    // swift-testing may run from inside the .xctest bundle directory.
+    exe = dir.deletingLastPathComponent().appendingPathComponent("wrapnet")
+  }
+  let p = Process()
+  p.executableURL = exe
+  p.arguments = arguments
+  let out = Pipe(), err = Pipe()
+  p.standardOutput = out
+  p.standardError = err
+  try p.run()
+  let o = out.fileHandleForReading.readDataToEndOfFile()
+  let e = err.fileHandleForReading.readDataToEndOfFile()
+  p.waitUntilExit()
+  return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+private let mnistPresent = FileManager.default.fileExists(
+  atPath: DatasetName.mnist.directory(in: defaultDataDirectory()) + "/t10k-labels-idx1-ubyte.gz")
+
+@Suite(.serialized) struct CommandLineTests {
+  /// Bad flags are rejected before any work, with a message naming the flag.
+  @Test(arguments: [
+    (["train", "--epochs", "0", "--out", "/tmp/x"], "--epochs"),
+    (["train", "--model", "resnet99", "--out", "/tmp/x"], "resnet99"),
+    (["train", "--acc-bits", "1", "--out", "/tmp/x"], "--acc-bits"),
+    (["train", "--acc-mode", "sloppy", "--out", "/tmp/x"], "sloppy"),
+    (["train", "--dataset", "imagenet", "--out", "/tmp/x"], "imagenet"),
+    (["train", "--resume", "--init", "a.safetensors", "--out", "/tmp/x"], "--resume"),
+    (["eval", "/nonexistent/model.safetensors"], "no such file"),
+    (["eval", "x.safetensors", "--acc-bits", "40"], "--acc-bits"),
+  ])
+  func badFlagsGiveClearErrors(arguments: [String], fragment: String) throws {
+    let (status, _, err) = try runWrapnet(arguments)
+    #expect(status != 0)
+    #expect(err.contains(fragment), "stderr should mention '\(fragment)': \(err)")
+    #expect(!err.contains("Fatal error"), "must not crash: \(err)")
+  }
+
+  /// A corrupt checkpoint is reported, naming the file, not a crash.
+  @Test func corruptCheckpoint() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let path = try dir.write(Array("not a model at all, just some text".utf8), to: "model.safetensors")
+    let (status, _, err) = try runWrapnet(["eval", path])
+    #expect(status != 0)
+    #expect(err.contains(path) && err.contains("safetensors"), "\(err)")
+    #expect(!err.contains("Fatal error"))
+  }
+
+  /// A missing dataset names the fetch command to run.
+  @Test func missingDatasetNamesFetchCommand() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let (status, _, err) = try runWrapnet(["train", "--data-dir", dir.path, "--out", dir.file("run")])
+    #expect(status != 0)
+    #expect(err.contains("wrapnet data fetch mnist"), "\(err)")
+  }
+
+  /// End to end on real MNIST: a short training on a subset clearly beats chance, writes the documented files,
+  /// `eval --json` reports the documented keys, and `--resume` of a finished run is a no-op that keeps the model.
+  @Test(.tags(.realData), .enabled(if: mnistPresent, "MNIST not fetched (run `wrapnet data fetch mnist`)"))
+  func trainEvaluateResumeOnMNISTSubset() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let out = dir.file("run")
+    let (status, stdout, err) = try runWrapnet([
+      "train", "--model", "mlp", "--acc-mode", "cyclic", "--acc-bits", "8", "--epochs", "1", "--limit-train", "3000",
+      "--limit-test", "1000", "--batch-size", "64", "--out", out,
+    ])
+    #expect(status == 0, "train failed: \(err)")
+    #expect(stdout.contains("test accuracy"))
+    let summaryData = try Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))
+    let summary = try #require(try JSONSerialization.jsonObject(with: summaryData) as? [String: Any])
+    let accuracy = try #require(summary["test_accuracy"] as? Double)
+    #expect(accuracy > 0.6, "1 epoch on 3000 images should clearly beat chance (10%), got \(accuracy)")
+    for key in ["epochs", "train_seconds", "images_per_second", "config", "layers", "low_bit_mac_share"] {
+      #expect(summary[key] != nil, "summary.json lacks \(key)")
+    }
+    let layers = try #require(summary["layers"] as? [[String: Any]])
+    #expect(layers.contains { ($0["name"] as? String) == "fc2" && $0["overflow_rate"] is Double })
+    let share = try #require(summary["low_bit_mac_share"] as? Double)
+    #expect(share > 0.7)
+
+    // Python-readable safetensors with the configuration in the metadata.
+    let file = try SafeTensorsFile.read(from: out + "/model.safetensors")
+    #expect(file.metadata["config"]?.contains("\"accumulator_mode\":\"cyclic\"") == true)
+
+    let (s2, evalOut, err2) = try runWrapnet([
+      "eval", out + "/model.safetensors", "--acc-mode", "wrap", "--acc-bits", "8", "--limit-test", "1000", "--json",
+    ])
+    #expect(s2 == 0, "eval failed: \(err2)")
+    let report = try #require(try JSONSerialization.jsonObject(with: Data(evalOut.utf8)) as? [String: Any])
+    #expect(report["accuracy"] is Double)
+    #expect((report["layers"] as? [[String: Any]])?.first?["overflow_rate"] is Double)
+    #expect((report["config"] as? [String: Any])?["accumulator_mode"] as? String == "wrap")
+
+    let before = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
+    let (s3, _, err3) = try runWrapnet(["train", "--resume", "--out", out, "--limit-test", "1000"])
+    #expect(s3 == 0, "resume failed: \(err3)")
+    let after = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
+    #expect(before == after, "resuming a finished run must not change the model")
+  }
+}
