@@ -148,6 +148,14 @@ import WrapNetEngine
     // k = 1: a single threshold at c / 2.
     let b = UnsignedActivationQuantizer(bits: 1, clip: 2)
     #expect(b.codes([0.99, 1, 5]) == [0, 1, 1])
+    // Just below a tie rounds down (floor(q + 0.5) would wrongly give 1 for q = 0.5 - 2^-25).
+    let unit = UnsignedActivationQuantizer(bits: 1, clip: 1)
+    #expect(unit.code(Float(0.5).nextDown) == 0 && unit.code(0.5) == 1 && unit.code(Float(0.5).nextUp) == 1)
+    let four = UnsignedActivationQuantizer(bits: 4, clip: 15)
+    for j in 0..<15 {
+      let tie = Float(j) + 0.5
+      #expect(four.code(tie) == UInt8(j + 1) && four.code(tie.nextDown) == UInt8(j) && four.code(tie.nextUp) == UInt8(j + 1))
+    }
     // k = 8, c = 1: codes 0...255.
     let e = UnsignedActivationQuantizer(bits: 8, clip: 1)
     #expect(e.maxCode == 255 && e.code(1) == 255 && e.code(0.5) == 128 && e.dequantize(255) == 1)
