@@ -115,8 +115,9 @@ extension Float {
   @inlinable @inline(__always)
   public func wrapped(toBits b: Int) -> Float {
     precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let modulus = Double(sign: .plus, exponent: b, significand: 1)
-    let inverseModulus = Double(sign: .plus, exponent: -b, significand: 1)
+    // 2^b and 2^-b built from their bit patterns (biased exponent 1023 ± b): exact and cheap even in debug builds.
+    let modulus = Double(bitPattern: UInt64(truncatingIfNeeded: 1023 &+ b) &<< 52)
+    let inverseModulus = Double(bitPattern: UInt64(truncatingIfNeeded: 1023 &- b) &<< 52)
     let z = Double(self)
     // Multiplying by 2^-b is an exact division, and cheaper than dividing.
     return Float(z - modulus * roundHalfUpForWrap(z * inverseModulus))
