@@ -156,7 +156,8 @@ import WrapNetEngine
           let exact = f(Int32(m))
           let expected = Self.reference(Double(m), bits: b, slope: Double(k))
           if Double(exact) != expected || Float(exact) != f(Float(m)) {
-            firstFailure = "b=\(b) k=\(k) m=\(hex(Int32(m))): integer \(exact), expected \(expected), float \(f(Float(m)))"
+            firstFailure =
+              "b=\(b) k=\(k) m=\(hex(Int32(m))): integer \(exact), expected \(expected), float \(f(Float(m)))"
             break
           }
         }

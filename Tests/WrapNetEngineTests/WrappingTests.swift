@@ -104,8 +104,9 @@ import WrapNetEngine
       } else {
         // Fractional and huge values: a random sign, exponent and mantissa.
         let exponent = Int.random(in: -20...60, using: &rng)
-        z = Float(sign: Bool.random(using: &rng) ? .minus : .plus, exponent: exponent,
-                  significand: Float.random(in: 1..<2, using: &rng))
+        z = Float(
+          sign: Bool.random(using: &rng) ? .minus : .plus, exponent: exponent,
+          significand: Float.random(in: 1..<2, using: &rng))
       }
       // Reference: truncatingRemainder is exact; shift the remainder into [-H, H).
       let modulus = Double(Int64(1) << b)

@@ -136,7 +136,8 @@ public struct TernaryQuantizer: WeightQuantizer, Hashable {
   /// A ternary quantizer with threshold factor t (default 0.7). Precondition: t finite and `>= 0`.
   public init(thresholdFactor: Float = 0.7) {
     precondition(
-      thresholdFactor.isFinite && thresholdFactor >= 0, "TernaryQuantizer thresholdFactor must be >= 0, got \(thresholdFactor)")
+      thresholdFactor.isFinite && thresholdFactor >= 0,
+      "TernaryQuantizer thresholdFactor must be finite and >= 0, got \(thresholdFactor)")
     self.thresholdFactor = thresholdFactor
   }
 
