@@ -21,17 +21,24 @@ import WrapNetEngine
     #expect(firstFailure == nil, "\(firstFailure ?? "")")
   }
 
-  /// Every integer in [-2^20, 2^20] as a Float, every b in 2...12, against the integer definition.
+  /// Every integer in [-2^20, 2^20] as a Float, every b in 2...12, against the definition. The reference walks
+  /// the integers upward and steps the expected register value by one, jumping from 2^(b-1) - 1 to -2^(b-1), so
+  /// the debug-build sweep stays cheap; its start value comes from `referenceWrap`.
   @Test(.tags(.slow), arguments: 2...12)
   func floatWrapExhaustiveOverIntegers(bits b: Int) {
     var firstFailure: String?
-    for v in -(1 << 20)...(1 << 20) {
+    let half = Int64(1) << (b - 1)
+    var expected = referenceWrap(-(1 << 20), bits: b)
+    // A while loop over Int: iterating a ClosedRange<Int32> is unspecialized generic code in debug builds.
+    var v = -(1 << 20)
+    while v <= 1 << 20 {
       let got = Float(v).wrapped(toBits: b)
-      let expected = Float(referenceWrap(Int64(v), bits: b))
-      if got != expected {
+      if got != Float(expected) {
         firstFailure = "b=\(b) z=\(hex(Int32(v))): got \(hex(got)), expected \(hex(expected))"
         break
       }
+      expected = expected == half - 1 ? -half : expected + 1
+      v += 1
     }
     #expect(firstFailure == nil, "\(firstFailure ?? "")")
   }
@@ -97,8 +104,9 @@ import WrapNetEngine
       } else {
         // Fractional and huge values: a random sign, exponent and mantissa.
         let exponent = Int.random(in: -20...60, using: &rng)
-        z = Float(sign: Bool.random(using: &rng) ? .minus : .plus, exponent: exponent,
-                  significand: Float.random(in: 1..<2, using: &rng))
+        z = Float(
+          sign: Bool.random(using: &rng) ? .minus : .plus, exponent: exponent,
+          significand: Float.random(in: 1..<2, using: &rng))
       }
       // Reference: truncatingRemainder is exact; shift the remainder into [-H, H).
       let modulus = Double(Int64(1) << b)
@@ -121,6 +129,34 @@ import WrapNetEngine
     #expect(Float(-128).wrapped(toBits: 8) == -128)
     #expect(Float(127.5).wrapped(toBits: 8) == 127.5)
     #expect(Float(128.5).wrapped(toBits: 8) == -127.5)
+  }
+
+  /// Every binade of Float (subnormals to the largest finite value), both signs, every b: odd tails, the largest
+  /// significand and exact halves, against the exact remainder reference.
+  @Test func floatWrapEveryBinade() {
+    var firstFailure: String?
+    sweep: for b in 2...32 {
+      let modulus = Double(Int64(1) << b)
+      for exponent in -149...127 {
+        for significand: Float in [1, 1.5, 1.25, 1.75, Float(2).nextDown, 1 + .ulpOfOne] {
+          for sign in [FloatingPointSign.plus, .minus] {
+            let z = Float(sign: sign, exponent: exponent, significand: significand)
+            guard z.isFinite else { continue }
+            var r = Double(z).truncatingRemainder(dividingBy: modulus)
+            if r >= modulus / 2 { r -= modulus }
+            if r < -modulus / 2 { r += modulus }
+            let got = z.wrapped(toBits: b)
+            if Double(got) != r {
+              firstFailure = "b=\(b) z=\(hex(z)): got \(hex(got)), expected \(r)"
+              break sweep
+            }
+          }
+        }
+      }
+    }
+    #expect(firstFailure == nil, "\(firstFailure ?? "")")
+    #expect(Float.greatestFiniteMagnitude.wrapped(toBits: 32) == 0)
+    #expect(Float.nan.wrapped(toBits: 8).isNaN && (-Float.infinity).wrapped(toBits: 8).isNaN)
   }
 
   // MARK: - Accumulation properties

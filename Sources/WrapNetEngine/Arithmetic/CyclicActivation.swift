@@ -60,7 +60,8 @@ public struct CyclicActivation: Sendable, Hashable {
   /// Exact integer `f(m)` for an integer slope k: with `H = 2^(b-1)`, `|m| * (k + 1) <= k * H` selects `m`,
   /// otherwise `k * (H - m)` (m > 0) or `-k * (H + m)` (m < 0), all in 64-bit integers. For integer m in `[-H, H]`
   /// the result lies in `[-Q, Q]` and equals the real-valued f exactly.
-  /// Preconditions: the slope is an integer (`integerSlope != nil`); m in `[-2^(b-1), 2^(b-1)]` (for b = 32: any Int32).
+  /// Preconditions: the slope is an integer (`integerSlope != nil`); m in `[-2^(b-1), 2^(b-1)]`
+  /// (for b = 32: any Int32).
   @inlinable
   public func callAsFunction(_ m: Int32) -> Int32 {
     guard let k = integerSlope else {

@@ -136,7 +136,8 @@ public struct TernaryQuantizer: WeightQuantizer, Hashable {
   /// A ternary quantizer with threshold factor t (default 0.7). Precondition: t finite and `>= 0`.
   public init(thresholdFactor: Float = 0.7) {
     precondition(
-      thresholdFactor.isFinite && thresholdFactor >= 0, "TernaryQuantizer thresholdFactor must be >= 0, got \(thresholdFactor)")
+      thresholdFactor.isFinite && thresholdFactor >= 0,
+      "TernaryQuantizer thresholdFactor must be finite and >= 0, got \(thresholdFactor)")
     self.thresholdFactor = thresholdFactor
   }
 
@@ -279,7 +280,15 @@ public struct UnsignedActivationQuantizer: Sendable, Hashable {
   public func code(_ x: Float) -> UInt8 {
     // `x > 0` is false for NaN, which therefore maps to 0 instead of trapping in the conversion.
     let clamped = x > 0 ? (x < clip ? x : clip) : 0
-    return UInt8((clamped * levels / clip).rounded(.toNearestOrAwayFromZero))
+    let q = Swift.min(clamped * levels / clip, levels)  // in [0, 2^k - 1]; min guards a huge clip overflowing
+    // Round half away from zero without a libm `round` call or a checked Float -> Int conversion, so the loop
+    // vectorizes on baseline x86-64: q + 2^23 lies in [2^23, 2^24), where the Float spacing is 1, so the addition
+    // rounds q to the nearest integer (ties to even) and leaves that integer in the low mantissa bits. A tie that
+    // went down to even (q - nearest == 1/2 exactly; the difference is exact) is bumped up, i.e. away from zero.
+    let shifted = q + 8_388_608
+    let nearest = shifted - 8_388_608
+    let tieCarry: UInt32 = q - nearest == 0.5 ? 1 : 0
+    return UInt8(truncatingIfNeeded: (shifted.bitPattern &- 0x4B00_0000) &+ tieCarry)
   }
 
   /// `code * c / (2^k - 1)`.

@@ -47,7 +47,7 @@ extension Float {
   @inlinable @inline(__always)
   public func saturated(toBits b: Int) -> Float {
     precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let half = Float(sign: .plus, exponent: b - 1, significand: 1)
+    let half = Float(bitPattern: UInt32(truncatingIfNeeded: 126 &+ b) &<< 23)  // 2^(b-1): biased exponent 127 + b - 1
     let upper = b <= 25 ? half - 1 : half.nextDown
     // Written with comparisons (not min/max) so that NaN propagates.
     return self < -half ? -half : (self > upper ? upper : self)

@@ -107,19 +107,36 @@ extension Int {
 extension Float {
   /// `wrap_b(self)` for training: `z - 2^b * floor((z + 2^(b-1)) / 2^b)`, result in `[-2^(b-1), 2^(b-1))`.
   ///
-  /// Evaluated in Double, where every step is exact for every finite Float `z` (the subtraction needs at most
-  /// 24 + b bits), so the result is exact: in particular integer-valued `z` with `|z| < 2^24` give exactly
-  /// `Float(Int64(z).wrapped(toBits: b))`. Non-finite `z` give NaN. Precondition: `2 <= b <= 32`.
+  /// Evaluated in Double as `z - 2^b * q` with `q = floor(z / 2^b + 1/2)` (the same number): `z / 2^b` is exact,
+  /// `q` is computed exactly (round half up), and the final subtraction is exact because the result is a Float
+  /// multiple of the spacing of z. So the result is exact for every finite Float `z`; in particular integer-valued
+  /// `z` with `|z| < 2^24` give exactly `Float(Int64(z).wrapped(toBits: b))`. Non-finite `z` give NaN.
+  /// Precondition: `2 <= b <= 32`.
   @inlinable @inline(__always)
   public func wrapped(toBits b: Int) -> Float {
     precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let modulus = Double(UInt64(1) &<< UInt64(b))
-    let half = modulus * 0.5
+    // 2^b and 2^-b built from their bit patterns (biased exponent 1023 ± b): exact and cheap even in debug builds.
+    let modulus = Double(bitPattern: UInt64(truncatingIfNeeded: 1023 &+ b) &<< 52)
+    let inverseModulus = Double(bitPattern: UInt64(truncatingIfNeeded: 1023 &- b) &<< 52)
     let z = Double(self)
-    // Dividing by a power of two is exact, and floor of an exact value is exact; z + half is exact in Double
-    // unless z is so large that it is itself a multiple of 2^b, in which case the result is 0 either way.
-    return Float(z - modulus * ((z + half) / modulus).rounded(.down))
+    // Multiplying by 2^-b is an exact division, and cheaper than dividing.
+    return Float(z - modulus * roundHalfUpForWrap(z * inverseModulus))
   }
+}
+
+/// `floor(w + 1/2)` (round half up) for the quotient `w = z / 2^b` in `Float.wrapped(toBits:)`, written so that it
+/// vectorizes without SSE4.1's `roundpd` (the default x86-64 target would otherwise call libm once per element).
+///
+/// For `|w| < 2^51`, adding and subtracting `1.5 * 2^52` rounds w to the nearest integer, ties to even (the sum
+/// lies where the Double spacing is 1); `w - nearest` is exact, and a tie that went down (`== 1/2`) is bumped up.
+/// Larger quotients come from Floats of magnitude at least `2^(51+b)`, whose spacing is a multiple of `2^b`, so
+/// they are already integers and pass through unchanged, as do NaN and infinities.
+@inlinable @inline(__always)
+func roundHalfUpForWrap(_ w: Double) -> Double {
+  let magic = 6_755_399_441_055_744.0  // 1.5 * 2^52
+  let nearest = (w + magic) - magic
+  let rounded = w - nearest == 0.5 ? nearest + 1 : nearest
+  return w.magnitude < 2_251_799_813_685_248.0 ? rounded : w  // 2^51
 }
 
 /// The b-bit wrap-around sum of integer terms: adds them one by one in 64-bit lanes with `&+` and wraps once.
