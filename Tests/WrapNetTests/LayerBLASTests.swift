@@ -15,9 +15,9 @@ import WrapNet
       for n in Self.sizes {
         for k in Self.sizes {
           for (ta, tb) in Self.transposes {
-            let a = (0..<(m * k)).map { _ in Double(Int.random(in: -8...8, using: &rng)) }
-            let b = (0..<(k * n)).map { _ in Double(Int.random(in: -8...8, using: &rng)) }
-            let c = (0..<(m * n)).map { _ in Double(Int.random(in: -8...8, using: &rng)) }
+            let a = (0..<(m * k)).map { _ in Double(rng.int(-8, 8)) }
+            let b = (0..<(k * n)).map { _ in Double(rng.int(-8, 8)) }
+            let c = (0..<(m * n)).map { _ in Double(rng.int(-8, 8)) }
             for beta in [0.0, 1.0] {
               let want = layerNaiveGEMM(
                 transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: a, b: b, beta: beta, c: c)
@@ -43,9 +43,9 @@ import WrapNet
     var rng = LayerTestRNG(seed: 8)
     for (ta, tb) in Self.transposes {
       let (m, n, k) = (17, 5, 33)
-      let a = (0..<(m * k)).map { _ in Double.random(in: -1...1, using: &rng) }
-      let b = (0..<(k * n)).map { _ in Double.random(in: -1...1, using: &rng) }
-      let c = (0..<(m * n)).map { _ in Double.random(in: -1...1, using: &rng) }
+      let a = (0..<(m * k)).map { _ in Double(rng.float(-1, 1)) }
+      let b = (0..<(k * n)).map { _ in Double(rng.float(-1, 1)) }
+      let c = (0..<(m * n)).map { _ in Double(rng.float(-1, 1)) }
       let want = layerNaiveGEMM(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, b: b, beta: -2, c: c)
       var cd = c
       dgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, b: b, beta: -2, c: &cd)
@@ -77,29 +77,31 @@ import WrapNet
 
   /// Shapes that take each branch of the wrappers' partition (column blocks, row blocks, reduction blocks with a
   /// fixed-order sum): exact on integers, and bitwise identical for 1, 2 and 3 threads on fractional data.
-  @Test(arguments: [(3, 1100, 400), (200, 5, 1100), (5, 7, 40000), (600, 1030, 3)])
+  @Test(arguments: [(3, 1100, 400), (200, 5, 1100), (5, 7, 40000)])
   func partitionedProducts(m: Int, n: Int, k: Int) {
     var rng = LayerTestRNG(seed: UInt64(m * 7 + n * 3 + k))
+    // One data set for all transpose pairs (a transpose only changes how the same storage is read).
+    let a = (0..<(m * k)).map { _ in Double(rng.int(-3, 3)) }
+    let b = (0..<(k * n)).map { _ in Double(rng.int(-3, 3)) }
+    let c = (0..<(m * n)).map { _ in Double(rng.int(-3, 3)) }
+    let (af, bf, cf) = (a.map { Float($0) }, b.map { Float($0) }, c.map { Float($0) })
     for (ta, tb) in Self.transposes {
-      let a = (0..<(m * k)).map { _ in Double(Int.random(in: -3...3, using: &rng)) }
-      let b = (0..<(k * n)).map { _ in Double(Int.random(in: -3...3, using: &rng)) }
-      let c = (0..<(m * n)).map { _ in Double(Int.random(in: -3...3, using: &rng)) }
       let want = layerNaiveGEMM(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: a, b: b, beta: 1, c: c)
-      var cs = c.map { Float($0) }
-      sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.map { Float($0) }, b: b.map { Float($0) }, beta: 1, c: &cs)
-      #expect(cs.map { Double($0) } == want, "sgemm \(m)x\(n)x\(k) \(ta)/\(tb) on integers")
+      var cs = cf
+      sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: af, b: bf, beta: 1, c: &cs)
+      #expect(zip(cs, want).allSatisfy { Double($0) == $1 }, "sgemm \(m)x\(n)x\(k) \(ta)/\(tb) on integers")
       var cd = c
       dgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b, beta: 1, c: &cd)
       #expect(cd == want, "dgemm \(m)x\(n)x\(k) \(ta)/\(tb) on integers")
     }
-    let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
-    let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+    let fa = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+    let fb = (0..<(k * n)).map { _ in rng.float(-1, 1) }
     let saved = blasThreads()
     var results: [[UInt32]] = []
     for threads in 1...3 {
       setBLASThreads(threads)
       var c = [Float](repeating: 0.5, count: m * n)
-      sgemm(transA: .none, transB: .none, m: m, n: n, k: k, alpha: 0.75, a: a, b: b, beta: 1, c: &c)
+      sgemm(transA: .none, transB: .none, m: m, n: n, k: k, alpha: 0.75, a: fa, b: fb, beta: 1, c: &c)
       results.append(c.map(\.bitPattern))
     }
     setBLASThreads(saved)

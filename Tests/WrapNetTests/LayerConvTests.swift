@@ -137,8 +137,8 @@ func layerExpectNear(_ got: [Float], _ want: [Double], tol: Double, _ what: Stri
   @Test func doublePathIsExactForLargeIntegerSums() {
     var rng = LayerTestRNG(seed: 13)
     let (n, c, h, w, o) = (2, 4, 6, 6, 3)
-    let x = Tensor(shape: [n, c, h, w], data: (0..<(n * c * h * w)).map { _ in Float(Int.random(in: -4095...4095, using: &rng)) })
-    let wt = Tensor(shape: [o, c, 3, 3], data: (0..<(o * c * 9)).map { _ in Float(Int.random(in: -4095...4095, using: &rng)) })
+    let x = Tensor(shape: [n, c, h, w], data: (0..<(n * c * h * w)).map { _ in Float(rng.int(-4095, 4095)) })
+    let wt = Tensor(shape: [o, c, 3, 3], data: (0..<(o * c * 9)).map { _ in Float(rng.int(-4095, 4095)) })
     let exact = conv2dForwardDouble(input: x, weight: wt, stride: 1, padding: 1)
     // Integer reference.
     var want = [Int64](repeating: 0, count: n * o * h * w)

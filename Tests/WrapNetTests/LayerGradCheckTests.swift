@@ -14,11 +14,19 @@ struct LayerTestRNG: RandomNumberGenerator {
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
   }
+  /// Uniform Float in [lo, hi) from 24 random bits (much faster in debug builds than `Float.random(in:using:)`).
+  mutating func float(_ lo: Float, _ hi: Float) -> Float {
+    lo + (hi - lo) * Float(next() >> 40) * (1 / 16_777_216)
+  }
+  /// Uniform integer in lo...hi (the modulo bias is irrelevant for test data).
+  mutating func int(_ lo: Int, _ hi: Int) -> Int {
+    lo + Int(next() % UInt64(hi - lo + 1))
+  }
 }
 
 /// A tensor of uniform values in `range`.
 func layerRandomTensor(_ shape: [Int], _ rng: inout LayerTestRNG, in range: ClosedRange<Float> = -1...1) -> Tensor {
-  Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: range, using: &rng) })
+  Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in rng.float(range.lowerBound, range.upperBound) })
 }
 
 /// A tensor of uniform values with |x| in [gap, 1], so that a step of gap/2 never crosses 0 (ReLU kink).
@@ -26,8 +34,8 @@ func layerAwayFromZero(_ shape: [Int], _ rng: inout LayerTestRNG, gap: Float = 0
   Tensor(
     shape: shape,
     data: (0..<shape.reduce(1, *)).map { _ in
-      let m = Float.random(in: gap...1, using: &rng)
-      return Bool.random(using: &rng) ? m : -m
+      let m = rng.float(gap, 1)
+      return rng.next() & 1 == 0 ? m : -m
     })
 }
 
@@ -52,16 +60,21 @@ func layerNaiveGEMM(
   transA: BLASTranspose, transB: BLASTranspose, m: Int, n: Int, k: Int, alpha: Double, a: [Double], b: [Double],
   beta: Double, c: [Double]
 ) -> [Double] {
+  // Element strides of op(A)[i, p] and op(B)[p, j] in the packed storage (hoisted so debug builds stay fast).
+  let (ai, ap) = transA == .none ? (k, 1) : (1, m)
+  let (bp, bj) = transB == .none ? (n, 1) : (1, k)
   var out = c
-  for i in 0..<m {
-    for j in 0..<n {
-      var s = 0.0
-      for p in 0..<k {
-        let av = transA == .none ? a[i * k + p] : a[p * m + i]
-        let bv = transB == .none ? b[p * n + j] : b[j * k + p]
-        s += av * bv
+  a.withUnsafeBufferPointer { pa in
+    b.withUnsafeBufferPointer { pb in
+      out.withUnsafeMutableBufferPointer { po in
+        for i in 0..<m {
+          for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k { s += pa[i * ai + p * ap] * pb[p * bp + j * bj] }
+            po[i * n + j] = alpha * s + (beta == 0 ? 0 : beta * po[i * n + j])
+          }
+        }
       }
-      out[i * n + j] = alpha * s + (beta == 0 ? 0 : beta * c[i * n + j])
     }
   }
   return out
