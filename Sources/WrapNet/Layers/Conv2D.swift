@@ -306,7 +306,11 @@ public struct Conv2D: Layer {
             }
             let src = image + (c * height + iy) * width + (v - padding)
             for j in 0..<jLo { dst[j] = 0 }
-            if stride == 1 {
+            if stride == 1 && S.self == Float.self {
+              // Contiguous run of the input row: a plain copy (the type check folds away once specialized).
+              UnsafeMutableRawPointer(dst + jLo).assumingMemoryBound(to: Float.self).update(
+                from: src + jLo, count: jHi - jLo)
+            } else if stride == 1 {
               for j in jLo..<jHi { dst[j] = S(src[j]) }
             } else {
               for j in jLo..<jHi { dst[j] = S(src[j * stride]) }
@@ -342,7 +346,11 @@ public struct Conv2D: Layer {
             if iy < 0 || iy >= height { continue }
             let src = row + i * wo
             let dst = image + (c * height + iy) * width + (v - padding)
-            for j in jLo..<jHi { dst[j * stride] += src[j] }
+            if stride == 1 {
+              for j in jLo..<jHi { dst[j] += src[j] }
+            } else {
+              for j in jLo..<jHi { dst[j * stride] += src[j] }
+            }
           }
         }
       }
