@@ -105,6 +105,9 @@ func layerExpectNear(_ got: [Float], _ want: [Double], tol: Double, _ what: Stri
       let ref = layerNaiveConvBackward(gradOutput: dy, input: x, weight: wt, stride: s, padding: p)
       layerExpectNear(dx.data, ref.dx, tol: 1e-4, "\(tag) dx")
       layerExpectNear(dw.data, zip(ref.dw, dw0.data).map { $0 + Double($1) }, tol: 1e-4, "\(tag) dW")
+      let fresh = conv2dBackward(gradOutput: dy, input: x, weight: wt, stride: s, padding: p)
+      #expect(fresh.gradInput == dx, "\(tag) fresh dx")
+      layerExpectNear(fresh.gradWeight.data, ref.dw, tol: 1e-4, "\(tag) fresh dW")
     }
   }
 

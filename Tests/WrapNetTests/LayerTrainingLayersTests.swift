@@ -21,6 +21,12 @@ import WrapNet
         #expect(abs(Double(y.data[n * 3 + o]) - s) < 1e-5)
       }
     }
+    // The fresh-gradient form equals the accumulating form started from zero.
+    let dy = layerRandomTensor([2, 3], &rng)
+    var dw = Tensor(shape: [3, 5])
+    let dx = linearBackward(gradOutput: dy, input: x, weight: layer.weight, gradWeight: &dw)
+    let fresh = linearBackward(gradOutput: dy, input: x, weight: layer.weight)
+    #expect(fresh.gradInput == dx && fresh.gradWeight == dw)
   }
 
   /// The Float64 path sums exactly where Float32 cannot: 2²⁴ + 1 + 1.

@@ -156,6 +156,20 @@ public func conv2dBackward(
   return Tensor(shape: input.shape, data: gradInput)
 }
 
+/// Backward of `conv2dForward` returning fresh gradients: (dL/dx [N, C, H, W], dL/dW [O, C, kh, kw]).
+///
+/// Same formulas as the accumulating form, starting from dW = 0; for the quantized layers, which map dL/dW' of
+/// their coded weights W' back to the latent weights themselves.
+public func conv2dBackward(
+  gradOutput: Tensor, input: Tensor, weight: Tensor, stride: Int = 1, padding: Int = 0
+) -> (gradInput: Tensor, gradWeight: Tensor) {
+  // gradOutput [N, O, Ho, Wo], input [N, C, H, W], weight [O, C, kh, kw] -> ([N, C, H, W], [O, C, kh, kw])
+  var gradWeight = Tensor(shape: weight.shape)
+  let gradInput = conv2dBackward(
+    gradOutput: gradOutput, input: input, weight: weight, stride: stride, padding: padding, gradWeight: &gradWeight)
+  return (gradInput, gradWeight)
+}
+
 /// y = W·im2col(x) + b in the scalar type S, chunk by chunk; returns [N, O, Ho, Wo] row-major.
 private func conv2dForwardKernel<S: BLASScalar>(
   _ sh: Conv2DShape, input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, as: S.Type

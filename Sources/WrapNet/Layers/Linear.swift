@@ -62,6 +62,14 @@ public func linearBackward(gradOutput: Tensor, input: Tensor, weight: Tensor, gr
   return Tensor(shape: [n, inF], data: gradInput)
 }
 
+/// Backward of `linearForward` returning fresh gradients: (dL/dx [N, in], dL/dW [out, in]), starting from dW = 0.
+public func linearBackward(gradOutput: Tensor, input: Tensor, weight: Tensor) -> (gradInput: Tensor, gradWeight: Tensor) {
+  // gradOutput [N, out], input [N, in], weight [out, in] -> ([N, in], [out, in])
+  var gradWeight = Tensor(shape: weight.shape)
+  let gradInput = linearBackward(gradOutput: gradOutput, input: input, weight: weight, gradWeight: &gradWeight)
+  return (gradInput, gradWeight)
+}
+
 /// Accumulates the gradient of a per-channel bias: db[c] += Σ over every index but dimension 1 of dy.
 ///
 /// Shapes: `gradOutput` [N, C] or [N, C, H, W] (any rank ≥ 2, channel at dimension 1), `gradBias` [C].
