@@ -71,7 +71,8 @@ private func gemmCheck(
 ) {
   precondition(m >= 0 && n >= 0 && k >= 0, "\(name): negative size m=\(m) n=\(n) k=\(k)")
   precondition(
-    m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max), "\(name): size exceeds Int32 (m=\(m) n=\(n) k=\(k))")
+    m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max),
+    "\(name): size exceeds Int32 (m=\(m) n=\(n) k=\(k))")
   precondition(aCount >= m * k, "\(name): A holds \(aCount) elements, op(A) [\(m), \(k)] needs \(m * k)")
   precondition(bCount >= k * n, "\(name): B holds \(bCount) elements, op(B) [\(k), \(n)] needs \(k * n)")
   precondition(cCount >= m * n, "\(name): C holds \(cCount) elements, C [\(m), \(n)] needs \(m * n)")

@@ -25,7 +25,8 @@ import WrapNet
               dgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, b: b, beta: beta, c: &cd)
               var cs = c.map { Float($0) }
               sgemm(
-                transA: ta, transB: tb, m: m, n: n, k: k, a: a.map { Float($0) }, b: b.map { Float($0) }, beta: Float(beta),
+                transA: ta, transB: tb, m: m, n: n, k: k, a: a.map { Float($0) }, b: b.map { Float($0) },
+                beta: Float(beta),
                 c: &cs)
               if cd != want || cs.map({ Double($0) }) != want {
                 Issue.record("gemm m=\(m) n=\(n) k=\(k) \(ta)/\(tb) beta=\(beta) differs from the naive loop")

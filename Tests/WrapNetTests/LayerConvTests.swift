@@ -21,7 +21,8 @@ func layerNaiveConv(input x: Tensor, weight w: Tensor, bias: Tensor?, stride s: 
                 let iy = i * s - p + u
                 let ix = j * s - p + v
                 if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
-                sum += Double(x.data[((b * c + ic) * h + iy) * wd + ix]) * Double(w.data[((oc * c + ic) * kh + u) * kw + v])
+                sum +=
+                  Double(x.data[((b * c + ic) * h + iy) * wd + ix]) * Double(w.data[((oc * c + ic) * kh + u) * kw + v])
               }
             }
           }
@@ -67,7 +68,9 @@ func layerNaiveConvBackward(gradOutput dy: Tensor, input x: Tensor, weight w: Te
   return (dx, dw)
 }
 
-func layerExpectNear(_ got: [Float], _ want: [Double], tol: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func layerExpectNear(
+  _ got: [Float], _ want: [Double], tol: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
   #expect(got.count == want.count, "\(what): \(got.count) vs \(want.count) values", sourceLocation: sourceLocation)
   for i in 0..<min(got.count, want.count) where abs(Double(got[i]) - want[i]) > tol * max(1, abs(want[i])) {
     Issue.record("\(what)[\(i)]: \(got[i]) vs \(want[i])", sourceLocation: sourceLocation)
@@ -80,7 +83,8 @@ func layerExpectNear(_ got: [Float], _ want: [Double], tol: Double, _ what: Stri
   /// several GEMM chunks (N = 3 with 64x64 output planes: chunks of 2 images and 1).
   static let configs: [(Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
     (2, 3, 5, 5, 4, 3, 3, 1, 0), (2, 3, 5, 5, 4, 3, 3, 1, 1), (2, 3, 5, 5, 4, 3, 3, 2, 0), (2, 3, 5, 5, 4, 3, 3, 2, 1),
-    (1, 2, 7, 6, 3, 2, 3, 2, 1), (3, 1, 4, 4, 2, 1, 1, 1, 0), (2, 2, 3, 3, 1, 3, 3, 3, 2), (3, 2, 66, 66, 2, 3, 3, 1, 0),
+    (1, 2, 7, 6, 3, 2, 3, 2, 1), (3, 1, 4, 4, 2, 1, 1, 1, 0), (2, 2, 3, 3, 1, 3, 3, 3, 2),
+    (3, 2, 66, 66, 2, 3, 3, 1, 0),
   ]
 
   @Test func forwardAndBackwardMatchDirectConvolution() {
@@ -132,7 +136,8 @@ func layerExpectNear(_ got: [Float], _ want: [Double], tol: Double, _ what: Stri
     let layer = Conv2D(inChannels: 3, outChannels: 2, kernelSize: 3, stride: stride, padding: padding, using: &rng)
     let x = layerRandomTensor([2, 3, 5, 5], &rng)
     layerCheckGradients(layer, input: x, "Conv2D s\(stride) p\(padding)")
-    let noBias = Conv2D(inChannels: 3, outChannels: 2, kernelSize: 3, stride: stride, padding: padding, bias: false, using: &rng)
+    let noBias = Conv2D(
+      inChannels: 3, outChannels: 2, kernelSize: 3, stride: stride, padding: padding, bias: false, using: &rng)
     layerCheckGradients(noBias, input: x, "Conv2D no bias s\(stride) p\(padding)")
   }
 
@@ -191,8 +196,11 @@ func layerExpectNear(_ got: [Float], _ want: [Double], tol: Double, _ what: Stri
     setBLASThreads(3)
     let three = run()
     setBLASThreads(saved)
-    for (name, a, b, c) in [("forward", one.0, two.0, three.0), ("dx", one.1, two.1, three.1), ("dW", one.2, two.2, three.2)] {
-      let same = a.data.map(\.bitPattern) == b.data.map(\.bitPattern) && a.data.map(\.bitPattern) == c.data.map(\.bitPattern)
+    for (name, a, b, c) in [
+      ("forward", one.0, two.0, three.0), ("dx", one.1, two.1, three.1), ("dW", one.2, two.2, three.2),
+    ] {
+      let same =
+        a.data.map(\.bitPattern) == b.data.map(\.bitPattern) && a.data.map(\.bitPattern) == c.data.map(\.bitPattern)
       #expect(same, "\(name) differs between 1, 2 and 3 BLAS threads")
     }
   }

@@ -86,9 +86,13 @@ func layerExpectClose(
   _ analytic: [Float], _ numeric: [Double], rtol: Double = 1e-2, _ what: String,
   sourceLocation: SourceLocation = #_sourceLocation
 ) {
-  #expect(analytic.count == numeric.count, "\(what): \(analytic.count) vs \(numeric.count) values", sourceLocation: sourceLocation)
+  #expect(
+    analytic.count == numeric.count, "\(what): \(analytic.count) vs \(numeric.count) values",
+    sourceLocation: sourceLocation)
   let scale = numeric.map { abs($0) }.max() ?? 0
-  #expect(scale > 1e-4, "\(what): numeric gradient is all (near) zero; the check would be vacuous", sourceLocation: sourceLocation)
+  #expect(
+    scale > 1e-4, "\(what): numeric gradient is all (near) zero; the check would be vacuous",
+    sourceLocation: sourceLocation)
   for i in 0..<min(analytic.count, numeric.count) {
     let a = Double(analytic[i])
     let n = numeric[i]
@@ -128,7 +132,9 @@ func layerCheckGradients<L: Layer>(
   let out = l.forward(input, phase: .training)
   let probe = layerRandomTensor(out.shape, &rng)
   let gradInput = l.backward(probe)
-  #expect(gradInput.shape == input.shape, "\(name): gradInput \(gradInput.shape) vs input \(input.shape)", sourceLocation: sourceLocation)
+  #expect(
+    gradInput.shape == input.shape, "\(name): gradInput \(gradInput.shape) vs input \(input.shape)",
+    sourceLocation: sourceLocation)
 
   // Loss as a function of the input, parameters fixed at their original values.
   let numericInput = layerNumericGradient(input, step: step) { x in
@@ -160,7 +166,9 @@ func layerCheckGradients<L: Layer>(
   l.visitParameters { pname, _, grad in
     let first = analytic[k].2
     for i in 0..<grad.count where abs(grad.data[i] - 2 * first.data[i]) > 1e-5 * max(1, abs(first.data[i])) {
-      Issue.record("\(name) d\(pname)[\(i)] does not accumulate: \(grad.data[i]) vs 2·\(first.data[i])", sourceLocation: sourceLocation)
+      Issue.record(
+        "\(name) d\(pname)[\(i)] does not accumulate: \(grad.data[i]) vs 2·\(first.data[i])",
+        sourceLocation: sourceLocation)
       break
     }
     k += 1
