@@ -59,6 +59,7 @@ private let blasLibrarySingleThreaded: Bool = {
 /// Precondition: `n >= 1`. The default is the number of active processors.
 public func setBLASThreads(_ n: Int) {
   precondition(n >= 1, "setBLASThreads needs at least 1 thread, got \(n)")
+  _ = blasLibrarySingleThreaded
   blasThreadSetting.value = n
 }
 
