@@ -95,7 +95,9 @@ public struct BatchNorm: Layer {
             let (mu, g, b) = (runningMean.data[ch], gamma.data[ch], beta.data[ch])
             for i in 0..<n {
               let base = (i * c + ch) * spatial
-              for p in 0..<spatial { y[base + p] = Self.normalizeKernel(x[base + p], mean: mu, std: s, gamma: g, beta: b) }
+              for p in 0..<spatial {
+                y[base + p] = Self.normalizeKernel(x[base + p], mean: mu, std: s, gamma: g, beta: b)
+              }
             }
           }
         }

@@ -25,7 +25,8 @@ private struct Conv2DShape {
     precondition(weight.rank == 4, "\(function): weight \(weight.shape) must be [O, C, kh, kw]")
     precondition(
       input.shape[1] == weight.shape[1],
-      "\(function): input \(input.shape) has \(input.shape[1]) channels, weight \(weight.shape) expects \(weight.shape[1])")
+      "\(function): input \(input.shape) has \(input.shape[1]) channels, weight \(weight.shape) expects \(weight.shape[1])"
+    )
     precondition(stride >= 1 && padding >= 0, "\(function): stride \(stride) must be >= 1, padding \(padding) >= 0")
     n = input.shape[0]
     c = input.shape[1]
@@ -61,9 +62,11 @@ public func conv2dForward(
   case .single:
     return Tensor(
       shape: shape,
-      data: conv2dForwardKernel(sh, input: input, weight: weight, bias: bias, stride: stride, padding: padding, as: Float.self))
+      data: conv2dForwardKernel(
+        sh, input: input, weight: weight, bias: bias, stride: stride, padding: padding, as: Float.self))
   case .double:
-    let y = conv2dForwardKernel(sh, input: input, weight: weight, bias: bias, stride: stride, padding: padding, as: Double.self)
+    let y = conv2dForwardKernel(
+      sh, input: input, weight: weight, bias: bias, stride: stride, padding: padding, as: Double.self)
     return Tensor(shape: shape, data: y.map { Float($0) })
   }
 }
@@ -77,7 +80,8 @@ public func conv2dForwardDouble(
   // input [N, C, H, W], weight [O, C, kh, kw], bias [O] -> output [N, O, Ho, Wo]
   let sh = Conv2DShape(
     function: "conv2dForwardDouble", input: input, weight: weight, bias: bias, stride: stride, padding: padding)
-  return conv2dForwardKernel(sh, input: input, weight: weight, bias: bias, stride: stride, padding: padding, as: Double.self)
+  return conv2dForwardKernel(
+    sh, input: input, weight: weight, bias: bias, stride: stride, padding: padding, as: Double.self)
 }
 
 /// Backward of `conv2dForward` on a given weight: accumulates dL/dW into `gradWeight` and returns dL/dx.
@@ -96,9 +100,11 @@ public func conv2dBackward(
     function: "conv2dBackward", input: input, weight: weight, bias: nil, stride: stride, padding: padding)
   precondition(
     gradOutput.shape == [sh.n, sh.o, sh.ho, sh.wo],
-    "conv2dBackward: gradOutput \(gradOutput.shape) must be \([sh.n, sh.o, sh.ho, sh.wo]) for input \(input.shape), weight \(weight.shape)")
+    "conv2dBackward: gradOutput \(gradOutput.shape) must be \([sh.n, sh.o, sh.ho, sh.wo]) for input \(input.shape), weight \(weight.shape)"
+  )
   precondition(
-    gradWeight.shape == weight.shape, "conv2dBackward: gradWeight \(gradWeight.shape) must match weight \(weight.shape)")
+    gradWeight.shape == weight.shape, "conv2dBackward: gradWeight \(gradWeight.shape) must match weight \(weight.shape)"
+  )
   let plane = sh.plane
   let rows = sh.rows
   let perChunk = conv2DImagesPerChunk(batch: sh.n, planeSize: plane)
@@ -132,7 +138,9 @@ public func conv2dBackward(
                     let colsView = UnsafeBufferPointer(rebasing: pc[0..<(rows * width)])
                     let dyView = UnsafeBufferPointer(rebasing: pdy[0..<(sh.o * width)])
                     // y = W·cols  (w.r.t. W): dW += dy·colsᵀ, [O, width]·[width, rows]
-                    sgemm(transA: .none, transB: .transpose, m: sh.o, n: rows, k: width, a: dyView, b: colsView, beta: 1, c: dw)
+                    sgemm(
+                      transA: .none, transB: .transpose, m: sh.o, n: rows, k: width, a: dyView, b: colsView, beta: 1,
+                      c: dw)
                     // y = W·cols  (w.r.t. cols): dcols = Wᵀ·dy, [rows, O]·[O, width]
                     sgemm(
                       transA: .transpose, transB: .none, m: rows, n: width, k: sh.o, a: w, b: dyView, beta: 0,
@@ -154,6 +162,20 @@ public func conv2dBackward(
     }
   }
   return Tensor(shape: input.shape, data: gradInput)
+}
+
+/// Backward of `conv2dForward` returning fresh gradients: (dL/dx [N, C, H, W], dL/dW [O, C, kh, kw]).
+///
+/// Same formulas as the accumulating form, starting from dW = 0; for the quantized layers, which map dL/dW' of
+/// their coded weights W' back to the latent weights themselves.
+public func conv2dBackward(
+  gradOutput: Tensor, input: Tensor, weight: Tensor, stride: Int = 1, padding: Int = 0
+) -> (gradInput: Tensor, gradWeight: Tensor) {
+  // gradOutput [N, O, Ho, Wo], input [N, C, H, W], weight [O, C, kh, kw] -> ([N, C, H, W], [O, C, kh, kw])
+  var gradWeight = Tensor(shape: weight.shape)
+  let gradInput = conv2dBackward(
+    gradOutput: gradOutput, input: input, weight: weight, stride: stride, padding: padding, gradWeight: &gradWeight)
+  return (gradInput, gradWeight)
 }
 
 /// y = W·im2col(x) + b in the scalar type S, chunk by chunk; returns [N, O, Ho, Wo] row-major.
@@ -242,7 +264,9 @@ public struct Conv2D: Layer {
   /// A layer with the given weight [O, C, kh, kw] and optional bias [O]; gradients start at zero.
   public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
     precondition(weight.rank == 4, "Conv2D: weight \(weight.shape) must be [O, C, kh, kw]")
-    if let bias { precondition(bias.shape == [weight.shape[0]], "Conv2D: bias \(bias.shape) must be [\(weight.shape[0])]") }
+    if let bias {
+      precondition(bias.shape == [weight.shape[0]], "Conv2D: bias \(bias.shape) must be [\(weight.shape[0])]")
+    }
     precondition(stride >= 1 && padding >= 0, "Conv2D: stride \(stride) must be >= 1, padding \(padding) >= 0")
     self.weight = weight
     self.bias = bias
@@ -306,7 +330,11 @@ public struct Conv2D: Layer {
             }
             let src = image + (c * height + iy) * width + (v - padding)
             for j in 0..<jLo { dst[j] = 0 }
-            if stride == 1 {
+            if stride == 1 && S.self == Float.self {
+              // Contiguous run of the input row: a plain copy (the type check folds away once specialized).
+              UnsafeMutableRawPointer(dst + jLo).assumingMemoryBound(to: Float.self).update(
+                from: src + jLo, count: jHi - jLo)
+            } else if stride == 1 {
               for j in jLo..<jHi { dst[j] = S(src[j]) }
             } else {
               for j in jLo..<jHi { dst[j] = S(src[j * stride]) }
@@ -342,7 +370,11 @@ public struct Conv2D: Layer {
             if iy < 0 || iy >= height { continue }
             let src = row + i * wo
             let dst = image + (c * height + iy) * width + (v - padding)
-            for j in jLo..<jHi { dst[j * stride] += src[j] }
+            if stride == 1 {
+              for j in jLo..<jHi { dst[j] += src[j] }
+            } else {
+              for j in jLo..<jHi { dst[j * stride] += src[j] }
+            }
           }
         }
       }
@@ -388,7 +420,8 @@ public struct Conv2D: Layer {
     let wo = outputSize(inputSize: w, kernelSize: kernelWidth, stride: stride, padding: padding)
     precondition(
       columns.shape == [c * kernelHeight * kernelWidth, n * ho * wo],
-      "Conv2D.col2im: columns \(columns.shape) must be \([c * kernelHeight * kernelWidth, n * ho * wo]) for \(inputShape)")
+      "Conv2D.col2im: columns \(columns.shape) must be \([c * kernelHeight * kernelWidth, n * ho * wo]) for \(inputShape)"
+    )
     var out = [Float](repeating: 0, count: n * c * h * w)
     columns.data.withUnsafeBufferPointer { pc in
       out.withUnsafeMutableBufferPointer { x in

@@ -62,6 +62,15 @@ public func linearBackward(gradOutput: Tensor, input: Tensor, weight: Tensor, gr
   return Tensor(shape: [n, inF], data: gradInput)
 }
 
+/// Backward of `linearForward` returning fresh gradients: (dL/dx [N, in], dL/dW [out, in]), starting from dW = 0.
+public func linearBackward(gradOutput: Tensor, input: Tensor, weight: Tensor) -> (gradInput: Tensor, gradWeight: Tensor)
+{
+  // gradOutput [N, out], input [N, in], weight [out, in] -> ([N, in], [out, in])
+  var gradWeight = Tensor(shape: weight.shape)
+  let gradInput = linearBackward(gradOutput: gradOutput, input: input, weight: weight, gradWeight: &gradWeight)
+  return (gradInput, gradWeight)
+}
+
 /// Accumulates the gradient of a per-channel bias: db[c] += Σ over every index but dimension 1 of dy.
 ///
 /// Shapes: `gradOutput` [N, C] or [N, C, H, W] (any rank ≥ 2, channel at dimension 1), `gradBias` [C].
@@ -94,7 +103,8 @@ private func linearCheck(input: Tensor, weight: Tensor, bias: Tensor?) -> (Int, 
   precondition(input.rank == 2, "linear: input \(input.shape) must be [N, in]")
   precondition(weight.rank == 2, "linear: weight \(weight.shape) must be [out, in]")
   precondition(
-    input.shape[1] == weight.shape[1], "linear: input \(input.shape) has \(input.shape[1]) features, weight \(weight.shape) expects \(weight.shape[1])")
+    input.shape[1] == weight.shape[1],
+    "linear: input \(input.shape) has \(input.shape[1]) features, weight \(weight.shape) expects \(weight.shape[1])")
   if let bias {
     precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) must be [\(weight.shape[0])]")
   }
@@ -154,7 +164,9 @@ public struct Linear: Layer {
   /// A layer with the given weight [out, in] and optional bias [out]; gradients start at zero.
   public init(weight: Tensor, bias: Tensor?) {
     precondition(weight.rank == 2, "Linear: weight \(weight.shape) must be [out, in]")
-    if let bias { precondition(bias.shape == [weight.shape[0]], "Linear: bias \(bias.shape) must be [\(weight.shape[0])]") }
+    if let bias {
+      precondition(bias.shape == [weight.shape[0]], "Linear: bias \(bias.shape) must be [\(weight.shape[0])]")
+    }
     self.weight = weight
     self.bias = bias
     self.gradWeight = Tensor(shape: weight.shape)
@@ -166,7 +178,8 @@ public struct Linear: Layer {
   public init<G: RandomNumberGenerator>(
     inFeatures: Int, outFeatures: Int, bias: Bool = true, using generator: inout G
   ) {
-    precondition(inFeatures > 0 && outFeatures > 0, "Linear: features must be positive, got in=\(inFeatures) out=\(outFeatures)")
+    precondition(
+      inFeatures > 0 && outFeatures > 0, "Linear: features must be positive, got in=\(inFeatures) out=\(outFeatures)")
     let bound = 1 / Float(inFeatures).squareRoot()
     let w = (0..<(inFeatures * outFeatures)).map { _ in Float.random(in: -bound...bound, using: &generator) }
     let b = bias ? (0..<outFeatures).map { _ in Float.random(in: -bound...bound, using: &generator) } : nil

@@ -72,7 +72,8 @@ public struct MaxPool2D: Layer {
     precondition(!cachedInputShape.isEmpty, "MaxPool2D.backward called without a .training forward")
     precondition(
       gradOutput.count == cachedArgmax.count,
-      "MaxPool2D.backward: gradOutput \(gradOutput.shape) does not match the forward output of input \(cachedInputShape)")
+      "MaxPool2D.backward: gradOutput \(gradOutput.shape) does not match the forward output of input \(cachedInputShape)"
+    )
     var gradInput = [Float](repeating: 0, count: cachedInputShape.reduce(1, *))
     gradOutput.data.withUnsafeBufferPointer { dy in
       cachedArgmax.withUnsafeBufferPointer { am in
