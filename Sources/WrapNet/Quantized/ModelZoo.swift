@@ -35,15 +35,21 @@ public struct WrapModel: Sendable {
     return p
   }
 
-  /// Multiply-accumulates per image: (in low-bit accumulators, total).
+  /// Multiply-accumulates per image: (in the low-bit layers, total). The low-bit layers are all but a wide first
+  /// and a wide last layer, whatever accumulator they are set to now (so a 32-bit baseline reports the same share).
   public mutating func macCounts() -> (lowBit: Int, total: Int) {
     var low = 0, total = 0
     for (h, w, layer) in wrapLayerInputSizes() {
       let m = layer.macs(height: h, width: w)
       total += m
-      if layer.accumulator.isLowBit || layer.accumulator.bits < 32 { low += m }
+      if isLowBitLayer(layer.name) { low += m }
     }
     return (low, total)
+  }
+
+  /// Whether the layer called `name` is one of the low-bit layers (not a wide first or last layer).
+  public func isLowBitLayer(_ name: String) -> Bool {
+    !((name == ModelZoo.firstLayerName && config.wideFirstLayer) || (name == ModelZoo.lastLayerName && config.wideLastLayer))
   }
 
   /// Each WrapLayer with the spatial size of its input, found by a one-image forward pass.
@@ -70,11 +76,9 @@ public struct WrapModel: Sendable {
 
   /// Sets the accumulator of every low-bit layer (first and last layers stay as configured).
   public mutating func setLowBitAccumulator(_ accumulator: Accumulator) {
-    let firstName = ModelZoo.firstLayerName, lastName = ModelZoo.lastLayerName
-    let cfg = config
+    let model = self
     network.visitWrapLayers { layer in
-      if (layer.name == firstName && cfg.wideFirstLayer) || (layer.name == lastName && cfg.wideLastLayer) { return }
-      layer.accumulator = accumulator
+      if model.isLowBitLayer(layer.name) { layer.accumulator = accumulator }
     }
     config.accumulatorBits = accumulator.bits
     config.accumulatorMode = accumulator.mode
@@ -139,13 +143,14 @@ public enum ModelZoo {
       for _ in 0..<3 { block(low("fc\(index + 1)", .linear(inFeatures: width, outFeatures: width)), channels: width) }
       layers.append((lastLayerName, last(.linear(inFeatures: width, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     case "cnn":
-      // VGG-style for 28×28: 32, 32, pool, 64, 64, pool, linear.
-      block(first(conv(c, 32)), channels: 32)
-      block(low("conv\(index + 1)", conv(32, 32)), channels: 32)
+      // Small VGG-style net for 28×28: 16 @28, pool, 32 @14, 64 @14, pool, 64 @7, linear (6.5 M MACs/image,
+      // 98% of them in low-bit accumulators). Max pooling acts on activation codes, so it stays integer.
+      block(first(conv(c, 16)), channels: 16)
       layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
+      block(low("conv\(index + 1)", conv(16, 32)), channels: 32)
       block(low("conv\(index + 1)", conv(32, 64)), channels: 64)
-      block(low("conv\(index + 1)", conv(64, 64)), channels: 64)
       layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
+      block(low("conv\(index + 1)", conv(64, 64)), channels: 64)
       layers.append(("flatten", Flatten()))
       layers.append((lastLayerName, last(.linear(inFeatures: 64 * 7 * 7, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     case "vgg-small":
