@@ -5,6 +5,18 @@
 // architectures the file compiles to the CPU query alone.
 #include "CWrapNetKernels.h"
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <time.h>
+
+double wrapnet_thread_cpu_seconds(void) {
+  struct timespec t;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return -1;
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+#else
+double wrapnet_thread_cpu_seconds(void) { return -1; }
+#endif
+
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -141,39 +153,6 @@ static inline __m256i tile_s7_acc16(const int8_t *w, size_t kp, const uint8_t *x
 }
 
 WRAPNET_DEFINE_GEMM(wrapnet_gemm_s7_u8_acc16_4x2_avx2, tile_s7_acc16)
-
-// With |w| up to 127 a pair sum can reach 2*255*127 and saturate. Splitting x = lo + 128*hi (lo <= 127, hi in
-// {0, 1}) bounds both pair sums by 2*127*127 < 32767; the high part is shifted left by 7, exact mod 2^16.
-static inline __m256i tile_s8_acc16(const int8_t *w, size_t kp, const uint8_t *x0, const uint8_t *x1) {
-  __m256i c00 = _mm256_setzero_si256(), c10 = c00, c20 = c00, c30 = c00;
-  __m256i c01 = c00, c11 = c00, c21 = c00, c31 = c00;
-  const __m256i low7 = _mm256_set1_epi8(0x7f), one = _mm256_set1_epi8(1);
-#define WRAPNET_S8_STEP(acc, xl, xh, wv)                                                                     \
-  acc = _mm256_add_epi16(acc, _mm256_add_epi16(_mm256_maddubs_epi16(xl, wv),                                \
-                                               _mm256_slli_epi16(_mm256_maddubs_epi16(xh, wv), 7)));
-  for (size_t k = 0; k < kp; k += 32, w += 128) {
-    const __m256i xa = _mm256_loadu_si256((const __m256i *)(x0 + k));
-    const __m256i xb = _mm256_loadu_si256((const __m256i *)(x1 + k));
-    const __m256i xal = _mm256_and_si256(xa, low7), xah = _mm256_and_si256(_mm256_srli_epi16(xa, 7), one);
-    const __m256i xbl = _mm256_and_si256(xb, low7), xbh = _mm256_and_si256(_mm256_srli_epi16(xb, 7), one);
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w));
-    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
-    const __m256i w2 = _mm256_loadu_si256((const __m256i *)(w + 64));
-    const __m256i w3 = _mm256_loadu_si256((const __m256i *)(w + 96));
-    WRAPNET_S8_STEP(c00, xal, xah, w0)
-    WRAPNET_S8_STEP(c10, xal, xah, w1)
-    WRAPNET_S8_STEP(c20, xal, xah, w2)
-    WRAPNET_S8_STEP(c30, xal, xah, w3)
-    WRAPNET_S8_STEP(c01, xbl, xbh, w0)
-    WRAPNET_S8_STEP(c11, xbl, xbh, w1)
-    WRAPNET_S8_STEP(c21, xbl, xbh, w2)
-    WRAPNET_S8_STEP(c31, xbl, xbh, w3)
-  }
-#undef WRAPNET_S8_STEP
-  WRAPNET_REDUCE_ACC16()
-}
-
-WRAPNET_DEFINE_GEMM(wrapnet_gemm_s8_u8_acc16_4x2_avx2, tile_s8_acc16)
 
 // MARK: 32-bit lanes
 

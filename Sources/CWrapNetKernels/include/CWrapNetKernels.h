@@ -27,6 +27,10 @@ extern "C" {
 /// 1 when the CPU (and OS) support AVX2, else 0. Always 0 on non-x86_64 builds.
 int wrapnet_cpu_has_avx2(void);
 
+/// CPU time consumed by the calling thread, in seconds (CLOCK_THREAD_CPUTIME_ID), for benchmarks that must not
+/// count time the thread spent waiting for a core. Negative where the platform has no such clock.
+double wrapnet_thread_cpu_seconds(void);
+
 #if defined(__x86_64__)
 
 /// |w| <= 1 (binary, ternary) x uint8, 8-bit lanes: _mm256_sign_epi8 then _mm256_add_epi8 (exact mod 2^8).
@@ -39,13 +43,9 @@ void wrapnet_gemm_ternary_u8_acc8_4x2_avx2(const int8_t *w, size_t m, size_t kp,
 void wrapnet_gemm_s7_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
 
-/// |w| <= 127 x uint8, 16-bit lanes: x split as (x & 127) + 128 * (x >> 7) so that neither maddubs saturates.
-/// Valid for bits <= 16.
-void wrapnet_gemm_s8_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
-                                       size_t ldx, int32_t *c, size_t ldc, int bits);
-
 /// Any int8 x uint8, 32-bit lanes: both widened to int16, _mm256_madd_epi16, _mm256_add_epi32. Valid for
-/// bits <= 32. The honest baseline.
+/// bits <= 32. The honest baseline, and also the fastest exact kernel for |w| > 64 with 8-bit activations
+/// (maddubs would saturate; splitting x into two maddubs measured slower than widening).
 void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
 

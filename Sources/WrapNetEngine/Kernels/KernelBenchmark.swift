@@ -1,17 +1,28 @@
+import CWrapNetKernels
+
 /// Micro-benchmarks of the wrap-around GEMM kernels (for `wrapnet bench`; not run by tests).
 public enum KernelBenchmark {
+  /// How elapsed time is measured.
+  public enum Clock: String, Sendable, CaseIterable {
+    /// CPU time of the calling thread: on a shared machine, time spent waiting for a core is not counted, so the
+    /// figure is the kernel's own throughput. Falls back to `wall` where the platform lacks a thread CPU clock.
+    case threadCPU
+    /// Wall-clock time (`ContinuousClock`): what a caller on an idle, dedicated core would see.
+    case wall
+  }
+
   /// Throughput of `wrapGEMM` on random codes, in GOPS (10^9 operations per second, 1 MAC = 2 ops, counted on
   /// the real `m * n * k`, not the padded size).
   ///
   /// Weights are uniform random codes of `kind`, activations uniform in `0 ..< 2^activationBits`, both from a
   /// fixed seed. Before timing, the path's output is checked once against the `reference` path; a mismatch
   /// stops the program (a kernel bug, never a timing artefact). Then the GEMM runs repeatedly, single-threaded,
-  /// for at least `seconds` (and at least 3 times after one warm-up run).
+  /// for at least `seconds` (and at least 3 times after one warm-up run), timed by `clock`.
   ///
   /// - Precondition: `m, n, k >= 1`; `bits`, `lanes`, `path` as for `wrapGEMM`; `activationBits` in 1...8.
   public static func measureGOPS(
     m: Int, n: Int, k: Int, weights kind: PackedWeights.CodeKind, activationBits: Int = 8, bits: Int, lanes: Int,
-    path: KernelPath, seconds: Double
+    path: KernelPath, seconds: Double, clock: Clock = .threadCPU
   ) -> Double {
     precondition(m >= 1 && n >= 1 && k >= 1, "measureGOPS: shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
     precondition((1...8).contains(activationBits), "measureGOPS: activationBits must be in 1...8, got \(activationBits)")
@@ -28,8 +39,15 @@ public enum KernelBenchmark {
 
     let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: .reference)
     var output = [Int32](repeating: 0, count: n * m)
-    let clock = ContinuousClock()
-    var elapsed = Duration.zero
+    let useThreadClock = clock == .threadCPU && wrapnet_thread_cpu_seconds() >= 0
+    let wallClock = ContinuousClock()
+    let wallStart = wallClock.now
+    func now() -> Double {
+      if useThreadClock { return wrapnet_thread_cpu_seconds() }
+      let d = wallStart.duration(to: wallClock.now).components
+      return Double(d.seconds) + Double(d.attoseconds) * 1e-18
+    }
+    var elapsed = 0.0
     var runs = 0
     x.withUnsafeBufferPointer { xb in
       output.withUnsafeMutableBufferPointer { buffer in
@@ -41,16 +59,15 @@ public enum KernelBenchmark {
             "measureGOPS: \(path) path with \(lanes)-bit lanes differs from reference at C[\(bad / m), \(bad % m)]: "
               + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] \(kind), b = \(bits))")
         }
-        let start = clock.now
+        let start = now()
         repeat {
           once()
           runs += 1
-          elapsed = start.duration(to: clock.now)
-        } while runs < 3 || elapsed < .milliseconds(Int64(seconds * 1000))
+          elapsed = now() - start
+        } while runs < 3 || elapsed < seconds
       }
     }
-    let secondsTaken = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    return 2 * Double(m) * Double(n) * Double(k) * Double(runs) / secondsTaken / 1e9
+    return 2 * Double(m) * Double(n) * Double(k) * Double(runs) / elapsed / 1e9
   }
 }
 

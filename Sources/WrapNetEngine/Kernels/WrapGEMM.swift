@@ -1,6 +1,4 @@
-#if arch(x86_64)
-  import CWrapNetKernels
-#endif
+import CWrapNetKernels
 
 /// Which implementation computes a wrap-around GEMM. All paths return identical integers.
 public enum KernelPath: String, Sendable, CaseIterable {
@@ -124,11 +122,7 @@ private func runVectorPath(
   case .reference:
     ReferenceKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, output: output)
   case .portable:
-    switch lanes {
-    case 8: PortableKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lane: Int8.self, output: output)
-    case 16: PortableKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lane: Int16.self, output: output)
-    default: PortableKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lane: Int32.self, output: output)
-    }
+    PortableKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lanes: lanes, output: output)
   case .avx2:
     #if arch(x86_64)
       AVX2Kernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lanes: lanes, output: output)
