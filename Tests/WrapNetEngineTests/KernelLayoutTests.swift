@@ -53,3 +53,26 @@ struct KernelLayoutTests {
     #endif
   }
 }
+
+@Suite("wrapGEMM preconditions")
+struct KernelPreconditionTests {
+  /// A wrong activation count stops the program with a message naming both shapes.
+  @Test func activationShapeMismatchNamesBothShapes() async throws {
+    let result = try await #require(
+      processExitsWith: .failure, observing: [\.standardErrorContent]
+    ) {
+      let w = PackedWeights(codes: [1, 0, -1, 1, 1, 1], m: 2, k: 3, kind: .ternary)
+      _ = wrapGEMM(weights: w, activations: [1, 2, 3, 4], n: 2, bits: 8, lanes: 8, path: .reference)
+    }
+    let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+    #expect(message.contains("X [n: 2, k: 3]") && message.contains("W is [m: 2, k: 3]"))
+  }
+
+  /// Accumulator bits wider than the lanes are rejected.
+  @Test func bitsWiderThanLanesStop() async {
+    await #expect(processExitsWith: .failure) {
+      let w = PackedWeights(codes: [1, -1], m: 1, k: 2, kind: .binary)
+      _ = wrapGEMM(weights: w, activations: [1, 2], n: 1, bits: 12, lanes: 8, path: .reference)
+    }
+  }
+}
