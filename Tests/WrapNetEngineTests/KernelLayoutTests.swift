@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WrapNetEngine
 
@@ -44,12 +45,14 @@ struct KernelLayoutTests {
     #expect(PackedWeights.CodeKind.symmetric(bits: 4).description == "int4")
   }
 
-  @Test func avx2AvailabilityIsConsistent() {
+  @Test func avx2AvailabilityIsConsistent() throws {
     #expect(KernelPath.avx2.isAvailable == KernelPath.isAVX2Available)
     #expect(KernelPath.fastest.isAvailable)
-    #if arch(x86_64)
-      // This project's development and CI machines are AVX2 x86_64; a false here would silently skip the C path.
-      #expect(KernelPath.isAVX2Available)
+    #if os(Linux) && arch(x86_64)
+      // Cross-check the C probe against the kernel's own view of the CPU flags.
+      let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+      let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ") } ?? []
+      #expect(KernelPath.isAVX2Available == flags.contains("avx2"))
     #endif
   }
 }

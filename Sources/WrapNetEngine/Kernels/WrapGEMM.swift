@@ -4,7 +4,8 @@ import CWrapNetKernels
 public enum KernelPath: String, Sendable, CaseIterable {
   /// Plain loops, exact `Int64` sum, one wrap at the end: the oracle.
   case reference
-  /// Swift SIMD (`SIMD16` of the lane type); runs on any CPU, including arm64.
+  /// Swift SIMD on 128-bit vectors (`SIMD16<Int8>`, `SIMD8<Int16>`, `SIMD4<Int32>`); runs on any CPU, arm64
+  /// included.
   case portable
   /// C micro-kernels for AVX2 (`CWrapNetKernels`); only where `isAVX2Available`.
   case avx2
@@ -35,8 +36,9 @@ public enum KernelPath: String, Sendable, CaseIterable {
 ///
 /// Wrapping after every addition equals wrapping the exact sum once, so for any order of summation and any lane
 /// width `lanes` >= `bits` the result equals `wrap_b` of the exact sum; `lanes` only chooses how the kernels
-/// accumulate (8-, 16- or 32-bit lanes, reduced mod 2^b at the end). The AVX2 path has no 8-bit multiply, so
-/// for symmetric k-bit weights it runs its 16-bit-lane kernel when asked for 8-bit lanes (same integers).
+/// accumulate (8-, 16- or 32-bit lanes, reduced mod 2^b at the end). Where AVX2 has no exact instruction for a
+/// lane width it runs a wider-lane kernel (same integers): symmetric k-bit weights with 8-bit lanes use 16-bit
+/// lanes (no 8-bit multiply), and |codes| > 64 (symmetric 8-bit) use 32-bit lanes (maddubs would saturate).
 ///
 /// Single-threaded and deterministic: callers parallelize by splitting `n` (rows of `activations`/`output`) or
 /// by packing separate weight slices.
