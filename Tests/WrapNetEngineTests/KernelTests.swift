@@ -170,6 +170,33 @@ struct KernelPathTests {
     checkAllPaths(codes: codes, x: x, m: m, n: n, k: k, kind: kind, bitsChoice: bitsUnderTest, label: "mixed extremes")
   }
 
+  /// Pre-padded rows at a wider stride, with garbage after column k: every path ignores it.
+  @Test("padded activation rows are used in place", arguments: [PackedWeights.CodeKind.ternary, .symmetric(bits: 8)])
+  func paddedRows(kind: PackedWeights.CodeKind) {
+    var rng = TestRandom(seed: 5)
+    let (m, n, k) = (9, 7, 45)
+    let codes = randomCodes(kind, count: m * k, rng: &rng)
+    let x = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    let weights = PackedWeights(codes: codes, m: m, k: k, kind: kind)
+    let stride = weights.paddedK + 32
+    var padded = (0..<(n * stride)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    for i in 0..<n {
+      for t in 0..<k { padded[i * stride + t] = x[i * k + t] }
+    }
+    for (path, lanes) in pathsAndLanes {
+      let expected = oracle(codes: codes, x: x, m: m, n: n, k: k, bits: lanes == 8 ? 8 : 12)
+      var got = [Int32](repeating: 0, count: n * m)
+      padded.withUnsafeBufferPointer { a in
+        got.withUnsafeMutableBufferPointer { c in
+          wrapGEMM(
+            weights: weights, activations: a, n: n, activationRowStride: stride, bits: lanes == 8 ? 8 : 12,
+            lanes: lanes, path: path, output: c)
+        }
+      }
+      #expect(got == expected, "\(path) \(lanes)-bit lanes, \(kind)")
+    }
+  }
+
   @Test("empty fan-in gives zeros")
   func emptyK() {
     let weights = PackedWeights(codes: [], m: 3, k: 0, kind: .ternary)

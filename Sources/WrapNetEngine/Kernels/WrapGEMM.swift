@@ -101,6 +101,50 @@ public func wrapGEMM(
   }
 }
 
+/// `wrapGEMM` on activation rows that are already padded, so nothing is copied: row `i` of `X` starts at
+/// `activations[i * activationRowStride]` and has `weights.paddedK` readable bytes. Bytes at columns
+/// `weights.k ..< weights.paddedK` may hold anything (they meet zero weights), so an im2col buffer with rows of
+/// `paddedK` bytes can be passed as is.
+///
+///     output[i, r] = wrap_b( Σ_{t < k} W[r, t] · activations[i * activationRowStride + t] )
+///
+/// - Precondition: `activationRowStride >= weights.paddedK`,
+///   `activations.count >= (n - 1) * activationRowStride + weights.paddedK` (when n > 0),
+///   `output.count == n * weights.m`; `bits`, `lanes`, `path` as for `wrapGEMM(weights:activations:n:...)`.
+public func wrapGEMM(
+  weights: PackedWeights, activations: UnsafeBufferPointer<UInt8>, n: Int, activationRowStride: Int, bits: Int,
+  lanes: Int, path: KernelPath, output: UnsafeMutableBufferPointer<Int32>
+) {
+  let m = weights.m
+  let k = weights.k
+  let kp = weights.paddedK
+  precondition(n >= 0, "wrapGEMM: n must be >= 0, got \(n)")
+  precondition(
+    activationRowStride >= kp,
+    "wrapGEMM: activationRowStride \(activationRowStride) is below the padded fan-in \(kp) of W [m: \(m), k: \(k)]")
+  let needed = n == 0 ? 0 : (n - 1) * activationRowStride + kp
+  precondition(
+    activations.count >= needed,
+    "wrapGEMM: activations has \(activations.count) bytes but X [n: \(n), paddedK: \(kp)] at row stride "
+      + "\(activationRowStride) needs \(needed) (W is [m: \(m), k: \(k)])")
+  precondition(
+    output.count == n * m,
+    "wrapGEMM: output has \(output.count) elements but C [n: \(n), m: \(m)] needs \(n * m) "
+      + "(W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)])")
+  precondition([8, 16, 32].contains(lanes), "wrapGEMM: lanes must be 8, 16 or 32, got \(lanes)")
+  precondition(
+    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)")
+  precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
+  if m == 0 || n == 0 { return }
+  if k == 0 {
+    output.update(repeating: 0)
+    return
+  }
+  runVectorPath(
+    path, weights: weights, x: activations.baseAddress!, ldx: activationRowStride, n: n, bits: bits, lanes: lanes,
+    output: output.baseAddress!)
+}
+
 /// Array form of `wrapGEMM(weights:activations:n:bits:lanes:path:output:)`: returns `output` `[n, m]`.
 public func wrapGEMM(
   weights: PackedWeights, activations: [UInt8], n: Int, bits: Int, lanes: Int, path: KernelPath
