@@ -50,6 +50,41 @@ static inline __m256i reduce8_epi32(__m256i a0, __m256i a1, __m256i a2, __m256i 
   return _mm256_add_epi32(lo, hi);
 }
 
+// Byte sums of eight 8-bit-lane accumulators, mod 2^8, as eight int32 [a0, ..., a7] (any higher bits are
+// garbage-free partial sums; callers keep only the low `bits` <= 8). Cheaper than sad + reduce8_epi32: sad_epu8
+// leaves four small sums (< 2^11) per accumulator, one per 64-bit lane; pairs of accumulators share 64-bit lanes
+// (second one shifted into the high half), then two unpack/add rounds and one cross-lane add finish the job.
+static inline __m256i reduce8_acc8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5,
+                                   __m256i a6, __m256i a7) {
+  const __m256i z = _mm256_setzero_si256();
+  const __m256i p01 = _mm256_add_epi64(_mm256_sad_epu8(a0, z), _mm256_slli_epi64(_mm256_sad_epu8(a1, z), 32));
+  const __m256i p23 = _mm256_add_epi64(_mm256_sad_epu8(a2, z), _mm256_slli_epi64(_mm256_sad_epu8(a3, z), 32));
+  const __m256i p45 = _mm256_add_epi64(_mm256_sad_epu8(a4, z), _mm256_slli_epi64(_mm256_sad_epu8(a5, z), 32));
+  const __m256i p67 = _mm256_add_epi64(_mm256_sad_epu8(a6, z), _mm256_slli_epi64(_mm256_sad_epu8(a7, z), 32));
+  // Per 128-bit lane: [a0, a1, a2, a3] (resp. a4..a7) partial sums of that lane.
+  const __m256i q0123 = _mm256_add_epi32(_mm256_unpacklo_epi64(p01, p23), _mm256_unpackhi_epi64(p01, p23));
+  const __m256i q4567 = _mm256_add_epi32(_mm256_unpacklo_epi64(p45, p67), _mm256_unpackhi_epi64(p45, p67));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(q0123, q4567, 0x20),
+                          _mm256_permute2x128_si256(q0123, q4567, 0x31));
+}
+
+// Int16-lane sums of eight 16-bit-lane accumulators, mod 2^16, as eight int32 [a0, ..., a7] (sign-extended
+// from 16 bits; callers keep the low `bits` <= 16). A transpose-and-add tree: each round interleaves two
+// vectors and adds, halving the partial sums per accumulator while doubling the accumulators per vector.
+static inline __m256i reduce8_acc16(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5,
+                                    __m256i a6, __m256i a7) {
+  const __m256i t01 = _mm256_add_epi16(_mm256_unpacklo_epi16(a0, a1), _mm256_unpackhi_epi16(a0, a1));
+  const __m256i t23 = _mm256_add_epi16(_mm256_unpacklo_epi16(a2, a3), _mm256_unpackhi_epi16(a2, a3));
+  const __m256i t45 = _mm256_add_epi16(_mm256_unpacklo_epi16(a4, a5), _mm256_unpackhi_epi16(a4, a5));
+  const __m256i t67 = _mm256_add_epi16(_mm256_unpacklo_epi16(a6, a7), _mm256_unpackhi_epi16(a6, a7));
+  const __m256i t0123 = _mm256_add_epi16(_mm256_unpacklo_epi32(t01, t23), _mm256_unpackhi_epi32(t01, t23));
+  const __m256i t4567 = _mm256_add_epi16(_mm256_unpacklo_epi32(t45, t67), _mm256_unpackhi_epi32(t45, t67));
+  // Per 128-bit lane: int16 [a0, a1, a2, a3, a4, a5, a6, a7] partial sums of that lane.
+  const __m256i t = _mm256_add_epi16(_mm256_unpacklo_epi64(t0123, t4567), _mm256_unpackhi_epi64(t0123, t4567));
+  const __m128i r = _mm_add_epi16(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+  return _mm256_cvtepi16_epi32(r);
+}
+
 // Sign-extends the low `bits` bits of each lane (wrap_bits) and stores a 4-row x 2-column tile: lanes 0..3 are
 // rows m0..m0+3 of column (activation row) n0, lanes 4..7 the same rows of column n0 + 1.
 static inline void store_tile(__m256i sums, int bits, int32_t *c, size_t ldc, size_t mrows, size_t ncols) {
@@ -90,7 +125,7 @@ static inline void store_tile(__m256i sums, int bits, int32_t *c, size_t ldc, si
 // MARK: 8-bit lanes, |w| <= 1
 
 // sign_epi8(x, w) is x, 0 or -x (negation mod 2^8) for w = +1, 0, -1: exactly w * x mod 2^8 for any byte x, and
-// add_epi8 wraps mod 2^8. The final byte sum uses sad_epu8 (unsigned), which is congruent mod 2^8.
+// add_epi8 wraps mod 2^8. The final byte sums use sad_epu8 (unsigned), which is congruent mod 2^8.
 static inline __m256i tile_ternary_acc8(const int8_t *w, size_t kp, const uint8_t *x0, const uint8_t *x1) {
   __m256i c00 = _mm256_setzero_si256(), c10 = c00, c20 = c00, c30 = c00;
   __m256i c01 = c00, c11 = c00, c21 = c00, c31 = c00;
@@ -110,23 +145,12 @@ static inline __m256i tile_ternary_acc8(const int8_t *w, size_t kp, const uint8_
     c21 = _mm256_add_epi8(c21, _mm256_sign_epi8(xb, w2));
     c31 = _mm256_add_epi8(c31, _mm256_sign_epi8(xb, w3));
   }
-  const __m256i z = _mm256_setzero_si256();
-  return reduce8_epi32(_mm256_sad_epu8(c00, z), _mm256_sad_epu8(c10, z), _mm256_sad_epu8(c20, z),
-                       _mm256_sad_epu8(c30, z), _mm256_sad_epu8(c01, z), _mm256_sad_epu8(c11, z),
-                       _mm256_sad_epu8(c21, z), _mm256_sad_epu8(c31, z));
+  return reduce8_acc8(c00, c10, c20, c30, c01, c11, c21, c31);
 }
 
 WRAPNET_DEFINE_GEMM(wrapnet_gemm_ternary_u8_acc8_4x2_avx2, tile_ternary_acc8)
 
 // MARK: 16-bit lanes
-
-// Int16 lanes -> int32 pair sums (exact), so the int32 reduction is congruent to the int16 sum mod 2^16.
-#define WRAPNET_REDUCE_ACC16()                                                                               \
-  const __m256i ones = _mm256_set1_epi16(1);                                                                \
-  return reduce8_epi32(_mm256_madd_epi16(c00, ones), _mm256_madd_epi16(c10, ones),                           \
-                       _mm256_madd_epi16(c20, ones), _mm256_madd_epi16(c30, ones),                           \
-                       _mm256_madd_epi16(c01, ones), _mm256_madd_epi16(c11, ones),                           \
-                       _mm256_madd_epi16(c21, ones), _mm256_madd_epi16(c31, ones));
 
 // maddubs_epi16 saturates its pair sum x0*w0 + x1*w1 to int16; with |w| <= 64 and x <= 255 the pair sum is at
 // most 32640 < 32767, so it is exact, and add_epi16 then wraps mod 2^16.
@@ -149,7 +173,7 @@ static inline __m256i tile_s7_acc16(const int8_t *w, size_t kp, const uint8_t *x
     c21 = _mm256_add_epi16(c21, _mm256_maddubs_epi16(xb, w2));
     c31 = _mm256_add_epi16(c31, _mm256_maddubs_epi16(xb, w3));
   }
-  WRAPNET_REDUCE_ACC16()
+  return reduce8_acc16(c00, c10, c20, c30, c01, c11, c21, c31);
 }
 
 WRAPNET_DEFINE_GEMM(wrapnet_gemm_s7_u8_acc16_4x2_avx2, tile_s7_acc16)
