@@ -53,9 +53,9 @@ private let pathsAndLanes: [(KernelPath, Int)] = KernelPath.allCases.filter(\.is
   [8, 16, 32].map { (path, $0) }
 }
 
-/// Accumulator widths under test for a lane width: b in {4, 6, 8, 12, 16} where lanes allow, plus b = 32.
+/// Accumulator widths under test for a lane width: b in {4, 6, 8, 12, 16} where lanes allow, plus 1, 2 and 32.
 private func bitsUnderTest(lanes: Int) -> [Int] {
-  [4, 6, 8, 12, 16, 32].filter { $0 <= lanes }
+  [1, 2, 4, 6, 8, 12, 16, 32].filter { $0 <= lanes }
 }
 
 /// Runs every path and lane width on one problem and records the first mismatch of each, with its indices.
