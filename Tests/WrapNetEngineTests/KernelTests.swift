@@ -78,7 +78,7 @@ private func checkAllPaths(
       if let bad = expected.indices.first(where: { got[$0] != expected[$0] }) {
         let message =
           "\(label): \(path) \(lanes)-bit lanes b=\(bits) \(kind) W[m: \(m), k: \(k)] X[n: \(n), k: \(k)]: first "
-            + "mismatch at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"
+          + "mismatch at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"
         Issue.record(Comment(rawValue: message))
       }
     }
@@ -135,7 +135,8 @@ struct KernelPathTests {
       let codes = randomCodes(kind, count: m * k, rng: &rng)
       // 2-bit activations, as in WrapNet's low-bit layers.
       let x = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next() & 3) }
-      checkAllPaths(codes: codes, x: x, m: m, n: n, k: k, kind: kind, bitsChoice: { [$0 == 32 ? 16 : $0] }, label: "big")
+      checkAllPaths(
+        codes: codes, x: x, m: m, n: n, k: k, kind: kind, bitsChoice: { [$0 == 32 ? 16 : $0] }, label: "big")
     }
   }
 
@@ -201,7 +202,8 @@ struct KernelPathTests {
   func emptyK() {
     let weights = PackedWeights(codes: [], m: 3, k: 0, kind: .ternary)
     for (path, lanes) in pathsAndLanes {
-      #expect(wrapGEMM(weights: weights, activations: [], n: 2, bits: 8, lanes: lanes, path: path) == [0, 0, 0, 0, 0, 0])
+      #expect(
+        wrapGEMM(weights: weights, activations: [], n: 2, bits: 8, lanes: lanes, path: path) == [0, 0, 0, 0, 0, 0])
     }
   }
 }

@@ -13,9 +13,10 @@
   /// 127 and x up to 255, maddubs pair sums saturate int16, and the exact alternatives for 16-bit lanes (two
   /// maddubs on split activations, or widen + mullo) measured no faster than the 32-bit kernel.
   enum AVX2Kernel {
-    typealias CKernel = @convention(c) (
-      UnsafePointer<Int8>?, Int, Int, UnsafePointer<UInt8>?, Int, Int, UnsafeMutablePointer<Int32>?, Int, Int32
-    ) -> Void
+    typealias CKernel =
+      @convention(c) (
+        UnsafePointer<Int8>?, Int, Int, UnsafePointer<UInt8>?, Int, Int, UnsafeMutablePointer<Int32>?, Int, Int32
+      ) -> Void
 
     /// The C kernel that computes `lanes`-bit (or wider) sums for `kind`.
     static func kernel(kind: PackedWeights.CodeKind, lanes: Int) -> CKernel {

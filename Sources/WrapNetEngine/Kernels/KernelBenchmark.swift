@@ -25,7 +25,8 @@ public enum KernelBenchmark {
     path: KernelPath, seconds: Double, clock: Clock = .threadCPU
   ) -> Double {
     precondition(m >= 1 && n >= 1 && k >= 1, "measureGOPS: shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
-    precondition((1...8).contains(activationBits), "measureGOPS: activationBits must be in 1...8, got \(activationBits)")
+    precondition(
+      (1...8).contains(activationBits), "measureGOPS: activationBits must be in 1...8, got \(activationBits)")
     var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
     let magnitude = kind.maxMagnitude
     let codes: [Int8] = (0..<(m * k)).map { _ in
@@ -52,7 +53,9 @@ public enum KernelBenchmark {
     x.withUnsafeBufferPointer { xb in
       output.withUnsafeMutableBufferPointer { buffer in
         let c = buffer
-        let once = { wrapGEMM(weights: weights, activations: xb, n: n, bits: bits, lanes: lanes, path: path, output: c) }
+        let once = {
+          wrapGEMM(weights: weights, activations: xb, n: n, bits: bits, lanes: lanes, path: path, output: c)
+        }
         once()
         if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
           preconditionFailure(

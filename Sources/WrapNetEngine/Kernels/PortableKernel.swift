@@ -72,7 +72,8 @@ enum PortableKernel {
 
   /// 16-bit lanes: products w·x are exact in Int16 (|w| <= 127, x <= 255); sums wrap mod 2^16.
   @inline(__always)
-  private static func panelDot16(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64) {
+  private static func panelDot16(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64)
+  {
     var a0 = SIMD8<Int16>()
     var a1 = SIMD8<Int16>()
     var a2 = SIMD8<Int16>()
@@ -97,7 +98,8 @@ enum PortableKernel {
   /// 32-bit lanes: each product is exact in Int16; the two Int16 halves of every 32-bit lane are sign-extended
   /// (shifts on the `SIMD4<Int32>` view) and added into Int32 accumulators, which wrap mod 2^32.
   @inline(__always)
-  private static func panelDot32(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64) {
+  private static func panelDot32(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64)
+  {
     var a0 = SIMD4<Int32>()
     var a1 = SIMD4<Int32>()
     var a2 = SIMD4<Int32>()

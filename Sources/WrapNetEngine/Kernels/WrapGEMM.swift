@@ -65,7 +65,8 @@ public func wrapGEMM(
       + "(W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)])")
   precondition([8, 16, 32].contains(lanes), "wrapGEMM: lanes must be 8, 16 or 32, got \(lanes)")
   precondition(
-    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)")
+    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)"
+  )
   precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
   if m == 0 || n == 0 { return }
   if k == 0 {
@@ -133,7 +134,8 @@ public func wrapGEMM(
       + "(W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)])")
   precondition([8, 16, 32].contains(lanes), "wrapGEMM: lanes must be 8, 16 or 32, got \(lanes)")
   precondition(
-    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)")
+    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)"
+  )
   precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
   if m == 0 || n == 0 { return }
   if k == 0 {
