@@ -22,7 +22,7 @@ let package = Package(
   targets: [
     // MARK: - Libraries
     // Integer inference and the shared wrap-around arithmetic core. Depends on nothing of the trainer.
-    .target(name: "WrapNetEngine"),
+    .target(name: "WrapNetEngine", dependencies: ["CWrapNetKernels"]),
     // Quantization-aware training, datasets, models. Reuses the engine's arithmetic core.
     .target(
       name: "WrapNet",
@@ -37,6 +37,9 @@ let package = Package(
     ),
 
     // MARK: - Implementation details (system libraries)
+    // AVX2 integer micro-kernels for the engine. Each function carries its own target("avx2") attribute (no global
+    // -mavx2: library targets cannot use unsafe flags), is chosen at run time, and the file compiles on any CPU.
+    .target(name: "CWrapNetKernels"),
     .systemLibrary(
       name: "CBLAS",
       pkgConfig: "openblas",

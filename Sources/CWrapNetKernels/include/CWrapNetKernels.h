@@ -1,0 +1,58 @@
+// CWrapNetKernels: AVX2 micro-kernels for integer GEMMs summed in b-bit wrap-around accumulators.
+//
+// Problem: C[n, m] = wrap_b( sum_k W[m, k] * X[n, k] ), wrap_b(z) = ((z + 2^(b-1)) mod 2^b) - 2^(b-1).
+// Wrapping at every addition equals wrapping the exact sum once, so the kernels sum in any order and lane width
+// L in {8, 16, 32} (L >= b) and reduce mod 2^b once at the end.
+//
+// Operand layouts (all kernels):
+//   w   packed weights: ceil(m / 4) panels; panel p holds rows 4p..4p+3 (rows >= m are zero) as kp / 32 blocks,
+//       block j = 4 rows x 32 bytes, row-major: byte (p * 4 * kp) + (j * 128) + (r * 32) + t = W[4p + r, 32j + t]
+//       (zero for 32j + t >= k). kp is k rounded up to a multiple of 32.
+//   x   activations, n rows of at least kp readable bytes, row stride ldx; bytes at columns >= k may hold anything
+//       (the matching weights are zero).
+//   c   Int32 output [n, m] row-major with row stride ldc >= m: c[i * ldc + r] = wrap_bits(sum_k W[r, k] X[i, k]),
+//       sign-extended to 32 bits. 1 <= bits <= lane width of the kernel.
+// All kernels are single-threaded and deterministic. They exist only on x86_64 and must be called only when
+// wrapnet_cpu_has_avx2() returns 1.
+#ifndef CWRAPNETKERNELS_H
+#define CWRAPNETKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when the CPU (and OS) support AVX2, else 0. Always 0 on non-x86_64 builds.
+int wrapnet_cpu_has_avx2(void);
+
+/// CPU time consumed by the calling thread, in seconds (CLOCK_THREAD_CPUTIME_ID), for benchmarks that must not
+/// count time the thread spent waiting for a core. Negative where the platform has no such clock.
+double wrapnet_thread_cpu_seconds(void);
+
+#if defined(__x86_64__)
+
+/// |w| <= 1 (binary, ternary) x uint8, 8-bit lanes: _mm256_sign_epi8 then _mm256_add_epi8 (exact mod 2^8).
+/// Valid for bits <= 8. 4x2 register block (4 weight rows x 2 activation rows).
+void wrapnet_gemm_ternary_u8_acc8_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
+                                           size_t ldx, int32_t *c, size_t ldc, int bits);
+
+/// |w| <= 64 x uint8, 16-bit lanes: _mm256_maddubs_epi16 (pair sums <= 2*255*64 < 2^15, never saturate) then
+/// _mm256_add_epi16 (exact mod 2^16). Valid for bits <= 16.
+void wrapnet_gemm_s7_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
+                                       size_t ldx, int32_t *c, size_t ldc, int bits);
+
+/// Any int8 x uint8, 32-bit lanes: both widened to int16, _mm256_madd_epi16, _mm256_add_epi32. Valid for
+/// bits <= 32. The honest baseline, and also the fastest exact kernel for |w| > 64 with 8-bit activations
+/// (maddubs would saturate; splitting x into two maddubs measured slower than widening).
+void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
+                                       size_t ldx, int32_t *c, size_t ldc, int bits);
+
+#endif  // __x86_64__
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // CWRAPNETKERNELS_H
