@@ -91,9 +91,7 @@ struct EvalCommand: ParsableCommand {
     print(String(format: "accuracy %.2f%% (%d/%d), %.0f images/s", 100 * report.accuracy, report.correct, report.count,
                  report.imagesPerSecond))
     for l in report.layers {
-      print("  " + l.name.padding(toLength: 24, withPad: " ", startingAt: 0)
-          + String(format: "%2d-bit ", l.accumulatorBits) + l.accumulatorMode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-          + String(format: "overflow rate %8.4f%%", 100 * l.overflowRate))
+      print(layerLine(l))
     }
   }
 }

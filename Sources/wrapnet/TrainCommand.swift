@@ -142,7 +142,7 @@ struct TrainCommand: ParsableCommand {
     let macs = trainer.model.macCounts()
     let cfg = trainer.model.config
     stderrLine(
-      "\(cfg.architecture) on \(options.dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit; \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
+      "\(cfg.architecture) on \(options.dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit (\(cfg.accumulatorMode.hardware)); \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
     )
 
     var history: [[String: Any]] = []
@@ -193,9 +193,7 @@ struct TrainCommand: ParsableCommand {
     try JSONFile.write(jsonObject: summary, to: summaryPath)
     print(String(format: "test accuracy %.2f%% (%d/%d)", 100 * eval.accuracy, eval.correct, eval.count))
     for l in eval.layers where l.accumulatorBits < 32 {
-      print("  " + l.name.padding(toLength: 24, withPad: " ", startingAt: 0)
-          + String(format: "%2d-bit ", l.accumulatorBits) + l.accumulatorMode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-          + String(format: "overflow rate %8.4f%%", 100 * l.overflowRate))
+      print(layerLine(l))
     }
     print("wrote \(modelPath) and \(summaryPath)")
   }
@@ -206,6 +204,13 @@ struct TrainCommand: ParsableCommand {
       ("overflow", String(format: "%.3f%%", 100 * s.overflowRate)), ("img/s", String(format: "%.0f", s.imagesPerSecond)),
     ]
   }
+}
+
+/// One report line for a quantized layer: name, accumulator, overflow rate.
+func layerLine(_ l: LayerOverflow) -> String {
+  "  " + l.name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%2d-bit ", l.accumulatorBits)
+    + l.accumulatorMode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+    + String(format: "overflow rate %8.4f%%", 100 * l.overflowRate)
 }
 
 /// Writes one line to stderr (progress and notes; stdout carries results).
