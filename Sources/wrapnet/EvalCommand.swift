@@ -19,8 +19,8 @@ struct EvalCommand: ParsableCommand {
   @Argument(help: "A model.safetensors written by `wrapnet train`.")
   var checkpoint: String
 
-  @Option(help: "Dataset: mnist, fashion-mnist or cifar10.")
-  var dataset: String = "mnist"
+  @Option(help: "Dataset: mnist, fashion-mnist or cifar10 (default: the one the model was trained on).")
+  var dataset: String?
 
   @OptionGroup var data: DataDirOptions
 
@@ -43,7 +43,7 @@ struct EvalCommand: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard DatasetName(rawValue: dataset) != nil else {
+    if let dataset, DatasetName(rawValue: dataset) == nil {
       throw ValidationError("unknown --dataset '\(dataset)'; choose mnist, fashion-mnist or cifar10")
     }
     if let b = accBits, !(2...32).contains(b) { throw ValidationError("--acc-bits must be in 2...32, got \(b)") }
@@ -53,8 +53,13 @@ struct EvalCommand: ParsableCommand {
   }
 
   mutating func run() throws {
-    var model = try Checkpoint.load(from: checkpoint).model
-    let splits = try DatasetSplits.load(DatasetName(rawValue: dataset)!, dataDirectory: data.resolved)
+    let contents = try Checkpoint.load(from: checkpoint)
+    var model = contents.model
+    let dataset = self.dataset ?? contents.training?.dataset ?? "mnist"
+    guard let name = DatasetName(rawValue: dataset) else {
+      throw ValidationError("\(checkpoint) was trained on unknown dataset '\(dataset)'; pass --dataset")
+    }
+    let splits = try DatasetSplits.load(name, dataDirectory: data.resolved)
     var test = splits.test
     if let n = limitTest { test = test.subset(first: n) }
     let cfg = model.config

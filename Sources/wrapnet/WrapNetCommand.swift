@@ -15,6 +15,10 @@ struct WrapNetCommand: ParsableCommand {
       Start with:
         wrapnet data fetch mnist       # download and verify MNIST into ~/.cache/wrapnet (or $WRAPNET_DATA)
         wrapnet data info --dataset mnist
+        wrapnet train --model mlp --acc-mode exact --epochs 10 --out runs/mlp-exact      # 32-bit baseline
+        wrapnet train --model mlp --acc-bits 8 --acc-mode cyclic --penalty 0.01 \\
+            --init runs/mlp-exact/model.safetensors --epochs 3 --lr 3e-4 --out runs/mlp-cyclic8
+        wrapnet eval runs/mlp-exact/model.safetensors --acc-mode wrap --acc-bits 8      # no adaptation
       """,
     version: WrapNetEngineInfo.version,
     subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self]

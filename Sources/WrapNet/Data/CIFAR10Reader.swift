@@ -71,7 +71,7 @@ public enum CIFAR10Reader {
   static func cifarRemedy(dataDirectory: String?) -> String {
     let dir = dataDirectory ?? "DATA_DIR"
     return "CIFAR-10 cannot be fetched by `wrapnet data fetch` on this system: download the binary version "
-      + "(cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar-10.html) elsewhere and extract it "
+      + "(cifar-10-binary.tar.gz) elsewhere and extract it "
       + "into \(dir), so that \(join(dir, "cifar-10-batches-bin"))/data_batch_1.bin ... data_batch_5.bin and "
       + "test_batch.bin exist (\(join(dir, "cifar10"))/ is accepted too)."
   }
