@@ -75,6 +75,7 @@ struct TrainCommand: ParsableCommand {
     var options = TrainingOptions()
     var resumedEpochs = 0
     var optimizerState: [String: Tensor] = [:]
+    var history: [[String: Any]] = []
     if resume {
       guard FileManager.default.fileExists(atPath: checkpointPath) else {
         throw ValidationError("--resume: \(checkpointPath) does not exist; start the run without --resume")
@@ -87,6 +88,9 @@ struct TrainCommand: ParsableCommand {
       options = t
       resumedEpochs = done
       optimizerState = c.optimizerState
+      if let text = c.history, let h = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] {
+        history = h
+      }
       if done >= t.epochs {
         print("\(out): all \(t.epochs) epochs are done; nothing to resume (model: \(out)/model.safetensors)")
         return
@@ -145,8 +149,7 @@ struct TrainCommand: ParsableCommand {
       "\(cfg.architecture) on \(options.dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit (\(cfg.accumulatorMode.hardware)); \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
     )
 
-    var history: [[String: Any]] = []
-    var trainSeconds = 0.0
+    var trainSeconds = history.reduce(0.0) { $0 + (($1["seconds"] as? Double) ?? 0) }
     var lastStats: EpochStats? = nil
     while trainer.epochsDone < options.epochs {
       let e = trainer.epochsDone + 1
@@ -166,7 +169,8 @@ struct TrainCommand: ParsableCommand {
       ])
       try Checkpoint.save(
         &trainer.model, to: checkpointPath, training: options, optimizerState: trainer.optimizer.stateTensors(),
-        epochsDone: trainer.epochsDone)
+        epochsDone: trainer.epochsDone,
+        history: String(decoding: try JSONSerialization.data(withJSONObject: history, options: [.sortedKeys]), as: UTF8.self))
     }
 
     let eval = trainer.model.evaluate(test)

@@ -21,6 +21,7 @@ public struct CheckpointError: Error, CustomStringConvertible {
 /// | `config`         | `ModelConfig` as JSON (architecture and quantization)          |
 /// | `training`       | `TrainingOptions` as JSON (when written by `wrapnet train`)    |
 /// | `epochs_done`    | completed epochs (resume files)                                |
+/// | `history`        | per-epoch statistics so far, JSON array (resume files)         |
 ///
 /// Resume files (`checkpoint.safetensors`) also hold the optimizer state as tensors named "optimizer.<key>".
 public enum Checkpoint {
@@ -38,7 +39,8 @@ public enum Checkpoint {
   /// Writes `model` (and optional training options, optimizer state, epochs done) atomically to `path`.
   public static func save(
     _ model: inout WrapModel, to path: String, training: TrainingOptions? = nil,
-    optimizerState: [String: Tensor] = [:], epochsDone: Int? = nil
+    optimizerState: [String: Tensor] = [:], epochsDone: Int? = nil,
+    history: String? = nil
   ) throws {
     var file = SafeTensorsFile()
     for (name, t) in tensors(of: &model) { file.tensors[name] = SafeTensor(t) }
@@ -48,6 +50,7 @@ public enum Checkpoint {
     file.metadata["config"] = try jsonString(model.config)
     if let training { file.metadata["training"] = try jsonString(training) }
     if let epochsDone { file.metadata["epochs_done"] = String(epochsDone) }
+    if let history { file.metadata["history"] = history }
     try file.write(to: path)
   }
 
@@ -57,6 +60,8 @@ public enum Checkpoint {
     public var training: TrainingOptions?
     public var optimizerState: [String: Tensor]
     public var epochsDone: Int?
+    /// Per-epoch history of the run so far, as JSON (resume files).
+    public var history: String?
   }
 
   /// Reads a checkpoint and rebuilds its model. Throws a `CheckpointError` naming the file and the problem
@@ -123,7 +128,9 @@ public enum Checkpoint {
       }
     }
     let epochs = file.metadata["epochs_done"].flatMap { Int($0) }
-    return Contents(model: model, training: training, optimizerState: optimizerState, epochsDone: epochs)
+    return Contents(
+      model: model, training: training, optimizerState: optimizerState, epochsDone: epochs,
+      history: file.metadata["history"])
   }
 
   static func jsonString<T: Encodable>(_ value: T) throws -> String {
