@@ -33,7 +33,7 @@ import WrapNetEngine
   ]
 
   /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
-  @Test(arguments: cases) func engineMatchesTrainer(_ c: Case) throws {
+  @Test(.tags(.engineVsTrainer), arguments: cases) func engineMatchesTrainer(_ c: Case) throws {
     var model = try EngineFixture.trained(
       c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits)
     let engine = try EngineFixture.engine(model)

@@ -2,6 +2,11 @@ import Testing
 import WrapNet
 import WrapNetEngine
 
+extension Tag {
+  /// Engine-vs-trainer sweeps over modes, bits, kernel paths and lane widths (minutes in debug builds).
+  @Tag static var engineVsTrainer: Self
+}
+
 /// Tiny trained models for the engine tests: a zoo model trained a few steps on the synthetic quadrant task, so
 /// batch-norm statistics are non-trivial.
 enum EngineFixture {
