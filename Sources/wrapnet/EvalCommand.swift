@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WrapNet
+import WrapNetEngine
 
 /// `wrapnet eval`: accuracy and per-layer overflow of a trained model under any accumulator setting.
 struct EvalCommand: ParsableCommand {
@@ -12,11 +13,16 @@ struct EvalCommand: ParsableCommand {
       --acc-bits/--acc-mode/--slope replace the low-bit layers' accumulator (first and last layers keep theirs):
       this shows, for example, how a 32-bit-accumulator model collapses on 8-bit wrap-around accumulators.
 
-      Example:
+      When CHECKPOINT is a packed engine model (written by `wrapnet convert`), runs the integer engine instead:
+      --kernel, --lanes and --threads choose how; --compare RUN/model.safetensors also runs the training
+      simulation on the same images and counts differing predictions and accumulator values (both must be 0).
+
+      Examples:
         wrapnet eval runs/mlp-exact/model.safetensors --dataset mnist --acc-mode wrap --acc-bits 8
+        wrapnet eval runs/mlp-cyclic8/engine.safetensors --kernel avx2 --compare runs/mlp-cyclic8/model.safetensors
       """)
 
-  @Argument(help: "A model.safetensors written by `wrapnet train`.")
+  @Argument(help: "A model.safetensors written by `wrapnet train`, or a packed engine model from `wrapnet convert`.")
   var checkpoint: String
 
   @Option(help: "Dataset: mnist, fashion-mnist or cifar10 (default: the one the model was trained on).")
@@ -42,6 +48,15 @@ struct EvalCommand: ParsableCommand {
   @Flag(help: "Print one JSON object instead of text.")
   var json = false
 
+  @Option(help: "Engine models: kernel path reference, portable or avx2 (default: the fastest available).")
+  var kernel: String?
+
+  @Option(help: "Engine models: lane width 8, 16 or 32 for wrap-around layers (default: the narrowest valid).")
+  var lanes: Int?
+
+  @Option(help: "Engine models: also run this trainer checkpoint and count differences (should be 0).")
+  var compare: String?
+
   func validate() throws {
     if let dataset, DatasetName(rawValue: dataset) == nil {
       throw ValidationError("unknown --dataset '\(dataset)'; choose mnist, fashion-mnist or cifar10")
@@ -50,9 +65,25 @@ struct EvalCommand: ParsableCommand {
     if let k = slope, !(k > 0) { throw ValidationError("--slope must be > 0, got \(k)") }
     if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
     guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+    if let kernel, KernelPath(rawValue: kernel) == nil {
+      throw ValidationError("unknown --kernel '\(kernel)'; choose reference, portable or avx2")
+    }
+    if let lanes, ![8, 16, 32].contains(lanes) { throw ValidationError("--lanes must be 8, 16 or 32, got \(lanes)") }
+  }
+
+  /// Whether `path` is a packed engine model (metadata 'format' is the engine's).
+  static func isEngineModel(_ path: String) -> Bool {
+    (try? SafeTensorsFile.read(from: path))?.metadata["format"] == PackedModelFormat.name
   }
 
   mutating func run() throws {
+    if Self.isEngineModel(checkpoint) {
+      try runEngine()
+      return
+    }
+    if kernel != nil || lanes != nil || compare != nil {
+      throw ValidationError("--kernel, --lanes and --compare apply to packed engine models; \(checkpoint) is a trainer checkpoint (convert it with `wrapnet convert`)")
+    }
     let contents = try Checkpoint.load(from: checkpoint)
     var model = contents.model
     let dataset = self.dataset ?? contents.training?.dataset ?? "mnist"
@@ -97,6 +128,73 @@ struct EvalCommand: ParsableCommand {
                  report.imagesPerSecond))
     for l in report.layers {
       print(layerLine(l))
+    }
+  }
+}
+
+extension EvalCommand {
+  /// `eval` of a packed engine model: accuracy, images/s, and with --compare the differences from the trainer.
+  func runEngine() throws {
+    if accBits != nil || accMode != nil || slope != nil {
+      throw ValidationError("--acc-bits, --acc-mode and --slope apply to trainer checkpoints; a packed model's accumulators are fixed at conversion")
+    }
+    let model = try InferenceModel(contentsOf: checkpoint)
+    let path = kernel.flatMap { KernelPath(rawValue: $0) } ?? .fastest
+    if !path.isAvailable { throw ValidationError("--kernel avx2 is not available on this CPU; use portable or reference") }
+    let options = InferenceOptions(path: path, lanes: lanes, threads: threads)
+    do { try model.validate(options) } catch { throw ValidationError("\(error)") }
+    let dataset = self.dataset ?? "mnist"
+    guard let name = DatasetName(rawValue: dataset) else { throw ValidationError("unknown dataset '\(dataset)'") }
+    var test = try DatasetSplits.load(name, dataDirectory: data.resolved).test
+    if let n = limitTest { test = test.subset(first: n) }
+    guard [test.channels, test.height, test.width] == model.inputShape else {
+      throw ValidationError("\(checkpoint) expects \(model.inputShape) images but \(dataset) has \([test.channels, test.height, test.width])")
+    }
+    let start = ContinuousClock.now
+    let result = try model.run(pixels: test.images, count: test.count, options: options)
+    let elapsed = start.duration(to: .now)
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    let correct = zip(result.predictions, test.labels).filter { $0 == Int($1) }.count
+    let accuracy = test.count == 0 ? 0 : Double(correct) / Double(test.count)
+    let rate = Double(test.count) / max(seconds, 1e-9)
+    var comparison: EngineComparison? = nil
+    if let compare {
+      let trainer = try Checkpoint.load(from: compare).model
+      guard trainer.config.architecture == model.architecture else {
+        throw ValidationError("--compare \(compare) is a '\(trainer.config.architecture)' model but \(checkpoint) is '\(model.architecture)'")
+      }
+      setBLASThreads(threads)
+      comparison = try EngineComparison.run(engine: model, trainer: trainer, dataset: test, options: options)
+    }
+    let laneText = lanes.map { "\($0)-bit lanes" } ?? "narrowest lanes"
+    if json {
+      var object: [String: Any] = [
+        "model": checkpoint, "dataset": dataset, "engine": true, "accuracy": accuracy, "correct": correct,
+        "count": test.count, "images_per_second": rate, "seconds": seconds, "kernel": path.rawValue,
+        "lanes": lanes.map { $0 as Any } ?? NSNull(), "threads": threads,
+        "layer_lanes": Dictionary(uniqueKeysWithValues: model.denseLayers.map { ($0.name, model.lanes(for: $0, options: options)) }),
+      ]
+      if let comparison {
+        object["compare"] = compare
+        object["mismatches"] = comparison.mismatches
+        object["accumulator_mismatches"] = comparison.accumulatorMismatches
+        object["comparison"] = try jsonObject(comparison)
+      }
+      let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    } else {
+      print("\(checkpoint): \(model.architecture) integer engine, kernel \(path.rawValue), \(laneText), \(threads) thread(s)")
+      print(String(format: "accuracy %.2f%% (%d/%d), %.0f images/s", 100 * accuracy, correct, test.count, rate))
+      if let c = comparison {
+        print("compared with \(compare!) on \(c.images) images:")
+        print("  mismatches \(c.mismatches) (trainer accuracy \(String(format: "%.2f%%", 100 * Double(c.trainerCorrect) / Double(max(c.images, 1)))))")
+        print("  accumulator_mismatches \(c.accumulatorMismatches) of \(c.accumulatorsCompared) low-bit accumulator values")
+        print("  exact_sum_mismatches \(c.exactSumMismatches) of \(c.exactSumsCompared) 32-bit sums; logit_mismatches \(c.logitMismatches)")
+        if let d = c.firstDifference { print("  first difference: \(d)") }
+      }
+    }
+    if let c = comparison, c.mismatches + c.accumulatorMismatches + c.logitMismatches + c.exactSumMismatches > 0 {
+      throw ExitCode(1)
     }
   }
 }

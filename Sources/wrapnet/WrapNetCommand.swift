@@ -21,6 +21,6 @@ struct WrapNetCommand: ParsableCommand {
         wrapnet eval runs/mlp-exact/model.safetensors --acc-mode wrap --acc-bits 8      # no adaptation
       """,
     version: WrapNetEngineInfo.version,
-    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self]
+    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self, ConvertCommand.self]
   )
 }

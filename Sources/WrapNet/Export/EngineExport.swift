@@ -1,0 +1,261 @@
+import Foundation
+import WrapNetEngine
+
+/// Why a model cannot be converted into a packed engine model.
+public struct EngineExportError: Error, CustomStringConvertible, Sendable {
+  /// What is not supported or wrong, and what to do.
+  public var message: String
+  /// An error with `message`.
+  public init(message: String) { self.message = message }
+  /// The message.
+  public var description: String { message }
+}
+
+/// Converts a trained `WrapModel` into the packed engine format (`docs/FORMAT.md`) read by `InferenceModel`.
+///
+/// Every number the engine needs is computed here with the trainer's own Float functions, so the integer engine
+/// reproduces the trainer's `.evaluation` forward bit for bit:
+/// - low-bit layers (wrap, cyclic, clamp; b <= 12): a per-channel table over every accumulator value v in
+///   [-2^(b-1), 2^(b-1)-1]: `act.code(bn.normalize(value: acc.apply(Float(v)) * scale[c] + 0, channel: c))`,
+///   with `scale[c] = scales[c] * inputScale` (one Float multiplication, as in `WrapLayer.forward`);
+/// - 32-bit layers followed by batch norm and activation codes: per-channel integer thresholds where each code
+///   level starts (`thresholds(levels:descending:code:)`);
+/// - the last layer: `scale[c]` and `bias[c]`, so that logits are `Float(z) * scale[c] + bias[c]`.
+///
+/// Supported: the `mlp` and `cnn` zoo models with exact, wrap, cyclic or clamp accumulators (b <= 12) and a wide
+/// (32-bit) last layer. Rejected with an `EngineExportError`: residual blocks and sum pooling (`resnet20`),
+/// `saturate` accumulators, low-bit accumulators wider than 12 bits.
+public enum EngineExport {
+  /// Where each of the `levels` code levels starts, for a map `code` from integer sums z in
+  /// [Int32.min, Int32.max] to codes 0...levels that is monotone: non-decreasing (`descending == false`) or
+  /// non-increasing (`descending == true`).
+  ///
+  ///     ascending:  t[L] = min { z : code(z) >= L }   (Int32.max + 1 when no z reaches L)
+  ///                 code(z) = #{ L : z >= t[L] }
+  ///     descending: t[L] = max { z : code(z) >= L }   (Int32.min - 1 when no z reaches L)
+  ///                 code(z) = #{ L : z <= t[L] }
+  ///
+  /// Binary search: 32 evaluations of `code` per level. Returns t[1...levels] as `[Int64]` (count `levels`).
+  public static func thresholds(levels: Int, descending: Bool, code: (Int64) -> Int) -> [Int64] {
+    precondition(levels >= 1, "thresholds: levels must be >= 1, got \(levels)")
+    let lo = Int64(Int32.min), hi = Int64(Int32.max)
+    var out: [Int64] = []
+    out.reserveCapacity(levels)
+    for level in 1...levels {
+      if descending {
+        // Largest z with code(z) >= level: the predicate holds on a prefix [lo, t].
+        if code(lo) < level { out.append(lo - 1); continue }
+        var (a, b) = (lo, hi)  // invariant: code(a) >= level; answer in [a, b]
+        while a < b {
+          let mid = a + (b - a + 1) / 2
+          if code(mid) >= level { a = mid } else { b = mid - 1 }
+        }
+        out.append(a)
+      } else {
+        // Smallest z with code(z) >= level: the predicate holds on a suffix [t, hi].
+        if code(hi) < level { out.append(hi + 1); continue }
+        var (a, b) = (lo, hi)  // invariant: code(b) >= level; answer in [a, b]
+        while a < b {
+          let mid = a + (b - a) / 2
+          if code(mid) >= level { b = mid } else { a = mid + 1 }
+        }
+        out.append(a)
+      }
+    }
+    return out
+  }
+
+  /// The trainer's map from a hidden layer's accumulator value (or exact sum) to the next activation code for
+  /// channel `channel`: `act.code(bn.normalize(value: acc.apply(Float(z)) * scale + 0, channel: c))`, with the same
+  /// Float operations as `WrapLayer.forward` → `BatchNorm` (evaluation) → `ActivationCodes`.
+  public static func codeFunction(
+    accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int
+  ) -> (Int64) -> Int {
+    let q = UnsignedActivationQuantizer(bits: activation.bits, clip: activation.clip)
+    return { z in
+      let y = accumulator.apply(Float(z))
+      let bias: Float = 0  // WrapLayer adds `bias ?? 0` after scaling; kept so -0 becomes +0 exactly as there.
+      let out = y * scale + bias
+      return Int(q.code(batchNorm.normalize(value: out, channel: channel)))
+    }
+  }
+
+  /// The packed engine model of `model` (see the type's documentation). Throws `EngineExportError` for models the
+  /// engine does not support.
+  public static func packedFile(for model: WrapModel) throws -> SafeTensorsFile {
+    let cfg = model.config
+    let layers = model.network.layers
+    var file = SafeTensorsFile()
+    var descriptors: [PackedLayerDescriptor] = []
+    // Activation shape (c, h, w) as it flows; `flattened` remembers the spatial shape a flatten consumed.
+    var (c, h, w) = (cfg.inputChannels, cfg.inputHeight, cfg.inputWidth)
+    var flattened: (c: Int, h: Int, w: Int)? = nil
+    var i = 0
+    while i < layers.count {
+      let (name, layer) = layers[i]
+      if layer is Flatten {
+        flattened = (c, h, w)
+        (c, h, w) = (c * h * w, 1, 1)
+        descriptors.append(PackedLayerDescriptor(name: name, kind: "flatten"))
+        i += 1
+        continue
+      }
+      if let pool = layer as? MaxPool2D {
+        (h, w) = ((h - pool.kernel) / pool.stride + 1, (w - pool.kernel) / pool.stride + 1)
+        descriptors.append(PackedLayerDescriptor(name: name, kind: "maxpool", kernel: pool.kernel, stride: pool.stride))
+        i += 1
+        continue
+      }
+      guard let wrap = layer as? WrapLayer else {
+        throw EngineExportError(
+          message: "layer '\(name)' (\(type(of: layer))) is not supported by the engine yet; only the mlp and cnn models convert (resnet20's residual blocks and sum pooling do not)")
+      }
+      let acc = wrap.accumulator
+      if acc.mode == .saturate && acc.bits < 32 {
+        throw EngineExportError(
+          message: "layer '\(name)' uses a saturate accumulator, whose result depends on the order of summation; the engine does not support it (use wrap, cyclic, clamp or exact)")
+      }
+      if acc.isLowBit && acc.bits > PackedModelFormat.maxTableBits {
+        throw EngineExportError(
+          message: "layer '\(name)' has a \(acc.bits)-bit low-bit accumulator; the engine supports at most \(PackedModelFormat.maxTableBits) bits")
+      }
+      if acc.isLowBit && !wrap.float32IsExact {
+        throw EngineExportError(
+          message: "layer '\(name)': low-bit accumulator on sums that can exceed 2^24, where the trainer's Float sums are not exact; the engine cannot reproduce it")
+      }
+      let bound = Double(wrap.geometry.fanIn) * Double(wrap.maxInputCode) * Double(wrap.weightFormat.maxCode)
+      if bound >= 2_147_483_648 {
+        throw EngineExportError(message: "layer '\(name)': exact sums can reach \(Int(bound)), beyond 32 bits")
+      }
+      let (codesF, scales) = wrap.quantizedWeights()
+      let outC = wrap.geometry.outChannels
+      let fanIn = wrap.geometry.fanIn
+      // Reorder the codes into the engine's NHWC column order.
+      var codes = [Int8](repeating: 0, count: codesF.count)
+      let kindName: String
+      switch wrap.geometry {
+      case .conv(let inC, _, let k, let s, let p):
+        for o in 0..<outC {
+          for ch in 0..<inC {
+            for ky in 0..<k {
+              for kx in 0..<k {
+                codes[o * fanIn + (ky * k + kx) * inC + ch] = Int8(codesF[o * fanIn + (ch * k + ky) * k + kx])
+              }
+            }
+          }
+        }
+        kindName = "conv"
+        (c, h, w) = (outC, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+      case .linear(let inF, _):
+        if let f = flattened, f.c * f.h * f.w == inF, f.h * f.w > 1 {
+          // Trainer columns are (c, y, x) of an NCHW flatten; the engine flattens NHWC as (y, x, c).
+          for o in 0..<outC {
+            for ch in 0..<f.c {
+              for y in 0..<f.h {
+                for x in 0..<f.w {
+                  codes[o * fanIn + (y * f.w + x) * f.c + ch] = Int8(codesF[o * fanIn + (ch * f.h + y) * f.w + x])
+                }
+              }
+            }
+          }
+        } else {
+          for j in codes.indices { codes[j] = Int8(codesF[j]) }
+        }
+        kindName = "linear"
+        (c, h, w) = (outC, 1, 1)
+      }
+      let kind: PackedWeights.CodeKind
+      switch wrap.weightFormat {
+      case .binary: kind = .binary
+      case .ternary: kind = .ternary
+      case .symmetric(let k): kind = .symmetric(bits: k)
+      }
+      let scale = (0..<outC).map { scales[$0] * wrap.inputScale }
+      let (inputs, kernel, stride, padding): (Int, Int?, Int?, Int?)
+      switch wrap.geometry {
+      case .conv(let inC, _, let k, let s, let p): (inputs, kernel, stride, padding) = (inC, k, s, p)
+      case .linear(let inF, _): (inputs, kernel, stride, padding) = (inF, nil, nil, nil)
+      }
+      var d = PackedLayerDescriptor(
+        name: name, kind: kindName, inputs: inputs, outputs: outC, kernel: kernel, stride: stride, padding: padding,
+        weightFormat: wrap.weightFormat.name, accumulatorBits: acc.isLowBit ? acc.bits : 32,
+        accumulatorMode: acc.isLowBit ? acc.mode.rawValue : "exact", slope: acc.mode == .cyclic ? acc.slope : nil)
+      file.tensors["\(name).weight_codes"] = SafeTensor(
+        shape: [WeightCodePacking.byteCount(codes: codes.count, kind: kind)],
+        values: WeightCodePacking.pack(codes, kind: kind))
+
+      if i + 2 < layers.count, let bn = layers[i + 1].layer as? BatchNorm, let act = layers[i + 2].layer as? ActivationCodes {
+        guard bn.channels == outC else {
+          throw EngineExportError(message: "batch norm '\(layers[i + 1].name)' has \(bn.channels) channels, layer '\(name)' \(outC)")
+        }
+        d.activationBits = act.bits
+        if acc.isLowBit {
+          let b = acc.bits
+          let size = 1 << b
+          var table = [UInt8](repeating: 0, count: outC * size)
+          for ch in 0..<outC {
+            let f = codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
+            for v in 0..<size { table[ch * size + v] = UInt8(f(Int64(v - size / 2))) }
+          }
+          d.output = "table"
+          file.tensors["\(name).table"] = SafeTensor(shape: [outC, size], values: table)
+        } else {
+          var all: [Int64] = []
+          var direction: [Int8] = []
+          for ch in 0..<outC {
+            let f = codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
+            // scale > 0 and the BN's std > 0, so the map's direction is the sign of gamma.
+            let descending = bn.gamma.data[ch] < 0
+            all += thresholds(levels: act.maxCode, descending: descending, code: f)
+            direction.append(descending ? -1 : 1)
+          }
+          d.output = "thresholds"
+          file.tensors["\(name).thresholds"] = SafeTensor(shape: [outC, act.maxCode], values: all)
+          file.tensors["\(name).direction"] = SafeTensor(shape: [outC], values: direction)
+        }
+        descriptors.append(d)
+        i += 3
+        continue
+      }
+      guard i == layers.count - 1, let bias = wrap.bias else {
+        throw EngineExportError(
+          message: "layer '\(name)' is neither followed by batch norm and activation codes nor the last layer with a bias; the engine cannot run it")
+      }
+      guard !acc.isLowBit else {
+        throw EngineExportError(
+          message: "the last layer '\(name)' has a low-bit accumulator; the engine needs a wide (32-bit) last layer (train with the default wide last layer)")
+      }
+      d.output = "logits"
+      file.tensors["\(name).scale"] = SafeTensor(shape: [outC], values: scale)
+      file.tensors["\(name).bias"] = SafeTensor(shape: [outC], values: bias.data)
+      descriptors.append(d)
+      i += 1
+    }
+    guard descriptors.last?.output == "logits" else {
+      throw EngineExportError(message: "the model does not end with a logits layer")
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    file.metadata["format"] = PackedModelFormat.name
+    file.metadata["format_version"] = PackedModelFormat.version
+    file.metadata["architecture"] = cfg.architecture
+    file.metadata["input_shape"] = "[\(cfg.inputChannels),\(cfg.inputHeight),\(cfg.inputWidth)]"
+    file.metadata["classes"] = String(cfg.classes)
+    file.metadata["layers"] = String(decoding: try encoder.encode(descriptors), as: UTF8.self)
+    file.metadata["source_config"] = String(decoding: try encoder.encode(cfg), as: UTF8.self)
+    return file
+  }
+
+  /// Reads the checkpoint at `checkpoint`, converts it and writes the packed model atomically to `output`.
+  /// Returns the packed file. Throws `CheckpointError`, `EngineExportError` or `FileError`.
+  @discardableResult
+  public static func convert(checkpoint: String, to output: String) throws -> SafeTensorsFile {
+    let contents = try Checkpoint.load(from: checkpoint)
+    let file: SafeTensorsFile
+    do { file = try packedFile(for: contents.model) } catch let e as EngineExportError {
+      throw EngineExportError(message: "\(checkpoint): \(e.message)")
+    }
+    try file.write(to: output)
+    return file
+  }
+}

@@ -1,0 +1,400 @@
+import Foundation
+
+/// Why a packed engine model was rejected: the file, what was expected and what was found.
+public struct InferenceModelError: Error, CustomStringConvertible, Sendable, Equatable {
+  /// The file (or "<memory>").
+  public var path: String
+  /// What is wrong and, where it helps, what to do.
+  public var reason: String
+  /// An error about `path`.
+  public init(path: String, reason: String) {
+    self.path = path
+    self.reason = reason
+  }
+  /// "<path>: <reason>".
+  public var description: String { "\(path): \(reason)" }
+}
+
+/// What the integer engine does with a layer's sums.
+public enum EngineAccumulatorMode: String, Sendable, CaseIterable {
+  /// 32-bit accumulator: the exact sum z.
+  case exact
+  /// b-bit wrap-around accumulator: wrap_b(z).
+  case wrap
+  /// b-bit wrap-around accumulator followed by the cyclic activation (folded into the layer's table).
+  case cyclic
+  /// Exact sum clamped once to [-2^(b-1), 2^(b-1)-1].
+  case clamp
+}
+
+/// How a dense layer turns its accumulator value `v` (per output channel c) into its output.
+public enum DenseOutput: Sendable, Equatable {
+  /// Next activation code = `codes[c · 2^b + (v + 2^(b-1))]` for v in [-2^(b-1), 2^(b-1)-1]; `codes` is [C, 2^b].
+  case table(codes: [UInt8])
+  /// Next activation code = number of thresholds passed: ascending channels count `v >= t[c, L]`, descending ones
+  /// count `v <= t[c, L]`, L = 1...levels. `thresholds` is [C, levels], `descending` [C].
+  case thresholds(thresholds: [Int64], levels: Int, descending: [Bool])
+  /// Logits `Float(v) * scale[c] + bias[c]` (two roundings, no fused multiply-add).
+  case logits(scale: [Float], bias: [Float])
+}
+
+/// The geometry of a dense layer: fully connected or 2-D convolution (NHWC activations, see `InferenceModel`).
+public enum DenseGeometry: Sendable, Equatable {
+  /// [N, inFeatures] → [N, outFeatures].
+  case linear(inFeatures: Int, outFeatures: Int)
+  /// [N, H, W, C] → [N, Ho, Wo, O]; Ho = (H + 2p − k)/s + 1.
+  case conv(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int)
+}
+
+/// One integer layer: packed weight codes W [O, fanIn], its accumulator and its output map.
+///
+///     z[n, o]  = Σ_t W[o, t] · x[n, t]         (x: input codes; conv: im2col rows, columns ordered (ky, kx, c))
+///     v        = wrap_b(z) (wrap, cyclic), clamp_b(z) (clamp), z (exact)
+///     out      = output(v, channel o)            (table, thresholds or logits)
+public struct DenseLayer: Sendable, Equatable {
+  /// Layer name as in the trainer ("input", "fc2", "conv3", "logits").
+  public var name: String
+  /// Shape of the dot products.
+  public var geometry: DenseGeometry
+  /// Weight codes packed for `wrapGEMM`, [O, fanIn].
+  public var weights: PackedWeights
+  /// Accumulator width b (32 for exact).
+  public var accumulatorBits: Int
+  /// Accumulator semantics.
+  public var accumulatorMode: EngineAccumulatorMode
+  /// Output map.
+  public var output: DenseOutput
+  /// Largest output code (table / thresholds outputs; 0 for logits).
+  public var maxOutputCode: Int
+
+  /// Whether the accumulator is a b-bit wrap-around register run by `wrapGEMM(bits: b)`.
+  public var wrapsAround: Bool { (accumulatorMode == .wrap || accumulatorMode == .cyclic) && accumulatorBits < 32 }
+  /// Whether this is a low-bit layer (its accumulator has fewer than 32 bits and is not exact).
+  public var isLowBit: Bool { accumulatorMode != .exact && accumulatorBits < 32 }
+  /// Output channels O.
+  public var outChannels: Int { weights.m }
+}
+
+/// One step of an integer network.
+public enum InferenceOperation: Sendable, Equatable {
+  /// A linear or convolution layer with its accumulator and output map.
+  case dense(DenseLayer)
+  /// Max pooling of activation codes over k×k windows with stride s (no padding).
+  case maxPool(kernel: Int, stride: Int)
+  /// Flatten [H, W, C] → [H·W·C] (NHWC order; a no-op on the engine's buffers).
+  case flatten
+}
+
+/// An integer-only network loaded from a packed engine model (`wrapnet convert`): pixels (UInt8) in, logits out.
+///
+/// Activations are UInt8 codes in NHWC order; a linear layer after a spatial tensor reads it flattened as
+/// (h, w, c), and the converter permutes the trainer's (c, h, w) weight columns accordingly. Convolutions use an
+/// integer im2col whose columns are ordered (ky, kx, c) with zero padding (code 0 adds nothing).
+public struct InferenceModel: Sendable, Equatable {
+  /// Zoo architecture the model came from ("mlp", "cnn").
+  public var architecture: String
+  /// Input image shape [C, H, W]; pixels are passed NCHW, as datasets store them.
+  public var inputShape: [Int]
+  /// Number of classes (logits per image).
+  public var classes: Int
+  /// The steps, in forward order.
+  public var operations: [InferenceOperation]
+  /// Metadata of the file (format, version, architecture, source config, ...).
+  public var metadata: [String: String]
+
+  /// The dense layers, in forward order.
+  public var denseLayers: [DenseLayer] {
+    operations.compactMap { if case .dense(let d) = $0 { return d } else { return nil } }
+  }
+
+  /// Loads and validates the packed model at `path`. Throws `InferenceModelError` naming the file for a missing,
+  /// unreadable, truncated or corrupt file, another format or version, or inconsistent layers.
+  public init(contentsOf path: String) throws {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw InferenceModelError(path: path, reason: "cannot read the file (\(error.localizedDescription))")
+    }
+    try self.init(bytes: [UInt8](data), source: path)
+  }
+
+  /// Parses and validates packed-model bytes; `source` names them in errors.
+  public init(bytes: [UInt8], source: String = "<memory>") throws {
+    let file = try PackedFileReader(bytes: bytes, source: source)
+    func fail(_ reason: String) -> InferenceModelError { InferenceModelError(path: source, reason: reason) }
+    let meta = file.metadata
+    guard meta["format"] == PackedModelFormat.name else {
+      throw fail(
+        "not a packed WrapNet engine model (metadata 'format' is \(meta["format"].map { "'\($0)'" } ?? "missing"), expected '\(PackedModelFormat.name)'); create one with `wrapnet convert RUN/model.safetensors --out MODEL`")
+    }
+    guard meta["format_version"] == PackedModelFormat.version else {
+      throw fail(
+        "packed model format version \(meta["format_version"].map { "'\($0)'" } ?? "missing") is not supported (this engine reads version \(PackedModelFormat.version)); convert the checkpoint again with this wrapnet")
+    }
+    guard let arch = meta["architecture"] else { throw fail("metadata has no 'architecture'") }
+    guard let shapeText = meta["input_shape"], let shape = Self.intArray(shapeText), shape.count == 3,
+      shape.allSatisfy({ $0 > 0 && $0 <= 4096 })
+    else { throw fail("metadata 'input_shape' must be a JSON array [C, H, W] of positive integers") }
+    guard let classText = meta["classes"], let classes = Int(classText), classes > 0 else {
+      throw fail("metadata 'classes' must be a positive integer")
+    }
+    guard let layersText = meta["layers"] else { throw fail("metadata has no 'layers'") }
+    let descriptors: [PackedLayerDescriptor]
+    do { descriptors = try JSONDecoder().decode([PackedLayerDescriptor].self, from: Data(layersText.utf8)) } catch {
+      throw fail("metadata 'layers' is not a valid layer list: \(error)")
+    }
+    var used = Set<String>()
+    var ops: [InferenceOperation] = []
+    // The activation shape as it flows: (h, w, c); after flatten (1, 1, features).
+    var (h, w, c) = (shape[1], shape[2], shape[0])
+    var maxCode = 255  // raw pixels
+    var sawLogits = false
+    for (index, d) in descriptors.enumerated() {
+      let at = "layer \(index) ('\(d.name)')"
+      guard !sawLogits else { throw fail("\(at) follows the logits layer, which must be last") }
+      switch d.kind {
+      case "flatten":
+        (h, w, c) = (1, 1, h * w * c)
+        ops.append(.flatten)
+      case "maxpool":
+        guard let k = d.kernel, let s = d.stride, k >= 1, s >= 1, h >= k, w >= k else {
+          throw fail("\(at): maxpool needs kernel >= 1 and stride >= 1 no larger than the \(h)×\(w) input")
+        }
+        (h, w) = ((h - k) / s + 1, (w - k) / s + 1)
+        ops.append(.maxPool(kernel: k, stride: s))
+      case "linear", "conv":
+        let layer = try Self.denseLayer(
+          d, at: at, file: file, used: &used, input: (h, w, c), inputMaxCode: maxCode, fail: fail)
+        switch layer.geometry {
+        case .linear(_, let o): (h, w, c) = (1, 1, o)
+        case .conv(_, let o, let k, let s, let p): (h, w, c) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1, o)
+        }
+        if case .logits = layer.output { sawLogits = true }
+        maxCode = layer.maxOutputCode
+        ops.append(.dense(layer))
+      default:
+        throw fail("\(at) has unknown kind '\(d.kind)' (expected linear, conv, maxpool or flatten)")
+      }
+    }
+    guard sawLogits else { throw fail("the layer list does not end with a logits layer") }
+    guard h * w * c == classes else { throw fail("the logits layer has \(h * w * c) outputs but 'classes' is \(classes)") }
+    let extra = Set(file.tensors.keys).subtracting(used)
+    if let name = extra.sorted().first { throw fail("tensor '\(name)' belongs to no layer") }
+    self.architecture = arch
+    self.inputShape = shape
+    self.classes = classes
+    self.operations = ops
+    self.metadata = meta
+  }
+
+  private static func intArray(_ text: String) -> [Int]? {
+    guard let any = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let array = any as? [Any] else {
+      return nil
+    }
+    var out: [Int] = []
+    for e in array {
+      guard let n = e as? NSNumber, n.doubleValue == n.doubleValue.rounded() else { return nil }
+      out.append(n.intValue)
+    }
+    return out
+  }
+
+  private static func codeKind(_ name: String?) -> PackedWeights.CodeKind? {
+    switch name {
+    case "binary": return .binary
+    case "ternary": return .ternary
+    case let s? where s.hasPrefix("int"):
+      guard let k = Int(s.dropFirst(3)), (2...8).contains(k) else { return nil }
+      return .symmetric(bits: k)
+    default: return nil
+    }
+  }
+
+  private static func denseLayer(
+    _ d: PackedLayerDescriptor, at: String, file: PackedFileReader, used: inout Set<String>,
+    input: (h: Int, w: Int, c: Int), inputMaxCode: Int, fail: (String) -> InferenceModelError
+  ) throws -> DenseLayer {
+    guard let outputs = d.outputs, outputs > 0, outputs <= 1 << 20, let inputs = d.inputs, inputs > 0 else {
+      throw fail("\(at): needs positive 'inputs' and 'outputs'")
+    }
+    let geometry: DenseGeometry
+    let fanIn: Int
+    if d.kind == "linear" {
+      guard inputs == input.h * input.w * input.c else {
+        throw fail("\(at): expects \(inputs) input features but the previous layer gives \(input.h * input.w * input.c)")
+      }
+      geometry = .linear(inFeatures: inputs, outFeatures: outputs)
+      fanIn = inputs
+    } else {
+      guard let k = d.kernel, let s = d.stride, let p = d.padding, k >= 1, s >= 1, p >= 0, p < k,
+        input.h + 2 * p >= k, input.w + 2 * p >= k
+      else { throw fail("\(at): conv needs kernel >= 1, stride >= 1, 0 <= padding < kernel fitting the input") }
+      guard inputs == input.c else {
+        throw fail("\(at): expects \(inputs) input channels but the previous layer gives \(input.c)")
+      }
+      geometry = .conv(inChannels: inputs, outChannels: outputs, kernel: k, stride: s, padding: p)
+      fanIn = inputs * k * k
+    }
+    guard let kind = codeKind(d.weightFormat) else {
+      throw fail("\(at): weight_format \(d.weightFormat.map { "'\($0)'" } ?? "missing") is not binary, ternary or int2...int8")
+    }
+    guard let bits = d.accumulatorBits, (2...32).contains(bits) else {
+      throw fail("\(at): accumulator_bits must be in 2...32")
+    }
+    guard let modeName = d.accumulatorMode, let mode = EngineAccumulatorMode(rawValue: modeName) else {
+      throw fail("\(at): accumulator_mode \(d.accumulatorMode.map { "'\($0)'" } ?? "missing") is not exact, wrap, cyclic or clamp")
+    }
+    let lowBit = mode != .exact && bits < 32
+    if lowBit && bits > PackedModelFormat.maxTableBits {
+      throw fail("\(at): \(bits)-bit low-bit accumulators are not supported (at most \(PackedModelFormat.maxTableBits) bits)")
+    }
+    // Exact sums must fit the 32-bit accumulator.
+    let bound = Double(fanIn) * Double(inputMaxCode) * Double(kind.maxMagnitude)
+    guard !(mode == .exact || mode == .clamp || bits == 32) || bound < 2_147_483_648 else {
+      throw fail("\(at): exact sums can reach \(Int(bound)), beyond a 32-bit accumulator")
+    }
+
+    func tensor(_ suffix: String, _ dtype: String, _ shape: [Int]) throws -> [UInt8] {
+      let name = "\(d.name).\(suffix)"
+      guard let t = file.tensors[name] else { throw fail("\(at): tensor '\(name)' is missing") }
+      guard t.dtype == dtype, t.shape == shape else {
+        throw fail("\(at): tensor '\(name)' is \(t.dtype) \(t.shape), expected \(dtype) \(shape)")
+      }
+      used.insert(name)
+      return Array(file.bytes[t.range])
+    }
+    let packedCount = WeightCodePacking.byteCount(codes: outputs * fanIn, kind: kind)
+    let packed = try tensor("weight_codes", "U8", [packedCount])
+    guard let codes = WeightCodePacking.unpack(packed, count: outputs * fanIn, kind: kind) else {
+      throw fail("\(at): tensor '\(d.name).weight_codes' holds codes that are not valid \(kind) codes (corrupt file)")
+    }
+    let weights = PackedWeights(codes: codes, m: outputs, k: fanIn, kind: kind)
+
+    let output: DenseOutput
+    var maxOut = 0
+    switch d.output {
+    case "table":
+      guard lowBit else { throw fail("\(at): a table output needs a low-bit (wrap, cyclic, clamp) accumulator") }
+      guard let a = d.activationBits, (1...8).contains(a) else { throw fail("\(at): activation_bits must be in 1...8") }
+      maxOut = (1 << a) - 1
+      let table = try tensor("table", "U8", [outputs, 1 << bits])
+      guard table.allSatisfy({ Int($0) <= maxOut }) else {
+        throw fail("\(at): tensor '\(d.name).table' holds codes above \(maxOut) (corrupt file)")
+      }
+      output = .table(codes: table)
+    case "thresholds":
+      guard !lowBit else { throw fail("\(at): a thresholds output needs an exact (32-bit) accumulator") }
+      guard let a = d.activationBits, (1...8).contains(a) else { throw fail("\(at): activation_bits must be in 1...8") }
+      maxOut = (1 << a) - 1
+      let raw = try tensor("thresholds", "I64", [outputs, maxOut])
+      let directions = try tensor("direction", "I8", [outputs])
+      let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }.map { Int64(littleEndian: $0) }
+      var descending = [Bool](repeating: false, count: outputs)
+      for ch in 0..<outputs {
+        let dir = Int8(bitPattern: directions[ch])
+        guard dir == 1 || dir == -1 else {
+          throw fail("\(at): tensor '\(d.name).direction' must hold +1 or -1, found \(dir) (corrupt file)")
+        }
+        descending[ch] = dir == -1
+        let row = values[(ch * maxOut)..<((ch + 1) * maxOut)]
+        // Ascending channels start higher levels at larger sums; descending ones at smaller sums.
+        let ordered = zip(row, row.dropFirst()).allSatisfy { dir == 1 ? $0 <= $1 : $0 >= $1 }
+        guard ordered else { throw fail("\(at): thresholds of channel \(ch) are not monotone (corrupt file)") }
+      }
+      output = .thresholds(thresholds: values, levels: maxOut, descending: descending)
+    case "logits":
+      guard mode == .exact || bits == 32 else {
+        throw fail("\(at): the logits layer must have a 32-bit accumulator (low-bit last layers are not supported)")
+      }
+      let scale = try tensor("scale", "F32", [outputs]).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+      let bias = try tensor("bias", "F32", [outputs]).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+      guard scale.allSatisfy({ $0.isFinite }), bias.allSatisfy({ $0.isFinite }) else {
+        throw fail("\(at): scale or bias holds NaN or infinity (corrupt file)")
+      }
+      output = .logits(scale: scale, bias: bias)
+    default:
+      throw fail("\(at): output \(d.output.map { "'\($0)'" } ?? "missing") is not table, thresholds or logits")
+    }
+    return DenseLayer(
+      name: d.name, geometry: geometry, weights: weights, accumulatorBits: lowBit ? bits : 32,
+      accumulatorMode: lowBit ? mode : .exact, output: output, maxOutputCode: maxOut)
+  }
+}
+
+/// A minimal reader of the safetensors container for the engine (which cannot use the trainer's reader):
+/// 8-byte little-endian header length N, N bytes of JSON header, then the data section; every tensor's
+/// `data_offsets` must lie inside the data section, match dtype × shape, and the tensors must tile it exactly.
+struct PackedFileReader {
+  struct Entry {
+    var dtype: String
+    var shape: [Int]
+    /// Absolute byte range in `bytes`.
+    var range: Range<Int>
+  }
+  let bytes: [UInt8]
+  var metadata: [String: String] = [:]
+  var tensors: [String: Entry] = [:]
+
+  static let dtypeSizes = ["U8": 1, "I8": 1, "I16": 2, "I32": 4, "I64": 8, "F32": 4, "F64": 8]
+
+  init(bytes: [UInt8], source: String) throws {
+    self.bytes = bytes
+    func fail(_ reason: String) -> InferenceModelError {
+      InferenceModelError(path: source, reason: "not a valid packed model file: \(reason)")
+    }
+    guard bytes.count >= 8 else { throw fail("the file has \(bytes.count) bytes, fewer than the 8-byte header length (truncated?)") }
+    var n: UInt64 = 0
+    for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+    guard n <= UInt64(bytes.count - 8), n <= 100_000_000 else {
+      throw fail("the header length is \(n) bytes but only \(bytes.count - 8) bytes follow it (truncated?)")
+    }
+    let headerEnd = 8 + Int(n)
+    let parsed: Any
+    do { parsed = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])) } catch {
+      throw fail("the header is not valid JSON")
+    }
+    guard let header = parsed as? [String: Any] else { throw fail("the header is not a JSON object") }
+    if let raw = header["__metadata__"] {
+      guard let map = raw as? [String: Any] else { throw fail("__metadata__ is not an object") }
+      for (k, v) in map {
+        guard let s = v as? String else { throw fail("__metadata__['\(k)'] is not a string") }
+        metadata[k] = s
+      }
+    }
+    let dataSize = bytes.count - headerEnd
+    var spans: [(Int, Int, String)] = []
+    for (name, raw) in header where name != "__metadata__" {
+      guard let e = raw as? [String: Any], let dtype = e["dtype"] as? String, let size = Self.dtypeSizes[dtype],
+        let shapeAny = e["shape"] as? [Any], let offAny = e["data_offsets"] as? [Any], offAny.count == 2
+      else { throw fail("tensor '\(name)' needs a known dtype, a shape and two data_offsets") }
+      let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
+      let offsets = offAny.compactMap { ($0 as? NSNumber)?.intValue }
+      guard shape.count == shapeAny.count, offsets.count == 2, shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 }) else {
+        throw fail("tensor '\(name)' has a malformed shape or data_offsets")
+      }
+      let (b, end) = (offsets[0], offsets[1])
+      guard b >= 0, b <= end, end <= dataSize else {
+        throw fail("tensor '\(name)' data_offsets [\(b), \(end)] lie outside the \(dataSize)-byte data section (truncated?)")
+      }
+      var count = 1
+      for d in shape {
+        let (p, o) = count.multipliedReportingOverflow(by: d)
+        guard !o, p < 1 << 40 else { throw fail("tensor '\(name)' shape \(shape) is too large") }
+        count = p
+      }
+      guard count * size == end - b else {
+        throw fail("tensor '\(name)' is \(dtype) \(shape) (\(count * size) bytes) but data_offsets span \(end - b)")
+      }
+      tensors[name] = Entry(dtype: dtype, shape: shape, range: (headerEnd + b)..<(headerEnd + end))
+      spans.append((b, end, name))
+    }
+    spans.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+    var covered = 0
+    for (b, end, name) in spans {
+      guard b == covered else {
+        throw fail(b < covered ? "tensor '\(name)' overlaps the previous one" : "data bytes [\(covered), \(b)) belong to no tensor")
+      }
+      covered = end
+    }
+    guard covered == dataSize else { throw fail("data bytes [\(covered), \(dataSize)) belong to no tensor") }
+  }
+}

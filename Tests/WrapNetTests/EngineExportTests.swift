@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+import WrapNet
+import WrapNetEngine
+
+/// Engine vs trainer: converted mlp and cnn models reproduce the trainer's evaluation bit for bit.
+@Suite struct EngineExportTests {
+  struct Case: CustomTestStringConvertible, Sendable {
+    var architecture: String
+    var mode: AccumulatorMode
+    var bits: Int
+    var weightBits: Int
+    var activationBits: Int = 2
+    var testDescription: String { "\(architecture) \(mode.rawValue)\(bits) w\(weightBits) a\(activationBits)" }
+  }
+
+  // 8-bit cases use wider activation or weight codes so that sums really leave the 8-bit range.
+  static let cases: [Case] = [
+    Case(architecture: "mlp", mode: .wrap, bits: 8, weightBits: 1, activationBits: 4),
+    Case(architecture: "mlp", mode: .cyclic, bits: 8, weightBits: 2, activationBits: 4),
+    Case(architecture: "mlp", mode: .clamp, bits: 8, weightBits: 4),
+    Case(architecture: "mlp", mode: .wrap, bits: 4, weightBits: 2),
+    Case(architecture: "mlp", mode: .cyclic, bits: 4, weightBits: 1),
+    Case(architecture: "mlp", mode: .clamp, bits: 4, weightBits: 1),
+    Case(architecture: "mlp", mode: .exact, bits: 32, weightBits: 1),
+    Case(architecture: "mlp", mode: .exact, bits: 32, weightBits: 3, activationBits: 4),
+    Case(architecture: "cnn", mode: .wrap, bits: 8, weightBits: 4, activationBits: 3),
+    Case(architecture: "cnn", mode: .cyclic, bits: 8, weightBits: 3, activationBits: 4),
+    Case(architecture: "cnn", mode: .clamp, bits: 8, weightBits: 5, activationBits: 3),
+    Case(architecture: "cnn", mode: .cyclic, bits: 4, weightBits: 4),
+    Case(architecture: "cnn", mode: .clamp, bits: 4, weightBits: 2),
+    Case(architecture: "cnn", mode: .exact, bits: 32, weightBits: 2, activationBits: 3),
+  ]
+
+  /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
+  @Test(.tags(.engineVsTrainer), arguments: cases) func engineMatchesTrainer(_ c: Case) throws {
+    var model = try EngineFixture.trained(
+      c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits)
+    let engine = try EngineFixture.engine(model)
+    let data = EngineFixture.images(c.architecture == "cnn" ? 2 : 3)
+    if c.mode != .exact {
+      // The test only means something if the accumulators really overflow.
+      let report = model.evaluate(data)
+      #expect(report.overflowRateLowBit > 0, "no low-bit overflow in \(c.testDescription)")
+    }
+    for options in EngineFixture.configurations(bits: c.bits) {
+      let r = try EngineComparison.run(engine: engine, trainer: model, dataset: data, options: options)
+      let label = "\(options.path) lanes \(options.lanes.map(String.init) ?? "default")"
+      #expect(r.images == data.count)
+      #expect(r.mismatches == 0, "\(label): \(r.firstDifference ?? "")")
+      #expect(r.logitMismatches == 0, "\(label): \(r.firstDifference ?? "")")
+      #expect(r.accumulatorMismatches == 0, "\(label): \(r.firstDifference ?? "")")
+      #expect(r.exactSumMismatches == 0, "\(label): \(r.firstDifference ?? "")")
+      if c.mode == .exact {
+        #expect(r.accumulatorsCompared == 0)
+        #expect(r.exactSumsCompared > 0)
+      } else {
+        #expect(r.accumulatorsCompared > 0)
+      }
+    }
+    // Threads split the batch into fixed chunks; the results must not change.
+    let single = try engine.run(
+      pixels: data.images, count: data.count, options: InferenceOptions(path: .fastest, recordAccumulators: true))
+    let threaded = try engine.run(
+      pixels: data.images, count: data.count,
+      options: InferenceOptions(path: .fastest, threads: 3, chunkSize: 1, recordAccumulators: true))
+    #expect(threaded.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))
+    #expect(threaded.accumulators == single.accumulators)
+  }
+
+  /// Threshold search against brute force on the real maps of an exact model's hidden layers.
+  @Test func thresholdsMatchBruteForce() throws {
+    var model = try EngineFixture.trained("mlp", mode: .exact, bits: 32, weightBits: 2, activationBits: 3)
+    // Make some channels descending (negative gamma) so both directions are exercised.
+    var layers: [(WrapLayer, BatchNorm, ActivationCodes)] = []
+    for i in model.network.layers.indices {
+      if var bn = model.network.layers[i].layer as? BatchNorm {
+        for ch in stride(from: 0, to: bn.channels, by: 3) { bn.gamma.data[ch] = -bn.gamma.data[ch] }
+        model.network.layers[i].layer = bn
+      }
+    }
+    let l = model.network.layers
+    for i in 0..<(l.count - 2) {
+      if let w = l[i].layer as? WrapLayer, let bn = l[i + 1].layer as? BatchNorm, let a = l[i + 2].layer as? ActivationCodes {
+        layers.append((w, bn, a))
+      }
+    }
+    #expect(layers.count == 4)
+    var descendingSeen = 0
+    for (w, bn, act) in layers {
+      let scales = w.quantizedWeights().scales
+      for ch in stride(from: 0, to: w.geometry.outChannels, by: 97) {
+        let f = EngineExport.codeFunction(
+          accumulator: w.accumulator, scale: scales[ch] * w.inputScale, batchNorm: bn, activation: act, channel: ch)
+        let descending = bn.gamma.data[ch] < 0
+        if descending { descendingSeen += 1 }
+        let t = EngineExport.thresholds(levels: act.maxCode, descending: descending, code: f)
+        let zs = Array(-40_000...40_000) + [Int(Int32.min), Int(Int32.min) + 1, Int(Int32.max), Int(Int32.max) - 1]
+        var levelsSeen = Set<Int>()
+        for z in zs {
+          let z64 = Int64(z)
+          let counted = t.filter { descending ? z64 <= $0 : z64 >= $0 }.count
+          let brute = f(z64)
+          levelsSeen.insert(brute)
+          if counted != brute {
+            Issue.record("\(w.name) channel \(ch) z \(z): thresholds give \(counted), the trainer \(brute)")
+            return
+          }
+        }
+        #expect(levelsSeen.count > 1, "\(w.name) channel \(ch): the map is constant over the sampled range")
+      }
+    }
+    #expect(descendingSeen > 0)
+    // The engine uses the same thresholds: it still matches the trainer with descending channels.
+    let engine = try EngineFixture.engine(model)
+    let r = try EngineComparison.run(
+      engine: engine, trainer: model, dataset: EngineFixture.images(4), options: InferenceOptions(path: .portable))
+    #expect(r.mismatches == 0 && r.logitMismatches == 0 && r.exactSumMismatches == 0, "\(r.firstDifference ?? "")")
+  }
+
+  /// Synthetic monotone maps: steps, plateaus, levels never reached, levels reached at the range ends.
+  @Test func thresholdsOfSyntheticMaps() {
+    let maps: [(Bool, (Int64) -> Int)] = [
+      (false, { z in z < -5 ? 0 : (z < 7 ? 1 : (z < 1000 ? 2 : 3)) }),
+      (false, { _ in 2 }),  // constant
+      (false, { z in z >= Int64(Int32.max) ? 1 : 0 }),  // reached only at the top
+      (true, { z in z <= Int64(Int32.min) ? 3 : (z < 0 ? 2 : (z == 0 ? 1 : 0)) }),
+      (true, { z in min(3, max(0, Int(-z / 100))) }),
+    ]
+    for (descending, f) in maps {
+      let t = EngineExport.thresholds(levels: 3, descending: descending, code: f)
+      for z in [Int64(Int32.min), Int64(Int32.min) + 1, -1001, -300, -101, -100, -99, -6, -5, -1, 0, 1, 6, 7, 999, 1000,
+                Int64(Int32.max) - 1, Int64(Int32.max)] {
+        let counted = t.filter { descending ? z <= $0 : z >= $0 }.count
+        #expect(counted == f(z), "z \(z): thresholds \(t) give \(counted), map gives \(f(z))")
+      }
+    }
+  }
+
+  /// resnet20 and saturate models are rejected with messages that say why.
+  @Test func unsupportedModelsAreRejected() throws {
+    let resnet = try WrapModel(config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32), seed: 1)
+    #expect {
+      _ = try EngineExport.packedFile(for: resnet)
+    } throws: { "\($0)".contains("resnet20") }
+    let saturate = try WrapModel(config: ModelConfig(architecture: "mlp", accumulatorMode: .saturate), seed: 1)
+    #expect {
+      _ = try EngineExport.packedFile(for: saturate)
+    } throws: { "\($0)".contains("saturate") }
+    let wide = try WrapModel(config: ModelConfig(architecture: "mlp", accumulatorBits: 16, accumulatorMode: .wrap), seed: 1)
+    #expect {
+      _ = try EngineExport.packedFile(for: wide)
+    } throws: { "\($0)".contains("16-bit") }
+  }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import WrapNet
+import WrapNetEngine
+
+/// The packed file: bit-packing layout, round trip through a file, and rejection of damaged files.
+@Suite struct EngineFormatTests {
+  /// Bit layout of each code kind, and pack/unpack round trips over every code.
+  @Test func codePackingLayout() {
+    // ternary: 2-bit two's complement, LSB first: +1 = 01, -1 = 11, 0 = 00, +1 = 01 → 0b01_00_11_01.
+    #expect(WeightCodePacking.pack([1, -1, 0, 1], kind: .ternary) == [0x4D])
+    // binary: +1 → 1, -1 → 0; nine codes need two bytes.
+    #expect(WeightCodePacking.pack([1, -1, -1, 1, 1, 1, -1, -1, 1], kind: .binary) == [0b0011_1001, 0b1])
+    // int4: -7 = 1001, 3 = 0011 → 0x39.
+    #expect(WeightCodePacking.pack([-7, 3], kind: .symmetric(bits: 4)) == [0x39])
+    // int3 codes straddle bytes.
+    let kinds: [PackedWeights.CodeKind] = [.binary, .ternary] + (2...8).map { .symmetric(bits: $0) }
+    for kind in kinds {
+      let valid = (-128...127).map { Int8($0) }.filter { kind.contains($0) }
+      let codes = (0..<203).map { valid[($0 * 7 + 3) % valid.count] }
+      let packed = WeightCodePacking.pack(codes, kind: kind)
+      #expect(packed.count == (203 * WeightCodePacking.bitsPerCode(kind) + 7) / 8)
+      #expect(WeightCodePacking.unpack(packed, count: codes.count, kind: kind) == codes, "\(kind)")
+    }
+    // Invalid fields: ternary 10, int4 -8, and non-zero padding bits.
+    #expect(WeightCodePacking.unpack([0b10], count: 1, kind: .ternary) == nil)
+    #expect(WeightCodePacking.unpack([0x08], count: 1, kind: .symmetric(bits: 4)) == nil)
+    #expect(WeightCodePacking.unpack([0x10], count: 2, kind: .ternary) == nil)
+  }
+
+  static func cnnFile() throws -> (WrapModel, SafeTensorsFile) {
+    let model = try EngineFixture.trained("cnn", mode: .cyclic, bits: 8, weightBits: 2, steps: 1)
+    return (model, try EngineExport.packedFile(for: model))
+  }
+
+  /// Written atomically, read back: the same model as from the bytes, with the documented metadata.
+  @Test func fileRoundTrip() throws {
+    let (_, file) = try Self.cnnFile()
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engine-format-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("engine.safetensors").path
+    try file.write(to: path)
+    let loaded = try InferenceModel(contentsOf: path)
+    #expect(loaded == (try InferenceModel(bytes: file.serialized())))
+    #expect(loaded.architecture == "cnn")
+    #expect(loaded.inputShape == [1, 28, 28])
+    #expect(loaded.classes == 10)
+    #expect(loaded.metadata["format"] == "wrapnet.engine" && loaded.metadata["format_version"] == "1")
+    let kinds = loaded.operations.map { op -> String in
+      switch op {
+      case .dense(let d): return d.name
+      case .maxPool: return "pool"
+      case .flatten: return "flatten"
+      }
+    }
+    #expect(kinds == ["input", "pool", "conv2", "conv3", "pool", "conv4", "flatten", "logits"])
+    // Ternary low-bit weights take 2 bits each in the file.
+    let ternaryBytes: Int = 32 * 16 * 9 * 2 / 8
+    let conv2Bytes: Int = file.tensors["conv2.weight_codes"]?.bytes.count ?? -1
+    #expect(conv2Bytes == ternaryBytes)
+    // The file re-read by the trainer's own safetensors reader is the same container.
+    #expect(try SafeTensorsFile.read(from: path) == file)
+  }
+
+  /// Truncated, corrupt, wrong-format and wrong-version files are rejected with errors naming the file.
+  @Test func damagedFilesAreRejected() throws {
+    let (_, file) = try Self.cnnFile()
+    let bytes = file.serialized()
+    func rejects(_ b: [UInt8], _ needle: String, _ comment: Comment) {
+      do {
+        _ = try InferenceModel(bytes: b, source: "bad.safetensors")
+        Issue.record("accepted: \(comment)")
+      } catch {
+        let text = "\(error)"
+        #expect(text.hasPrefix("bad.safetensors: "), "\(comment): \(text)")
+        #expect(text.contains(needle), "\(comment): \(text)")
+      }
+    }
+    rejects(Array(bytes.prefix(5)), "fewer than the 8-byte header", "5 bytes")
+    rejects(Array(bytes.prefix(bytes.count / 2)), "truncated", "half a file")
+    rejects(Array(bytes.dropLast()), "truncated", "one byte short")
+    var header = bytes
+    header[8] = UInt8(ascii: "x")
+    rejects(header, "JSON", "broken header")
+
+    var wrongVersion = file
+    wrongVersion.metadata["format_version"] = "2"
+    rejects(wrongVersion.serialized(), "version '2' is not supported", "version 2")
+    var wrongFormat = file
+    wrongFormat.metadata["format"] = "wrapnet.checkpoint"
+    rejects(wrongFormat.serialized(), "not a packed WrapNet engine model", "a checkpoint")
+
+    // A ternary field 10 is no code.
+    var badCodes = file
+    var codes = badCodes.tensors["conv2.weight_codes"]!
+    codes.bytes[0] = 0b10
+    badCodes.tensors["conv2.weight_codes"] = codes
+    rejects(badCodes.serialized(), "not valid ternary codes", "bad weight code")
+    // A table code above the activation's largest code.
+    var badTable = file
+    var table = badTable.tensors["conv3.table"]!
+    table.bytes[7] = 4
+    badTable.tensors["conv3.table"] = table
+    rejects(badTable.serialized(), "codes above 3", "bad table")
+    // A missing tensor and a mis-shaped one.
+    var missing = file
+    missing.tensors["logits.bias"] = nil
+    rejects(missing.serialized(), "'logits.bias' is missing", "missing bias")
+    var shaped = file
+    shaped.tensors["logits.scale"] = SafeTensor(shape: [11], values: [Float](repeating: 1, count: 11))
+    rejects(shaped.serialized(), "expected F32 [10]", "mis-shaped scale")
+
+    // A file that does not exist.
+    #expect {
+      _ = try InferenceModel(contentsOf: "/nonexistent/engine.safetensors")
+    } throws: { "\($0)".hasPrefix("/nonexistent/engine.safetensors: cannot read") }
+  }
+}
+

@@ -1,0 +1,53 @@
+import Testing
+import WrapNet
+import WrapNetEngine
+
+extension Tag {
+  /// Engine-vs-trainer sweeps over modes, bits, kernel paths and lane widths (minutes in debug builds).
+  @Tag static var engineVsTrainer: Self
+}
+
+/// Tiny trained models for the engine tests: a zoo model trained a few steps on the synthetic quadrant task, so
+/// batch-norm statistics are non-trivial.
+enum EngineFixture {
+  /// A model of `architecture` with low-bit `mode`/`bits` and `weightBits`, after `steps` Adam steps.
+  static func trained(
+    _ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1, activationBits: Int = 2,
+    steps: Int = 3, seed: UInt64 = 5
+  ) throws -> WrapModel {
+    let data = syntheticDataset(count: 16 * steps, seed: 11)
+    let config = ModelConfig(
+      architecture: architecture, weightBits: weightBits, activationBits: activationBits,
+      accumulatorBits: mode == .exact ? 32 : bits, accumulatorMode: mode, penalty: 0.001)
+    var options = TrainingOptions()
+    options.epochs = 1
+    options.batchSize = 16
+    options.seed = seed
+    options.threads = 2
+    var trainer = try Trainer(model: try WrapModel(config: config, seed: seed), options: options, train: data)
+    for batch in trainer.pipeline.epoch(0) { _ = trainer.trainStep(batch) }
+    return trainer.model
+  }
+
+  /// A few synthetic test images (not the training ones).
+  static func images(_ count: Int) -> ImageDataset { syntheticDataset(count: count, seed: 99) }
+
+  /// The packed engine model of `model`, through the serialized bytes (as a file would hold them).
+  static func engine(_ model: WrapModel) throws -> InferenceModel {
+    try InferenceModel(bytes: try EngineExport.packedFile(for: model).serialized(), source: "test.safetensors")
+  }
+
+  /// Every kernel path available here with every lane width valid for `bits` (exact models: lanes do not apply,
+  /// every layer runs 32-bit lanes).
+  static func configurations(bits: Int) -> [InferenceOptions] {
+    var out: [InferenceOptions] = [InferenceOptions(path: .reference)]
+    for path in [KernelPath.portable, .avx2] where path.isAvailable {
+      if bits == 32 {
+        out.append(InferenceOptions(path: path))
+      } else {
+        for lanes in [8, 16, 32] where lanes >= bits { out.append(InferenceOptions(path: path, lanes: lanes)) }
+      }
+    }
+    return out
+  }
+}
