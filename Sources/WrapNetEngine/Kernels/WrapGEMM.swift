@@ -59,15 +59,7 @@ public func wrapGEMM(
     activations.count == n * k,
     "wrapGEMM: activations has \(activations.count) codes but X [n: \(n), k: \(k)] needs \(n * k) "
       + "(W is [m: \(m), k: \(k)])")
-  precondition(
-    output.count == n * m,
-    "wrapGEMM: output has \(output.count) elements but C [n: \(n), m: \(m)] needs \(n * m) "
-      + "(W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)])")
-  precondition([8, 16, 32].contains(lanes), "wrapGEMM: lanes must be 8, 16 or 32, got \(lanes)")
-  precondition(
-    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)"
-  )
-  precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
+  checkOutputAndSettings(m: m, n: n, k: k, outputCount: output.count, bits: bits, lanes: lanes, path: path)
   if m == 0 || n == 0 { return }
   if k == 0 {
     // An empty sum is 0 in every accumulator.
@@ -128,15 +120,7 @@ public func wrapGEMM(
     activations.count >= needed,
     "wrapGEMM: activations has \(activations.count) bytes but X [n: \(n), paddedK: \(kp)] at row stride "
       + "\(activationRowStride) needs \(needed) (W is [m: \(m), k: \(k)])")
-  precondition(
-    output.count == n * m,
-    "wrapGEMM: output has \(output.count) elements but C [n: \(n), m: \(m)] needs \(n * m) "
-      + "(W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)])")
-  precondition([8, 16, 32].contains(lanes), "wrapGEMM: lanes must be 8, 16 or 32, got \(lanes)")
-  precondition(
-    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)"
-  )
-  precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
+  checkOutputAndSettings(m: m, n: n, k: k, outputCount: output.count, bits: bits, lanes: lanes, path: path)
   if m == 0 || n == 0 { return }
   if k == 0 {
     output.update(repeating: 0)
@@ -185,4 +169,19 @@ private func runVectorPath(
 func kernelWrap(_ z: Int64, bits: Int) -> Int32 {
   let shift = Int64(64 - bits)
   return Int32(truncatingIfNeeded: (z &<< shift) &>> shift)
+}
+
+/// The checks both `wrapGEMM` forms share: output size C [n, m], lane width, accumulator bits, kernel path.
+private func checkOutputAndSettings(
+  m: Int, n: Int, k: Int, outputCount: Int, bits: Int, lanes: Int, path: KernelPath
+) {
+  precondition(
+    outputCount == n * m,
+    "wrapGEMM: output has \(outputCount) elements but C [n: \(n), m: \(m)] needs \(n * m) "
+      + "(W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)])")
+  precondition([8, 16, 32].contains(lanes), "wrapGEMM: lanes must be 8, 16 or 32, got \(lanes)")
+  precondition(
+    (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)"
+  )
+  precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
 }
