@@ -96,7 +96,7 @@ private struct GEMMOperands<S: BLASScalar>: @unchecked Sendable {
 
 /// Runs `count` independent blocks on up to `blasThreads()` threads; block i always does the same work, so the
 /// result does not depend on the thread count.
-private func runBlocks(_ count: Int, _ body: @Sendable (Int) -> Void) {
+func runBlocks(_ count: Int, _ body: @Sendable (Int) -> Void) {
   let workers = min(blasThreads(), count)
   if workers <= 1 {
     for i in 0..<count { body(i) }

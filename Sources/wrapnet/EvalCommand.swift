@@ -33,7 +33,7 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Accumulator width of the low-bit layers (default: as trained).")
   var accBits: Int?
 
-  @Option(help: "Accumulator mode of the low-bit layers: exact, wrap, cyclic, clamp, saturate (default: as trained).")
+  @Option(help: "Accumulator mode of the low-bit layers: exact, wrap, cyclic, clamp, saturate, avoid (default: as trained).")
   var accMode: AccumulatorMode?
 
   @Option(help: "Cyclic transition slope k (default: as trained).")
@@ -102,6 +102,7 @@ struct EvalCommand: ParsableCommand {
     let mode = accMode ?? trainedMode
     let bits = mode == .exact ? 32 : (accBits ?? (cfg.accumulatorBits < 32 ? cfg.accumulatorBits : 8))
     model.setLowBitAccumulator(Accumulator(bits: bits, mode: mode, slope: slope ?? cfg.slope))
+    if let reason = model.avoidInfeasibility() { throw ValidationError(reason) }
     setBLASThreads(threads)
     let report = model.evaluate(test)
     if json {

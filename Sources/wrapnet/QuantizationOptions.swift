@@ -3,8 +3,9 @@ import WrapNet
 
 extension AccumulatorMode: ExpressibleByArgument {}
 
-/// Flags that describe a model's architecture and quantization (shared by `train` and `sweep`).
-struct ModelOptions: ParsableArguments {
+/// Flags that describe a model's architecture and its weight and activation quantization (shared by `train` and
+/// `sweep`; the accumulator is separate because `sweep` varies it).
+struct ArchitectureOptions: ParsableArguments {
   @Option(help: "Architecture: mlp, cnn (28×28 grey), vgg-small, resnet20 (32×32 colour).")
   var model: String = "mlp"
 
@@ -20,31 +21,22 @@ struct ModelOptions: ParsableArguments {
   @Option(help: "Activation clip range (Float value of the largest code).")
   var actClip: Float = 2
 
-  @Option(help: "Accumulator width b of the low-bit layers, 2...32.")
-  var accBits: Int = 8
-
-  @Option(help: "Accumulator mode: exact (32-bit baseline), wrap, cyclic (WrapNet), clamp (wide acc + clamp), saturate (real b-bit saturating acc).")
-  var accMode: AccumulatorMode = .cyclic
-
-  @Option(help: "Transition slope k of the cyclic activation.")
-  var slope: Float = 2
-
-  @Option(help: "Overflow penalty weight λ on the unwrapped sums.")
-  var penalty: Float = 0.01
-
   @Flag(help: "Quantize the first layer like the low-bit layers (default: 8-bit weights, 32-bit accumulator on raw pixels).")
   var lowBitFirstLayer = false
 
   @Flag(help: "Quantize the last layer like the low-bit layers (default: 8-bit weights, 32-bit accumulator).")
   var lowBitLastLayer = false
 
-  /// The configuration for images of the given shape.
-  func config(channels: Int, height: Int, width: Int, classes: Int) throws -> ModelConfig {
+  /// The configuration for images of the given shape with the given low-bit accumulator.
+  func config(
+    channels: Int, height: Int, width: Int, classes: Int, accumulatorBits: Int, accumulatorMode: AccumulatorMode,
+    slope: Float, penalty: Float
+  ) throws -> ModelConfig {
     let c = ModelConfig(
       architecture: model, inputChannels: channels, inputHeight: height, inputWidth: width, classes: classes,
       weightBits: weightBits, ternaryThreshold: ternaryThreshold, activationBits: actBits, activationClip: actClip,
-      accumulatorBits: accMode == .exact ? 32 : accBits, accumulatorMode: accMode, slope: slope, penalty: penalty,
-      wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer)
+      accumulatorBits: accumulatorMode == .exact ? 32 : accumulatorBits, accumulatorMode: accumulatorMode, slope: slope,
+      penalty: penalty, wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer)
     try c.validate()
     return c
   }
@@ -55,9 +47,39 @@ struct ModelOptions: ParsableArguments {
     }
     guard (1...8).contains(weightBits) else { throw ValidationError("--weight-bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
     guard (1...8).contains(actBits) else { throw ValidationError("--act-bits must be in 1...8, got \(actBits)") }
+    guard actClip > 0, actClip.isFinite else { throw ValidationError("--act-clip must be > 0, got \(actClip)") }
+    guard ternaryThreshold > 0, ternaryThreshold < 1 else {
+      throw ValidationError("--ternary-threshold must be in (0, 1), got \(ternaryThreshold)")
+    }
+  }
+}
+
+/// Architecture flags plus the low-bit layers' accumulator (`train`).
+struct ModelOptions: ParsableArguments {
+  @OptionGroup var architecture: ArchitectureOptions
+
+  @Option(help: "Accumulator width b of the low-bit layers, 2...32.")
+  var accBits: Int = 8
+
+  @Option(help: "Accumulator mode: exact (32-bit baseline), wrap, cyclic (WrapNet), clamp (wide acc + clamp), saturate (real b-bit saturating acc), avoid (weights constrained so a b-bit acc cannot overflow).")
+  var accMode: AccumulatorMode = .cyclic
+
+  @Option(help: "Transition slope k of the cyclic activation.")
+  var slope: Float = 2
+
+  @Option(help: "Overflow penalty weight λ on the unwrapped sums.")
+  var penalty: Float = 0.01
+
+  /// The configuration for images of the given shape.
+  func config(channels: Int, height: Int, width: Int, classes: Int) throws -> ModelConfig {
+    try architecture.config(
+      channels: channels, height: height, width: width, classes: classes, accumulatorBits: accBits,
+      accumulatorMode: accMode, slope: slope, penalty: penalty)
+  }
+
+  func validate() throws {
     guard (2...32).contains(accBits) else { throw ValidationError("--acc-bits must be in 2...32, got \(accBits)") }
     guard slope > 0, slope.isFinite else { throw ValidationError("--slope must be > 0, got \(slope)") }
     guard penalty >= 0, penalty.isFinite else { throw ValidationError("--penalty must be >= 0, got \(penalty)") }
-    guard actClip > 0, actClip.isFinite else { throw ValidationError("--act-clip must be > 0, got \(actClip)") }
   }
 }

@@ -19,8 +19,9 @@ struct WrapNetCommand: ParsableCommand {
         wrapnet train --model mlp --acc-bits 8 --acc-mode cyclic --penalty 0.01 \\
             --init runs/mlp-exact/model.safetensors --epochs 3 --lr 3e-4 --out runs/mlp-cyclic8
         wrapnet eval runs/mlp-exact/model.safetensors --acc-mode wrap --acc-bits 8      # no adaptation
+        wrapnet sweep --model cnn --bits 6,7,8,10,12 --epochs 1 --out sweeps/mnist-cnn   # accuracy vs bits, plots
       """,
     version: WrapNetEngineInfo.version,
-    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self, ConvertCommand.self]
+    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self, SweepCommand.self, ConvertCommand.self]
   )
 }

@@ -3,15 +3,16 @@ import Testing
 import WrapNet
 
 /// Runs the `wrapnet` executable built beside the test bundle; returns (exit status, stdout, stderr).
-private func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
+private func wrapnetExecutable() -> URL {
   let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  var exe = dir.appendingPathComponent("wrapnet")
-  if !FileManager.default.fileExists(atPath: exe.path) {
-    // swift-testing may run from inside the .xctest bundle directory.
-    exe = dir.deletingLastPathComponent().appendingPathComponent("wrapnet")
-  }
+  let exe = dir.appendingPathComponent("wrapnet")
+  // swift-testing may run from inside the .xctest bundle directory.
+  return FileManager.default.fileExists(atPath: exe.path) ? exe : dir.deletingLastPathComponent().appendingPathComponent("wrapnet")
+}
+
+private func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
   let p = Process()
-  p.executableURL = exe
+  p.executableURL = wrapnetExecutable()
   p.arguments = arguments
   let out = Pipe(), err = Pipe()
   p.standardOutput = out
@@ -37,6 +38,10 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--resume", "--init", "a.safetensors", "--out", "/tmp/x"], "--resume"),
     (["eval", "/nonexistent/model.safetensors"], "no such file"),
     (["eval", "x.safetensors", "--acc-bits", "40"], "--acc-bits"),
+    (["sweep", "--bits", "8,x", "--out", "/tmp/x"], "--bits"),
+    (["sweep", "--modes", "wrap,sloppy", "--out", "/tmp/x"], "sloppy"),
+    (["sweep", "--bits", "8,8", "--out", "/tmp/x"], "duplicate"),
+    (["sweep", "--base", "/nonexistent/base.safetensors", "--out", "/tmp/x"], "--base"),
   ])
   func badFlagsGiveClearErrors(arguments: [String], fragment: String) throws {
     let (status, _, err) = try runWrapnet(arguments)
@@ -108,5 +113,56 @@ private let mnistPresent = FileManager.default.fileExists(
     #expect(s3 == 0, "resume failed: \(err3)")
     let after = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
     #expect(before == after, "resuming a finished run must not change the model")
+  }
+
+  /// A sweep killed halfway (SIGKILL, possibly mid-write) and run again skips its finished cells and ends with the
+  /// same results as an uninterrupted sweep (timings aside); both train the same base model.
+  @Test(.tags(.realData), .enabled(if: mnistPresent, "MNIST not fetched (run `wrapnet data fetch mnist`)"))
+  func sweepKilledAndResumedEqualsUninterrupted() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    func arguments(_ out: String) -> [String] {
+      [
+        "sweep", "--model", "mlp", "--bits", "5,8", "--modes", "exact,wrap,cyclic,clamp", "--limit-train", "400",
+        "--limit-test", "300", "--base-epochs", "1", "--epochs", "1", "--batch-size", "100", "--out", out,
+      ]
+    }
+    let whole = dir.file("whole"), killed = dir.file("killed")
+    let (s1, _, e1) = try runWrapnet(arguments(whole))
+    #expect(s1 == 0, "sweep failed: \(e1)")
+
+    // Start the same sweep, kill it once some cells are in its journal, then run it again.
+    let p = Process()
+    p.executableURL = wrapnetExecutable()
+    p.arguments = arguments(killed)
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let journal = killed + "/results.jsonl"
+    let deadline = Date().addingTimeInterval(300)
+    while Date() < deadline {
+      let lines = (try? String(contentsOfFile: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0
+      if lines >= 5 { break }
+      usleep(20_000)
+    }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    let doneBeforeKill = try String(contentsOfFile: journal, encoding: .utf8).split(separator: "\n").count - 1
+    #expect(doneBeforeKill >= 4 && doneBeforeKill < 14, "killed after \(doneBeforeKill) of 14 cells")
+    let (s2, _, e2) = try runWrapnet(arguments(killed))
+    #expect(s2 == 0, "resumed sweep failed: \(e2)")
+    #expect(e2.contains("already done"), "\(e2)")
+
+    func results(_ out: String) throws -> [SweepResult] {
+      try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8).split(separator: "\n").dropFirst().map {
+        try JSONDecoder().decode(SweepResult.self, from: Data($0.utf8)).withoutTiming
+      }
+    }
+    let a = try results(whole), b = try results(killed)
+    #expect(a.count == 14)
+    #expect(a == b)
+    for name in ["results.md", "accuracy-vs-bits.svg", "overflow-per-layer.svg", "cyclic-activation.svg"] {
+      #expect(FileManager.default.fileExists(atPath: killed + "/" + name), "\(name) missing")
+    }
   }
 }

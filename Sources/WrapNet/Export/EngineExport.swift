@@ -176,10 +176,11 @@ public enum EngineExport {
       case .conv(let inC, _, let k, let s, let p): (inputs, kernel, stride, padding) = (inC, k, s, p)
       case .linear(let inF, _): (inputs, kernel, stride, padding) = (inF, nil, nil, nil)
       }
+      // `avoid` runs on a plain b-bit wrap-around accumulator: its weight constraint means the wrap never acts.
       var d = PackedLayerDescriptor(
         name: name, kind: kindName, inputs: inputs, outputs: outC, kernel: kernel, stride: stride, padding: padding,
         weightFormat: wrap.weightFormat.name, accumulatorBits: acc.isLowBit ? acc.bits : 32,
-        accumulatorMode: acc.isLowBit ? acc.mode.rawValue : "exact", slope: acc.mode == .cyclic ? acc.slope : nil)
+        accumulatorMode: acc.isLowBit ? (acc.mode == .avoid ? AccumulatorMode.wrap.rawValue : acc.mode.rawValue) : "exact", slope: acc.mode == .cyclic ? acc.slope : nil)
       file.tensors["\(name).weight_codes"] = SafeTensor(
         shape: [WeightCodePacking.byteCount(codes: codes.count, kind: kind)],
         values: WeightCodePacking.pack(codes, kind: kind))

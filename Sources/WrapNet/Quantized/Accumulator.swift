@@ -9,11 +9,13 @@ import WrapNetEngine
 /// | `cyclic`   | `f_k(wrap_b(z))`                              | WrapNet: b-bit accumulator + cyclic activation   |
 /// | `clamp`    | `clamp(z, -2^(b-1), 2^(b-1)-1)`               | a *wide* accumulator followed by one clamp       |
 /// | `saturate` | sequential saturating sum, clamped every add  | a real b-bit saturating accumulator              |
+/// | `avoid`    | `z`, with weights constrained so that         | a b-bit accumulator that never overflows         |
+/// |            | ‖w‖₁·(2^a−1) ≤ 2^(b−1)−1 (A2Q-style)           | (overflow avoidance; see `WrapLayer`)            |
 ///
 /// `clamp` is not what a b-bit saturating accumulator computes: that one clamps after every addition, so its result
 /// depends on the order of summation. `saturate` simulates it in one fixed order (see `SaturatingOrder`).
 public enum AccumulatorMode: String, Sendable, CaseIterable, Codable {
-  case exact, wrap, cyclic, clamp, saturate
+  case exact, wrap, cyclic, clamp, saturate, avoid
 
   /// One line for `--help` and reports: what the mode needs in hardware.
   public var hardware: String {
@@ -23,6 +25,7 @@ public enum AccumulatorMode: String, Sendable, CaseIterable, Codable {
     case .cyclic: return "b-bit wrap-around accumulator + cyclic activation (WrapNet)"
     case .clamp: return "wide accumulator + clamp to b bits (not a b-bit accumulator)"
     case .saturate: return "b-bit saturating accumulator (clamps after every addition)"
+    case .avoid: return "b-bit accumulator; weights constrained so it cannot overflow (A2Q-style)"
     }
   }
 }
@@ -31,7 +34,7 @@ public enum AccumulatorMode: String, Sendable, CaseIterable, Codable {
 ///
 /// Gradients (dy/dz, straight-through where the forward is not differentiable):
 /// - `exact`: 1.
-/// - `wrap`: 1 (straight-through: the wrap is treated as the identity).
+/// - `wrap`, `avoid`: 1 (straight-through: the wrap is treated as the identity; under `avoid` it never acts).
 /// - `cyclic`: f_k'(wrap_b(z)), the true piecewise derivative (1 or -k) of the cyclic activation, times the
 ///   straight-through 1 of the wrap.
 /// - `clamp`, `saturate`: 1 where the exact sum is inside [-2^(b-1), 2^(b-1)-1], 0 outside (no gradient flows
@@ -68,7 +71,9 @@ public struct Accumulator: Sendable, Equatable, Codable {
   public func apply(_ z: Float) -> Float {
     switch mode {
     case .exact: return z
-    case .wrap: return z.wrapped(toBits: bits)
+    // Under `avoid` the weight constraint keeps |z| ≤ 2^(b−1)−1, so the wrap never acts; it is kept so the
+    // simulation is what a b-bit accumulator computes even for weights that do not satisfy the constraint.
+    case .wrap, .avoid: return z.wrapped(toBits: bits)
     case .cyclic: return CyclicActivation(bits: bits, slope: slope)(z.wrapped(toBits: bits))
     case .clamp, .saturate: return z.saturated(toBits: bits)
     }
@@ -78,7 +83,7 @@ public struct Accumulator: Sendable, Equatable, Codable {
   @inlinable
   public func derivative(_ z: Float) -> Float {
     switch mode {
-    case .exact, .wrap: return 1
+    case .exact, .wrap, .avoid: return 1
     case .cyclic: return CyclicActivation(bits: bits, slope: slope).derivative(z.wrapped(toBits: bits))
     case .clamp, .saturate:
       return (z >= minValue && z <= maxValue) ? 1 : 0

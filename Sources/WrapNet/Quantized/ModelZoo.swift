@@ -12,6 +12,28 @@ public struct WrapModel: Sendable {
     self.config = config
     var rng = SeededGenerator(seed: seed)
     self.network = ModelZoo.build(config, generator: &rng)
+    if let reason = avoidInfeasibility() { throw ConfigError(message: reason) }
+  }
+
+  /// Why the low-bit layers cannot meet the `avoid` constraint (binary weights whose fan-in is too large for the
+  /// accumulator), or nil when they can or the mode is not `avoid`.
+  public mutating func avoidInfeasibility() -> String? {
+    var reason: String? = nil
+    network.visitWrapLayers { layer in
+      if reason == nil { reason = layer.avoidInfeasibility }
+    }
+    return reason
+  }
+
+  /// Under `avoid`: share of the low-bit layers' weight codes that the ‖w‖₁ projection forces to zero (0 otherwise).
+  public mutating func avoidForcedZeroShare() -> Double {
+    var forced = 0.0, total = 0.0
+    network.visitWrapLayers { layer in
+      let count = Double(layer.weight.count)
+      forced += layer.avoidForcedZeroShare() * count
+      total += count
+    }
+    return total == 0 ? 0 : forced / total
   }
 
   /// logits [N, classes] for pixels [N, C, H, W] (values 0…255).

@@ -130,9 +130,70 @@ public struct WrapLayer: Layer {
     overflowsSeen = 0
   }
 
-  /// The integer weight codes and per-channel scales the layer uses now.
+  /// The integer weight codes and per-channel scales the layer uses now (under `avoid`, after the projection
+  /// that bounds every channel's ‖codes‖₁; see `avoidBudget`).
   public func quantizedWeights() -> (codes: [Float], scales: [Float]) {
-    weightFormat.quantize(weight.data, outChannels: geometry.outChannels)
+    let q = weightFormat.quantize(weight.data, outChannels: geometry.outChannels)
+    // Binary codes cannot be 0: a binary layer either meets the budget as it is or is infeasible (refused by
+    // `WrapModel`), so it is never projected.
+    guard let budget = avoidBudget, weightFormat != .binary else { return q }
+    return (projectedCodes(q.codes, budget: budget).codes, q.scales)
+  }
+
+  /// Under `avoid` (overflow avoidance, as in accumulator-aware quantization): the largest ‖codes‖₁ one output
+  /// channel may have, ⌊(2^(b−1) − 1) / maxInputCode⌋. Then |z| ≤ ‖codes‖₁ · maxInputCode ≤ 2^(b−1) − 1 for every
+  /// input, so the b-bit accumulator cannot overflow. nil for any other mode.
+  public var avoidBudget: Int? {
+    guard accumulator.mode == .avoid, accumulator.bits < 32 else { return nil }
+    return ((1 << (accumulator.bits - 1)) - 1) / max(maxInputCode, 1)
+  }
+
+  /// Why this layer cannot meet the `avoid` constraint, or nil. Binary weights have no zero code, so their
+  /// ‖codes‖₁ is the fan-in whatever the weights are: the constraint holds only if fanIn ≤ budget.
+  public var avoidInfeasibility: String? {
+    guard let budget = avoidBudget, case .binary = weightFormat, geometry.fanIn > budget else { return nil }
+    let limit = (1 << (accumulator.bits - 1)) - 1
+    let worst = geometry.fanIn * maxInputCode
+    let needed = (Int.bitWidth - worst.leadingZeroBitCount) + 1  // smallest b with 2^(b−1)−1 ≥ worst
+    return "layer '\(name)': binary weights have no zero code, so ‖w‖₁ = fan-in \(geometry.fanIn) and "
+      + "‖w‖₁·\(maxInputCode) = \(worst) > 2^\(accumulator.bits - 1)−1 = \(limit); overflow "
+      + "avoidance is infeasible below \(needed) accumulator bits (use ternary or k-bit weights, --weight-bits 2)"
+  }
+
+  /// Codes the `avoid` projection forces to zero / all weight codes, for the current weights (0 for other modes).
+  public func avoidForcedZeroShare() -> Double {
+    guard let budget = avoidBudget, weightFormat != .binary else { return 0 }
+    let q = weightFormat.quantize(weight.data, outChannels: geometry.outChannels)
+    return Double(projectedCodes(q.codes, budget: budget).forcedToZero) / Double(max(q.codes.count, 1))
+  }
+
+  /// Projects every output channel's codes onto ‖codes‖₁ ≤ budget: a channel over budget keeps its codes in order
+  /// of decreasing latent |w| (ties: lower index first), each cut to the budget left, and the rest become 0.
+  /// The straight-through gradient still reaches the dropped weights, so they can grow back and be kept later.
+  /// codes: [O, fanIn]; returns the projected codes and how many nonzero codes became 0.
+  func projectedCodes(_ codes: [Float], budget: Int) -> (codes: [Float], forcedToZero: Int) {
+    let fan = geometry.fanIn
+    var out = codes
+    var forced = 0
+    for c in 0..<geometry.outChannels {
+      let row = c * fan
+      var l1 = 0
+      for k in 0..<fan { l1 += Int(abs(codes[row + k])) }
+      if l1 <= budget { continue }
+      let order = (0..<fan).filter { codes[row + $0] != 0 }.sorted {
+        let a = abs(weight.data[row + $0]), b = abs(weight.data[row + $1])
+        return a > b || (a == b && $0 < $1)
+      }
+      var left = budget
+      for k in order {
+        let m = Int(abs(codes[row + k]))
+        let keep = min(m, left)
+        left -= keep
+        out[row + k] = codes[row + k] < 0 ? -Float(keep) : Float(keep)
+        if keep == 0 { forced += 1 }
+      }
+    }
+    return (out, forced)
   }
 
   /// Exact integer sums z = x ⊛ codes for input codes `input`.
@@ -259,50 +320,80 @@ public struct WrapLayer: Layer {
   /// The b-bit saturating accumulator, simulated sequentially: for every output, terms are added in the order
   /// input channel, then kernel row, then kernel column (for linear: input feature 0, 1, 2, ...), and the running
   /// sum is clamped to [-2^(b-1), 2^(b-1)-1] after every addition. Zero-padding terms add nothing.
+  ///
+  /// input: codes [N, in] or [N, C, H, W]; codes: weight codes in `geometry.weightShape`;
+  /// returns the saturated sums [N, out] or [N, O, Ho, Wo].
+  ///
+  /// Terms whose input code is 0 are skipped: the running sum is already inside the range, so clamp(s + 0) = s.
+  /// The loop runs over output channels innermost (weights transposed to [fanIn, O]) so it vectorizes; each
+  /// output still sees its own terms in the documented order. Images are spread over `blasThreads()` threads.
   public func saturatingSums(_ input: Tensor, codes: [Float]) -> Tensor {
     let lo = Int32(accumulator.minValue)
     let hi = Int32(accumulator.maxValue)
     let n = input.shape[0]
+    let outC = geometry.outChannels
+    let fan = geometry.fanIn
+    // wT[k * outC + o] = codes[o * fan + k]
+    var wT = [Int32](repeating: 0, count: fan * outC)
+    for o in 0..<outC { for k in 0..<fan { wT[k * outC + o] = Int32(codes[o * fan + k]) } }
     let x = input.data.map { Int32($0) }
-    let w = codes.map { Int32($0) }
+    let outShape: [Int]
+    let inC: Int, h: Int, wd: Int, kk: Int, stride: Int, pad: Int, ho: Int, wo: Int
     switch geometry {
     case .linear(let inF, let outF):
-      var out = [Float](repeating: 0, count: n * outF)
-      for i in 0..<n {
-        for o in 0..<outF {
-          var s: Int32 = 0
-          for k in 0..<inF { s = min(max(s + x[i * inF + k] * w[o * inF + k], lo), hi) }
-          out[i * outF + o] = Float(s)
-        }
-      }
-      return Tensor(shape: [n, outF], data: out)
-    case .conv(let inC, let outC, let k, let stride, let pad):
-      let h = input.shape[2], wd = input.shape[3]
-      let ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1
-      var out = [Float](repeating: 0, count: n * outC * ho * wo)
-      for i in 0..<n {
-        for o in 0..<outC {
-          for oy in 0..<ho {
-            for ox in 0..<wo {
-              var s: Int32 = 0
-              for c in 0..<inC {
-                for ky in 0..<k {
-                  let iy = oy * stride - pad + ky
-                  if iy < 0 || iy >= h { continue }
-                  for kx in 0..<k {
-                    let ix = ox * stride - pad + kx
-                    if ix < 0 || ix >= wd { continue }
-                    let term = x[((i * inC + c) * h + iy) * wd + ix] * w[((o * inC + c) * k + ky) * k + kx]
-                    s = min(max(s + term, lo), hi)
+      outShape = [n, outF]
+      (inC, h, wd, kk, stride, pad, ho, wo) = (inF, 1, 1, 1, 1, 0, 1, 1)
+    case .conv(let c, let o, let k, let s, let p):
+      h = input.shape[2]
+      wd = input.shape[3]
+      ho = (h + 2 * p - k) / s + 1
+      wo = (wd + 2 * p - k) / s + 1
+      outShape = [n, o, ho, wo]
+      (inC, kk, stride, pad) = (c, k, s, p)
+    }
+    var out = [Float](repeating: 0, count: outShape.reduce(1, *))
+    let plane = ho * wo
+    x.withUnsafeBufferPointer { xp in
+      wT.withUnsafeBufferPointer { wp in
+        out.withUnsafeMutableBufferPointer { op in
+          let buffers = SaturateBuffers(x: xp.baseAddress!, w: wp.baseAddress!, out: op.baseAddress!)
+          runBlocks(n) { i in
+            let acc = UnsafeMutablePointer<Int32>.allocate(capacity: outC)
+            defer { acc.deallocate() }
+            let image = buffers.x + i * inC * h * wd
+            for oy in 0..<ho {
+              for ox in 0..<wo {
+                acc.initialize(repeating: 0, count: outC)
+                for c in 0..<inC {
+                  for ky in 0..<kk {
+                    let iy = oy * stride - pad + ky
+                    if iy < 0 || iy >= h { continue }
+                    for kx in 0..<kk {
+                      let ix = ox * stride - pad + kx
+                      if ix < 0 || ix >= wd { continue }
+                      let xv = image[(c * h + iy) * wd + ix]
+                      if xv == 0 { continue }
+                      let row = buffers.w + ((c * kk + ky) * kk + kx) * outC
+                      for o in 0..<outC { acc[o] = min(max(acc[o] &+ xv &* row[o], lo), hi) }
+                    }
                   }
                 }
+                // [N, O, Ho, Wo] (linear: [N, O])
+                let base = i * outC * plane + oy * wo + ox
+                for o in 0..<outC { buffers.out[base + o * plane] = Float(acc[o]) }
               }
-              out[((i * outC + o) * ho + oy) * wo + ox] = Float(s)
             }
           }
         }
       }
-      return Tensor(shape: [n, outC, ho, wo], data: out)
     }
+    return Tensor(shape: outShape, data: out)
   }
+}
+
+/// Pointers shared by the image blocks of `saturatingSums`; each block writes only its own image's outputs.
+private struct SaturateBuffers: @unchecked Sendable {
+  let x: UnsafePointer<Int32>
+  let w: UnsafePointer<Int32>
+  let out: UnsafeMutablePointer<Float>
 }
