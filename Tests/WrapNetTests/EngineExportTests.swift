@@ -30,6 +30,9 @@ import WrapNetEngine
     Case(architecture: "cnn", mode: .cyclic, bits: 4, weightBits: 4),
     Case(architecture: "cnn", mode: .clamp, bits: 4, weightBits: 2),
     Case(architecture: "cnn", mode: .exact, bits: 32, weightBits: 2, activationBits: 3),
+    // `avoid` runs on the plain wrap-around engine: its weight constraint means the sums never overflow.
+    Case(architecture: "mlp", mode: .avoid, bits: 8, weightBits: 2),
+    Case(architecture: "cnn", mode: .avoid, bits: 6, weightBits: 3, activationBits: 3),
   ]
 
   /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
@@ -38,7 +41,9 @@ import WrapNetEngine
       c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits)
     let engine = try EngineFixture.engine(model)
     let data = EngineFixture.images(c.architecture == "cnn" ? 2 : 3)
-    if c.mode != .exact {
+    if c.mode == .avoid {
+      #expect(model.evaluate(data).overflowRateLowBit == 0, "avoid must never overflow")
+    } else if c.mode != .exact {
       // The test only means something if the accumulators really overflow.
       let report = model.evaluate(data)
       #expect(report.overflowRateLowBit > 0, "no low-bit overflow in \(c.testDescription)")
