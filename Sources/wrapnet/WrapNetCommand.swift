@@ -20,8 +20,9 @@ struct WrapNetCommand: ParsableCommand {
             --init runs/mlp-exact/model.safetensors --epochs 3 --lr 3e-4 --out runs/mlp-cyclic8
         wrapnet eval runs/mlp-exact/model.safetensors --acc-mode wrap --acc-bits 8      # no adaptation
         wrapnet sweep --model cnn --bits 6,7,8,10,12 --epochs 1 --out sweeps/mnist-cnn   # accuracy vs bits, plots
+        wrapnet bench --model cnn                 # kernel GOPS per path and lane width, images/s, model bytes
       """,
     version: WrapNetEngineInfo.version,
-    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self, SweepCommand.self, ConvertCommand.self]
+    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self, SweepCommand.self, ConvertCommand.self, BenchCommand.self]
   )
 }

@@ -3,14 +3,14 @@ import Testing
 import WrapNet
 
 /// Runs the `wrapnet` executable built beside the test bundle; returns (exit status, stdout, stderr).
-private func wrapnetExecutable() -> URL {
+func wrapnetExecutable() -> URL {
   let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
   let exe = dir.appendingPathComponent("wrapnet")
   // swift-testing may run from inside the .xctest bundle directory.
   return FileManager.default.fileExists(atPath: exe.path) ? exe : dir.deletingLastPathComponent().appendingPathComponent("wrapnet")
 }
 
-private func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
+func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
   let p = Process()
   p.executableURL = wrapnetExecutable()
   p.arguments = arguments

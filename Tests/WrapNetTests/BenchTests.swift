@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import WrapNet
+import WrapNetEngine
+
+/// A JSON number as a Double (JSONSerialization may return integral values as Int).
+private func number(_ value: Any?) -> Double? {
+  switch value {
+  case let n as NSNumber: return n.doubleValue
+  case let d as Double: return d
+  case let i as Int: return Double(i)
+  default: return nil
+  }
+}
+
+/// `wrapnet bench` end to end (tiny --seconds: these tests check what is reported, never how fast), and the
+/// layer shapes and computed sizes it reports.
+@Suite(.serialized) struct BenchTests {
+  /// The `models` contract of `benchmarks/peers/peers.py` (model, batch, threads, images_per_second), kernel
+  /// entries with positive GOPS on every available path, and the packed bytes of the real file.
+  @Test func mlpJSONHasTheDocumentedKeys() throws {
+    let (status, out, err) = try runWrapnet([
+      "bench", "--model", "mlp", "--seconds", "0.01", "--model-seconds", "0.01", "--batches", "1", "--threads", "1",
+      "--json",
+    ])
+    #expect(status == 0, "\(err)")
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "\(out)")
+    let models = try #require(doc["models"] as? [[String: Any]])
+    #expect(models.count == 1)
+    let m = try #require(models.first)
+    #expect(m["model"] as? String == "mlp")
+    #expect(m["batch"] as? Int == 1)
+    #expect(m["threads"] as? Int == 1)
+    #expect((number(m["images_per_second"]) ?? 0) > 0)
+
+    let kernels = try #require(doc["kernels"] as? [[String: Any]])
+    #expect(!kernels.isEmpty)
+    for k in kernels {
+      #expect((number(k["gops"]) ?? 0) > 0, "\(k)")
+      #expect(k["model"] as? String == "mlp")
+    }
+    // The three 1024×1024 low-bit layers at batch 1.
+    #expect(Set(kernels.compactMap { $0["layer"] as? String }) == ["fc2", "fc3", "fc4"])
+    #expect(kernels.allSatisfy { $0["m"] as? Int == 1024 && $0["n"] as? Int == 1 && $0["k"] as? Int == 1024 })
+    var expectedPaths: Set<String> = ["reference", "portable"]
+    if KernelPath.isAVX2Available { expectedPaths.insert("avx2") }
+    #expect(Set(kernels.compactMap { $0["path"] as? String }) == expectedPaths)
+    #expect(Set(kernels.compactMap { $0["lanes"] as? Int }) == [8, 16, 32])
+    #expect(!((doc["kernel_totals"] as? [Any]) ?? []).isEmpty)
+
+    let bytes = try #require((doc["model_bytes"] as? [[String: Any]])?.first)
+    #expect(bytes["computed"] as? Bool == false)
+    let packed = try #require(bytes["packed_bytes"] as? Int)
+    let float32 = try #require(bytes["float32_bytes"] as? Int)
+    #expect(packed > 0 && float32 > 4 * packed, "packed \(packed), float32 \(float32)")
+
+    #expect(number(doc["peak_gops"]) == 401)
+    #expect(doc["clock"] as? String == "thread-cpu")
+    let cpu = try #require(doc["cpu"] as? [String: Any])
+    #expect(cpu["avx2"] as? Bool == KernelPath.isAVX2Available)
+  }
+
+  /// Bad flags are rejected before any work, with a message naming the flag.
+  @Test(arguments: [
+    (["bench", "--model", "resnet99"], "--model"),
+    (["bench", "--threads", "0"], "--threads"),
+    (["bench", "--batches", "x"], "--batches"),
+    (["bench", "--batches", "1,0"], "--batches"),
+    (["bench", "--acc-bits", "16"], "--acc-bits"),
+    (["bench", "--weight-bits", "9"], "--weight-bits"),
+    (["bench", "--seconds", "0"], "--seconds"),
+    (["bench", "--clock", "sundial"], "sundial"),
+  ])
+  func badFlagsGiveClearErrors(arguments: [String], fragment: String) throws {
+    let (status, _, err) = try runWrapnet(arguments)
+    #expect(status != 0)
+    #expect(err.contains(fragment), "stderr should mention '\(fragment)': \(err)")
+    #expect(!err.contains("Fatal error"), "must not crash: \(err)")
+  }
+
+  /// resnet20 cannot run in the engine yet: the text says so, and kernels and computed bytes are still reported;
+  /// in JSON it has no `models` entry.
+  @Test func resnet20ReportsKernelsAndBytesButNoWholeModel() throws {
+    let (status, out, err) = try runWrapnet(["bench", "--model", "resnet20", "--seconds", "0.005"])
+    #expect(status == 0, "\(err)")
+    #expect(out.contains("whole-model: not supported by the engine yet (residual adds / sum pooling)"), "\(out)")
+    #expect(out.contains("stage3.block3.conv2"), "\(out)")
+    #expect(out.contains("total (MAC-weighted)"), "\(out)")
+    #expect(out.contains("model bytes:") && out.contains("computed from the layer shapes"), "\(out)")
+    #expect(!out.contains("images/s"), "\(out)")
+
+    let (jsonStatus, jsonOut, jsonErr) = try runWrapnet([
+      "bench", "--model", "resnet20", "--seconds", "0.005", "--weight-bits", "2", "--json",
+    ])
+    #expect(jsonStatus == 0, "\(jsonErr)")
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(jsonOut.utf8)) as? [String: Any])
+    #expect((doc["models"] as? [Any])?.isEmpty == true)
+    let unsupported = try #require((doc["whole_model_unsupported"] as? [[String: Any]])?.first)
+    #expect(unsupported["model"] as? String == "resnet20" && unsupported["supported"] as? Bool == false)
+    let kernels = try #require(doc["kernels"] as? [[String: Any]])
+    #expect(Set(kernels.compactMap { $0["layer"] as? String }).count == 18)
+    #expect(kernels.allSatisfy { (number($0["gops"]) ?? 0) > 0 })
+    let bytes = try #require((doc["model_bytes"] as? [[String: Any]])?.first)
+    #expect(bytes["computed"] as? Bool == true)
+    #expect(((bytes["packed_bytes"] as? Int) ?? 0) > 0)
+  }
+
+  /// The low-bit GEMM shapes: m = output channels, k = fan-in, n = Ho·Wo·batch.
+  @Test func lowBitGEMMShapes() throws {
+    var cnn = try WrapModel(config: ModelConfig(architecture: "cnn"), seed: 1)
+    #expect(
+      cnn.lowBitGEMMShapes(batch: 2) == [
+        LayerGEMMShape(layer: "conv2", m: 32, n: 14 * 14 * 2, k: 16 * 9),
+        LayerGEMMShape(layer: "conv3", m: 64, n: 14 * 14 * 2, k: 32 * 9),
+        LayerGEMMShape(layer: "conv4", m: 64, n: 7 * 7 * 2, k: 64 * 9),
+      ])
+    var mlp = try WrapModel(config: ModelConfig(architecture: "mlp"), seed: 1)
+    #expect(mlp.lowBitGEMMShapes(batch: 1).map(\.layer) == ["fc2", "fc3", "fc4"])
+    #expect(mlp.lowBitGEMMShapes(batch: 1).allSatisfy { $0.m == 1024 && $0.n == 1 && $0.k == 1024 })
+    var resnet = try WrapModel(
+      config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32), seed: 1)
+    let shapes = resnet.lowBitGEMMShapes(batch: 1)
+    #expect(shapes.count == 18)
+    #expect(shapes.first == LayerGEMMShape(layer: "stage1.block1.conv1", m: 16, n: 32 * 32, k: 16 * 9))
+    #expect(
+      shapes.first { $0.layer == "stage2.block1.conv1" }
+        == LayerGEMMShape(layer: "stage2.block1.conv1", m: 32, n: 16 * 16, k: 16 * 9))
+    #expect(shapes.last == LayerGEMMShape(layer: "stage3.block3.conv2", m: 64, n: 8 * 8, k: 64 * 9))
+    // The macs agree with the model's own count.
+    #expect(shapes.reduce(0) { $0 + $1.macs } == resnet.macCounts().lowBit)
+  }
+
+  /// The computed packed size equals the exporter's tensors byte for byte where the exporter can run.
+  @Test(arguments: ["mlp", "cnn"], [1, 2])
+  func computedSizeMatchesExporter(architecture: String, weightBits: Int) throws {
+    var model = try WrapModel(config: ModelConfig(architecture: architecture, weightBits: weightBits), seed: 3)
+    let file = try EngineExport.packedFile(for: model)
+    let tensorBytes = file.tensors.values.reduce(0) { $0 + $1.bytes.count }
+    #expect(model.packedSizeEstimate().totalBytes == tensorBytes)
+    let codes = file.tensors.filter { $0.key.hasSuffix(".weight_codes") }.values.reduce(0) { $0 + $1.bytes.count }
+    #expect(model.packedSizeEstimate().weightCodeBytes == codes)
+  }
+}
