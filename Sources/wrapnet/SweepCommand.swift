@@ -9,24 +9,34 @@ struct SweepCommand: ParsableCommand {
     abstract: "Accuracy against accumulator bits and mode: no retraining vs fine-tuning, with tables and SVG plots.",
     discussion: """
       1. Trains one 32-bit-accumulator model into OUT/base (or reuses --base).
-      2. Evaluates it unchanged under every (bits, mode): the "no retraining" view.
-      3. For every (bits, mode) fine-tunes from that same model with the same budget (--epochs, --limit-train,
-         --lr) and seed, then evaluates on the test set.
-      4. Appends one line per finished cell to OUT/results.jsonl and rewrites OUT/results.md and the SVG plots
-         (accuracy vs bits, overflow per layer before/after adaptation, the cyclic activation's shape).
-      A killed sweep resumes where it stopped when run again with the same command: finished cells are skipped,
-      and the results equal those of an uninterrupted run.
+      2. Evaluates it unchanged under every (bits, mode): "no retraining".
+      3. Fine-tunes that same model for every (bits, mode) with the same
+         budget (--epochs, --limit-train, --lr) and seed, then evaluates it.
+      4. Appends one line per finished cell to OUT/results.jsonl and rewrites
+         OUT/results.md and the SVG plots (accuracy vs bits, overflow per
+         layer before/after adaptation, the cyclic activation's shape).
+      A killed sweep resumes when run again with the same command: finished
+      cells are skipped, and the results equal an uninterrupted run's.
 
-      Modes: exact (32-bit), wrap (naive b-bit wrap-around), cyclic (WrapNet: wrap + cyclic activation, fine-tuned
-      with the overflow penalty λ), clamp (wide accumulator + one clamp), saturate (real b-bit saturating
-      accumulator), avoid (weights constrained so that ‖w‖₁·(2^a−1) ≤ 2^(b−1)−1: overflow is impossible;
-      infeasible for binary weights with large fan-in, reported as such).
+      Modes:
+        exact     32-bit accumulators (the baseline)
+        wrap      naive b-bit wrap-around accumulator
+        cyclic    WrapNet: wrap + cyclic activation (slope k), fine-tuned with
+                  the overflow penalty λ (other modes are fine-tuned with λ=0)
+        clamp     wide accumulator + one clamp (not a b-bit accumulator)
+        saturate  real b-bit saturating accumulator (clamps at every add)
+        avoid     weights constrained so that ‖w‖₁·(2^a−1) ≤ 2^(b−1)−1: a
+                  b-bit accumulator can never overflow (infeasible for binary
+                  weights with a large fan-in; reported as such)
 
       Examples:
-        wrapnet sweep --dataset mnist --model cnn --bits 6,7,8,10,12 --epochs 1 --limit-train 10000 --out sweeps/mnist-cnn
+        wrapnet sweep --dataset mnist --model cnn --bits 6,7,8,10,12 \\
+            --epochs 1 --limit-train 10000 --out sweeps/mnist-cnn
         # slope and penalty ablation at 8 bits, reusing the base model
-        wrapnet sweep --model cnn --bits 8 --modes cyclic --slopes 1,2,4 --penalties 0,0.001,0.01,0.1 \\
-            --base sweeps/mnist-cnn/base/model.safetensors --epochs 1 --out sweeps/mnist-cnn-ablation
+        wrapnet sweep --model cnn --bits 8 --modes cyclic --slopes 1,2,4 \\
+            --penalties 0,0.001,0.01,0.1 --epochs 1 \\
+            --base sweeps/mnist-cnn/base/model.safetensors \\
+            --out sweeps/mnist-cnn-ablation
       """)
 
   @Option(help: "Dataset: mnist, fashion-mnist or cifar10.")

@@ -108,7 +108,7 @@ public enum EngineExport {
       }
       guard let wrap = layer as? WrapLayer else {
         throw EngineExportError(
-          message: "layer '\(name)' (\(type(of: layer))) is not supported by the engine yet; only the mlp and cnn models convert (resnet20's residual blocks and sum pooling do not)")
+          message: "layer '\(name)' (\(type(of: layer))) is not supported by the engine yet; the mlp, cnn and vgg-small models convert (resnet20's residual blocks and sum pooling do not yet)")
       }
       let acc = wrap.accumulator
       if acc.mode == .saturate && acc.bits < 32 {
