@@ -69,13 +69,16 @@ public struct SweepReport {
   func headlineRows() -> [(String, String, SweepCell)] {
     let b = focusBits
     var rows: [(String, String, SweepCell)] = []
+    let wrapHardware = "b-bit wrap-around accumulator"
     if grid.modes.contains(.exact) {
-      rows.append(("32-bit accumulators", AccumulatorMode.exact.hardware, SweepCell(phase: .eval, mode: .exact, bits: 32)))
+      rows.append(("32-bit accumulators (the base model)", AccumulatorMode.exact.hardware, SweepCell(phase: .eval, mode: .exact, bits: 32)))
+      rows.append(("32-bit accumulators, fine-tuned with the same budget", AccumulatorMode.exact.hardware,
+                   SweepCell(phase: .finetune, mode: .exact, bits: 32)))
     }
     if grid.modes.contains(.wrap) {
-      rows.append(("\(b)-bit, no retraining (32-bit model on wrap-around)", AccumulatorMode.wrap.hardware,
+      rows.append(("\(b)-bit, no retraining (32-bit model on wrap-around)", wrapHardware,
                    SweepCell(phase: .eval, mode: .wrap, bits: b)))
-      rows.append(("\(b)-bit naive wrap, fine-tuned", AccumulatorMode.wrap.hardware, SweepCell(phase: .finetune, mode: .wrap, bits: b)))
+      rows.append(("\(b)-bit naive wrap, fine-tuned", wrapHardware, SweepCell(phase: .finetune, mode: .wrap, bits: b)))
     }
     for m in [AccumulatorMode.clamp, .saturate, .avoid] where grid.modes.contains(m) {
       rows.append(("\(b)-bit \(m.rawValue), fine-tuned", m.hardware, SweepCell(phase: .finetune, mode: m, bits: b)))
@@ -106,7 +109,7 @@ public struct SweepReport {
 
     let headline = headlineRows()
     if !headline.isEmpty {
-      s += "## Headline at \(focusBits) bits\n\n| accumulator | needs in hardware | accuracy (%) | vs 32-bit (pp) |\n|---|---|---:|---:|\n"
+      s += "## Headline at \(focusBits) bits\n\n| accumulator | needs in hardware | accuracy (%) | vs base model (pp) |\n|---|---|---:|---:|\n"
       for (what, hw, cell) in headline {
         let r = result(cell)
         var delta = ""
