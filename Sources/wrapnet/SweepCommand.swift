@@ -233,11 +233,24 @@ struct SweepCommand: ParsableCommand {
   func writeReport(grid: SweepGrid, journal: SweepJournal) throws {
     let report = SweepReport(
       settings: journal.settings, grid: grid, results: journal.results,
-      command: "wrapnet " + CommandLine.arguments.dropFirst().map(Self.quoted).joined(separator: " "))
+      command: "wrapnet " + Self.resultFlags(Array(CommandLine.arguments.dropFirst())).map(Self.quoted).joined(separator: " "))
     try AtomicFile.write(Data(report.markdown().utf8), to: (out as NSString).appendingPathComponent("results.md"))
     for plot in report.plots() {
       try AtomicFile.write(Data(plot.svg.utf8), to: (out as NSString).appendingPathComponent(plot.name))
     }
+  }
+
+  /// The command's arguments without `--max-cells N`, which changes when a sweep stops, not what it computes.
+  static func resultFlags(_ arguments: [String]) -> [String] {
+    var out: [String] = []
+    var skipNext = false
+    for a in arguments {
+      if skipNext { skipNext = false; continue }
+      if a == "--max-cells" { skipNext = true; continue }
+      if a.hasPrefix("--max-cells=") { continue }
+      out.append(a)
+    }
+    return out
   }
 
   static func quoted(_ s: String) -> String {
