@@ -12,7 +12,8 @@ struct ConvertCommand: ParsableCommand {
       Packs the integer weight codes (1 bit binary, 2 bits ternary, k bits int-k), the accumulators, and the exact
       post-processing (per-channel tables for low-bit layers, integer thresholds for 32-bit layers, scale and bias
       for the logits), computed with the trainer's own functions so the engine reproduces it bit for bit.
-      Supports the mlp and cnn models with exact, wrap, cyclic or clamp accumulators of at most 12 bits.
+      Supports every zoo model (mlp, cnn, vgg-small, resnet20) with exact, wrap, cyclic or clamp accumulators of
+      at most 12 bits and a wide (32-bit) last layer.
 
       Example:
         wrapnet convert runs/mlp-cyclic8/model.safetensors --out runs/mlp-cyclic8/engine.safetensors
@@ -34,14 +35,17 @@ struct ConvertCommand: ParsableCommand {
     let model = try InferenceModel(contentsOf: out)
     let bytes = file.serialized().count
     print("\(out): \(model.architecture) engine model, \(bytes) bytes")
+    let width = (model.denseLayers.map(\.name.count).max() ?? 0) + 2
     for layer in model.denseLayers {
       let output: String
       switch layer.output {
       case .table: output = "table"
       case .thresholds: output = "thresholds"
+      case .residualTable: output = "table with residual add"
+      case .residualThresholds: output = "thresholds with residual add"
       case .logits: output = "logits"
       }
-      print("  " + layer.name.padding(toLength: 10, withPad: " ", startingAt: 0)
+      print("  " + layer.name.padding(toLength: width, withPad: " ", startingAt: 0)
         + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)")
     }
   }

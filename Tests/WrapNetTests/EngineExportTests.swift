@@ -3,7 +3,7 @@ import Testing
 import WrapNet
 import WrapNetEngine
 
-/// Engine vs trainer: converted mlp and cnn models reproduce the trainer's evaluation bit for bit.
+/// Engine vs trainer: converted models of every zoo architecture reproduce the trainer's evaluation bit for bit.
 @Suite struct EngineExportTests {
   struct Case: CustomTestStringConvertible, Sendable {
     var architecture: String
@@ -33,6 +33,13 @@ import WrapNetEngine
     // `avoid` runs on the plain wrap-around engine: its weight constraint means the sums never overflow.
     Case(architecture: "mlp", mode: .avoid, bits: 8, weightBits: 2),
     Case(architecture: "cnn", mode: .avoid, bits: 6, weightBits: 3, activationBits: 3),
+    // Residual blocks (tables and thresholds indexed by the shortcut code) and sum pooling.
+    Case(architecture: "resnet20", mode: .cyclic, bits: 6, weightBits: 1),
+    Case(architecture: "resnet20", mode: .wrap, bits: 8, weightBits: 3),
+    Case(architecture: "resnet20", mode: .clamp, bits: 6, weightBits: 2),
+    Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1),
+    Case(architecture: "vgg-small", mode: .cyclic, bits: 8, weightBits: 2),
+    Case(architecture: "vgg-small", mode: .exact, bits: 32, weightBits: 1),
   ]
 
   /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
@@ -40,7 +47,7 @@ import WrapNetEngine
     var model = try EngineFixture.trained(
       c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits)
     let engine = try EngineFixture.engine(model)
-    let data = EngineFixture.images(c.architecture == "cnn" ? 2 : 3)
+    let data = EngineFixture.images(["mlp"].contains(c.architecture) ? 3 : 2, for: c.architecture)
     if c.mode == .avoid {
       #expect(model.evaluate(data).overflowRateLowBit == 0, "avoid must never overflow")
     } else if c.mode != .exact {
@@ -142,12 +149,15 @@ import WrapNetEngine
     }
   }
 
-  /// resnet20 and saturate models are rejected with messages that say why.
+  /// Unsupported models are rejected with messages that say why: resnet20 whose sum pooling overflows a byte,
+  /// saturate accumulators, low-bit accumulators wider than the tables allow.
   @Test func unsupportedModelsAreRejected() throws {
-    let resnet = try WrapModel(config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32), seed: 1)
+    let resnet = try WrapModel(
+      config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32, activationBits: 3),
+      seed: 1)
     #expect {
       _ = try EngineExport.packedFile(for: resnet)
-    } throws: { "\($0)".contains("resnet20") }
+    } throws: { "\($0)".contains("reach 448") && "\($0)".contains("2-bit activations") }
     let saturate = try WrapModel(config: ModelConfig(architecture: "mlp", accumulatorMode: .saturate), seed: 1)
     #expect {
       _ = try EngineExport.packedFile(for: saturate)

@@ -46,12 +46,14 @@ import WrapNetEngine
     #expect(loaded.architecture == "cnn")
     #expect(loaded.inputShape == [1, 28, 28])
     #expect(loaded.classes == 10)
-    #expect(loaded.metadata["format"] == "wrapnet.engine" && loaded.metadata["format_version"] == "1")
+    #expect(loaded.metadata["format"] == "wrapnet.engine" && loaded.metadata["format_version"] == "2")
     let kinds = loaded.operations.map { op -> String in
       switch op {
       case .dense(let d): return d.name
       case .maxPool: return "pool"
       case .flatten: return "flatten"
+      case .saveShortcut: return "shortcut"
+      case .sumPool: return "sumpool"
       }
     }
     #expect(kinds == ["input", "pool", "conv2", "conv3", "pool", "conv4", "flatten", "logits"])
@@ -85,8 +87,8 @@ import WrapNetEngine
     rejects(header, "JSON", "broken header")
 
     var wrongVersion = file
-    wrongVersion.metadata["format_version"] = "2"
-    rejects(wrongVersion.serialized(), "version '2' is not supported", "version 2")
+    wrongVersion.metadata["format_version"] = "3"
+    rejects(wrongVersion.serialized(), "version '3' is not supported", "version 3")
     var wrongFormat = file
     wrongFormat.metadata["format"] = "wrapnet.checkpoint"
     rejects(wrongFormat.serialized(), "not a packed WrapNet engine model", "a checkpoint")
@@ -116,5 +118,58 @@ import WrapNetEngine
       _ = try InferenceModel(contentsOf: "/nonexistent/engine.safetensors")
     } throws: { "\($0)".hasPrefix("/nonexistent/engine.safetensors: cannot read") }
   }
-}
 
+  /// A resnet20 file: shortcut / residual / sumpool layers in order, and damaged residual metadata rejected with
+  /// messages that name the problem.
+  @Test func residualLayersAndTheirErrors() throws {
+    let model = try EngineFixture.trained("resnet20", mode: .cyclic, bits: 8, weightBits: 1, steps: 1)
+    let file = try EngineExport.packedFile(for: model)
+    let loaded = try InferenceModel(bytes: file.serialized())
+    var shortcuts = 0, residuals = 0, sumPools = 0
+    for op in loaded.operations {
+      switch op {
+      case .saveShortcut: shortcuts += 1
+      case .sumPool: sumPools += 1
+      case .dense(let d):
+        if case .residualTable(let codes, let sc) = d.output {
+          residuals += 1
+          // [C, S, 2^b] with S = 4 codes of 2-bit activations.
+          #expect(sc.codes == 4 && codes.count == d.outChannels * 4 * 256, "\(d.name)")
+        }
+      default: break
+      }
+    }
+    #expect(shortcuts == 9 && residuals == 9 && sumPools == 1)
+
+    func edited(_ change: (inout [PackedLayerDescriptor]) -> Void) throws -> [UInt8] {
+      var f = file
+      var layers = try JSONDecoder().decode([PackedLayerDescriptor].self, from: Data(f.metadata["layers"]!.utf8))
+      change(&layers)
+      f.metadata["layers"] = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self)
+      return f.serialized()
+    }
+    func rejects(_ bytes: [UInt8], _ needle: String) {
+      #expect {
+        _ = try InferenceModel(bytes: bytes, source: "r.safetensors")
+      } throws: { "\($0)".contains(needle) }
+    }
+    rejects(try edited { $0.removeAll { $0.kind == "shortcut" } }, "needs a preceding 'shortcut' layer")
+    rejects(
+      try edited { l in
+        if let i = l.firstIndex(where: { $0.output == "residual_table" }) { l[i].shortcutChannels = 8 }
+      }, "shortcut_channels is 8 but the saved block input has 16 channels")
+    rejects(
+      try edited { l in
+        if let i = l.firstIndex(where: { $0.output == "residual_table" }) { l[i].shortcutStride = 2 }
+      }, "subsamples the saved 32×32 input by 2 but the layer's output is 32×32")
+    rejects(
+      try edited { l in
+        if let i = l.firstIndex(where: { $0.kind == "sumpool" }) { l.insert(l[i], at: 0) }
+      }, "more than an 8-bit code holds")
+    var badTable = file
+    var table = badTable.tensors["stage1.block1.conv2.table"]!
+    table.bytes[5] = 9
+    badTable.tensors["stage1.block1.conv2.table"] = table
+    rejects(badTable.serialized(), "codes above 3")
+  }
+}

@@ -15,10 +15,11 @@ enum EngineFixture {
     _ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1, activationBits: Int = 2,
     steps: Int = 3, seed: UInt64 = 5
   ) throws -> WrapModel {
-    let data = syntheticDataset(count: 16 * steps, seed: 11)
+    let data = dataset(for: architecture, count: 16 * steps, seed: 11)
     let config = ModelConfig(
-      architecture: architecture, weightBits: weightBits, activationBits: activationBits,
-      accumulatorBits: mode == .exact ? 32 : bits, accumulatorMode: mode, penalty: 0.001)
+      architecture: architecture, inputChannels: data.channels, inputHeight: data.height, inputWidth: data.width,
+      weightBits: weightBits, activationBits: activationBits, accumulatorBits: mode == .exact ? 32 : bits,
+      accumulatorMode: mode, penalty: 0.001)
     var options = TrainingOptions()
     options.epochs = 1
     options.batchSize = 16
@@ -29,8 +30,38 @@ enum EngineFixture {
     return trainer.model
   }
 
-  /// A few synthetic test images (not the training ones).
-  static func images(_ count: Int) -> ImageDataset { syntheticDataset(count: count, seed: 99) }
+  /// A few synthetic test images (not the training ones) for `architecture`.
+  static func images(_ count: Int, for architecture: String = "mlp") -> ImageDataset {
+    dataset(for: architecture, count: count, seed: 99)
+  }
+
+  /// 28×28 grey images for mlp and cnn, 32×32 colour images for vgg-small and resnet20.
+  static func dataset(for architecture: String, count: Int, seed: UInt64) -> ImageDataset {
+    ["vgg-small", "resnet20"].contains(architecture)
+      ? syntheticColorDataset(count: count, seed: seed) : syntheticDataset(count: count, seed: seed)
+  }
+
+  /// The quadrant task in colour, 32×32×3 (CIFAR-shaped): the bright quadrant is the label, each channel with
+  /// its own noise.
+  static func syntheticColorDataset(count: Int, seed: UInt64) -> ImageDataset {
+    var rng = SeededGenerator(seed: seed)
+    let size = 3 * 32 * 32
+    var images = [UInt8](repeating: 0, count: count * size)
+    var labels = [UInt8](repeating: 0, count: count)
+    for i in 0..<count {
+      let label = rng.int(below: 4)
+      labels[i] = UInt8(label)
+      for ch in 0..<3 {
+        for y in 0..<32 {
+          for x in 0..<32 {
+            let bright = (y / 16 == label / 2 && x / 16 == label % 2)
+            images[i * size + (ch * 32 + y) * 32 + x] = UInt8(bright ? 120 + rng.int(below: 136) : rng.int(below: 110))
+          }
+        }
+      }
+    }
+    return ImageDataset(images: images, labels: labels, channels: 3, height: 32, width: 32, classCount: 10)
+  }
 
   /// The packed engine model of `model`, through the serialized bytes (as a file would hold them).
   static func engine(_ model: WrapModel) throws -> InferenceModel {

@@ -20,11 +20,13 @@ public struct EngineExportError: Error, CustomStringConvertible, Sendable {
 ///   with `scale[c] = scales[c] * inputScale` (one Float multiplication, as in `WrapLayer.forward`);
 /// - 32-bit layers followed by batch norm and activation codes: per-channel integer thresholds where each code
 ///   level starts (`thresholds(levels:descending:code:)`);
+/// - the last layer of a residual block: the same, per shortcut code s, with `+ Float(s) * inputScale` added
+///   after batch norm (`residualCodeFunction`), as a [C, S, 2^b] table or [C, S, levels] thresholds;
 /// - the last layer: `scale[c]` and `bias[c]`, so that logits are `Float(z) * scale[c] + bias[c]`.
 ///
-/// Supported: the `mlp` and `cnn` zoo models with exact, wrap, cyclic or clamp accumulators (b <= 12) and a wide
-/// (32-bit) last layer. Rejected with an `EngineExportError`: residual blocks and sum pooling (`resnet20`),
-/// `saturate` accumulators, low-bit accumulators wider than 12 bits.
+/// Supported: every zoo model (`mlp`, `cnn`, `vgg-small`, `resnet20` with sum pooling that fits a byte) with
+/// exact, wrap, cyclic, clamp or avoid accumulators (b <= 12) and a wide (32-bit) last layer. Rejected with an
+/// `EngineExportError`: `saturate` accumulators, low-bit accumulators wider than 12 bits, low-bit last layers.
 public enum EngineExport {
   /// Where each of the `levels` code levels starts, for a map `code` from integer sums z in
   /// [Int32.min, Int32.max] to codes 0...levels that is monotone: non-decreasing (`descending == false`) or
@@ -80,161 +82,81 @@ public enum EngineExport {
     }
   }
 
+  /// The trainer's map from the last layer of a residual block to the block's output code, for channel `channel`
+  /// and shortcut code `shortcut`: `act.code(bn.normalize(value: acc.apply(Float(z)) * scale + 0, channel: c) +
+  /// Float(shortcut) * inputScale)`, the same Float operations as `WrapLayer.forward` → `BatchNorm` (evaluation)
+  /// → `ResidualBlock` (sum with the shortcut) → `ActivationCodes`. Channels the shortcut does not reach use 0.
+  public static func residualCodeFunction(
+    accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int,
+    shortcut: Int, inputScale: Float
+  ) -> (Int64) -> Int {
+    let q = UnsignedActivationQuantizer(bits: activation.bits, clip: activation.clip)
+    let added = Float(shortcut) * inputScale
+    return { z in
+      let y = accumulator.apply(Float(z))
+      let bias: Float = 0
+      let out = y * scale + bias
+      return Int(q.code(batchNorm.normalize(value: out, channel: channel) + added))
+    }
+  }
+
   /// The packed engine model of `model` (see the type's documentation). Throws `EngineExportError` for models the
   /// engine does not support.
   public static func packedFile(for model: WrapModel) throws -> SafeTensorsFile {
     let cfg = model.config
+    var writer = PackedWriter(c: cfg.inputChannels, h: cfg.inputHeight, w: cfg.inputWidth)
     let layers = model.network.layers
-    var file = SafeTensorsFile()
-    var descriptors: [PackedLayerDescriptor] = []
-    // Activation shape (c, h, w) as it flows; `flattened` remembers the spatial shape a flatten consumed.
-    var (c, h, w) = (cfg.inputChannels, cfg.inputHeight, cfg.inputWidth)
-    var flattened: (c: Int, h: Int, w: Int)? = nil
     var i = 0
     while i < layers.count {
       let (name, layer) = layers[i]
       if layer is Flatten {
-        flattened = (c, h, w)
-        (c, h, w) = (c * h * w, 1, 1)
-        descriptors.append(PackedLayerDescriptor(name: name, kind: "flatten"))
+        writer.flattened = (writer.c, writer.h, writer.w)
+        (writer.c, writer.h, writer.w) = (writer.c * writer.h * writer.w, 1, 1)
+        writer.descriptors.append(PackedLayerDescriptor(name: name, kind: "flatten"))
         i += 1
         continue
       }
       if let pool = layer as? MaxPool2D {
-        (h, w) = ((h - pool.kernel) / pool.stride + 1, (w - pool.kernel) / pool.stride + 1)
-        descriptors.append(PackedLayerDescriptor(name: name, kind: "maxpool", kernel: pool.kernel, stride: pool.stride))
+        (writer.h, writer.w) = ((writer.h - pool.kernel) / pool.stride + 1, (writer.w - pool.kernel) / pool.stride + 1)
+        writer.descriptors.append(PackedLayerDescriptor(name: name, kind: "maxpool", kernel: pool.kernel, stride: pool.stride))
+        i += 1
+        continue
+      }
+      if layer is GlobalSumPool {
+        let sumMax = writer.maxCode * writer.h * writer.w
+        guard sumMax <= 255 else {
+          throw EngineExportError(
+            message: "layer '\(name)': sums of \(writer.h * writer.w) activation codes up to \(writer.maxCode) reach \(sumMax); the engine keeps codes in bytes (use 2-bit activations for resnet20)")
+        }
+        (writer.h, writer.w, writer.maxCode) = (1, 1, sumMax)
+        writer.descriptors.append(PackedLayerDescriptor(name: name, kind: "sumpool"))
+        i += 1
+        continue
+      }
+      if let block = layer as? ResidualBlock {
+        try writer.residualBlock(name: name, block)
         i += 1
         continue
       }
       guard let wrap = layer as? WrapLayer else {
-        throw EngineExportError(
-          message: "layer '\(name)' (\(type(of: layer))) is not supported by the engine yet; the mlp, cnn and vgg-small models convert (resnet20's residual blocks and sum pooling do not yet)")
+        throw EngineExportError(message: "layer '\(name)' (\(type(of: layer))) is not supported by the engine")
       }
-      let acc = wrap.accumulator
-      if acc.mode == .saturate && acc.bits < 32 {
-        throw EngineExportError(
-          message: "layer '\(name)' uses a saturate accumulator, whose result depends on the order of summation; the engine does not support it (use wrap, cyclic, clamp or exact)")
-      }
-      if acc.isLowBit && acc.bits > PackedModelFormat.maxTableBits {
-        throw EngineExportError(
-          message: "layer '\(name)' has a \(acc.bits)-bit low-bit accumulator; the engine supports at most \(PackedModelFormat.maxTableBits) bits")
-      }
-      if acc.isLowBit && !wrap.float32IsExact {
-        throw EngineExportError(
-          message: "layer '\(name)': low-bit accumulator on sums that can exceed 2^24, where the trainer's Float sums are not exact; the engine cannot reproduce it")
-      }
-      let bound = Double(wrap.geometry.fanIn) * Double(wrap.maxInputCode) * Double(wrap.weightFormat.maxCode)
-      if bound >= 2_147_483_648 {
-        throw EngineExportError(message: "layer '\(name)': exact sums can reach \(Int(bound)), beyond 32 bits")
-      }
-      let (codesF, scales) = wrap.quantizedWeights()
-      let outC = wrap.geometry.outChannels
-      let fanIn = wrap.geometry.fanIn
-      // Reorder the codes into the engine's NHWC column order.
-      var codes = [Int8](repeating: 0, count: codesF.count)
-      let kindName: String
-      switch wrap.geometry {
-      case .conv(let inC, _, let k, let s, let p):
-        for o in 0..<outC {
-          for ch in 0..<inC {
-            for ky in 0..<k {
-              for kx in 0..<k {
-                codes[o * fanIn + (ky * k + kx) * inC + ch] = Int8(codesF[o * fanIn + (ch * k + ky) * k + kx])
-              }
-            }
-          }
-        }
-        kindName = "conv"
-        (c, h, w) = (outC, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
-      case .linear(let inF, _):
-        if let f = flattened, f.c * f.h * f.w == inF, f.h * f.w > 1 {
-          // Trainer columns are (c, y, x) of an NCHW flatten; the engine flattens NHWC as (y, x, c).
-          for o in 0..<outC {
-            for ch in 0..<f.c {
-              for y in 0..<f.h {
-                for x in 0..<f.w {
-                  codes[o * fanIn + (y * f.w + x) * f.c + ch] = Int8(codesF[o * fanIn + (ch * f.h + y) * f.w + x])
-                }
-              }
-            }
-          }
-        } else {
-          for j in codes.indices { codes[j] = Int8(codesF[j]) }
-        }
-        kindName = "linear"
-        (c, h, w) = (outC, 1, 1)
-      }
-      let kind: PackedWeights.CodeKind
-      switch wrap.weightFormat {
-      case .binary: kind = .binary
-      case .ternary: kind = .ternary
-      case .symmetric(let k): kind = .symmetric(bits: k)
-      }
-      let scale = (0..<outC).map { scales[$0] * wrap.inputScale }
-      let (inputs, kernel, stride, padding): (Int, Int?, Int?, Int?)
-      switch wrap.geometry {
-      case .conv(let inC, _, let k, let s, let p): (inputs, kernel, stride, padding) = (inC, k, s, p)
-      case .linear(let inF, _): (inputs, kernel, stride, padding) = (inF, nil, nil, nil)
-      }
-      // `avoid` runs on a plain b-bit wrap-around accumulator: its weight constraint means the wrap never acts.
-      var d = PackedLayerDescriptor(
-        name: name, kind: kindName, inputs: inputs, outputs: outC, kernel: kernel, stride: stride, padding: padding,
-        weightFormat: wrap.weightFormat.name, accumulatorBits: acc.isLowBit ? acc.bits : 32,
-        accumulatorMode: acc.isLowBit ? (acc.mode == .avoid ? AccumulatorMode.wrap.rawValue : acc.mode.rawValue) : "exact", slope: acc.mode == .cyclic ? acc.slope : nil)
-      file.tensors["\(name).weight_codes"] = SafeTensor(
-        shape: [WeightCodePacking.byteCount(codes: codes.count, kind: kind)],
-        values: WeightCodePacking.pack(codes, kind: kind))
-
       if i + 2 < layers.count, let bn = layers[i + 1].layer as? BatchNorm, let act = layers[i + 2].layer as? ActivationCodes {
-        guard bn.channels == outC else {
-          throw EngineExportError(message: "batch norm '\(layers[i + 1].name)' has \(bn.channels) channels, layer '\(name)' \(outC)")
-        }
-        d.activationBits = act.bits
-        if acc.isLowBit {
-          let b = acc.bits
-          let size = 1 << b
-          var table = [UInt8](repeating: 0, count: outC * size)
-          for ch in 0..<outC {
-            let f = codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
-            for v in 0..<size { table[ch * size + v] = UInt8(f(Int64(v - size / 2))) }
-          }
-          d.output = "table"
-          file.tensors["\(name).table"] = SafeTensor(shape: [outC, size], values: table)
-        } else {
-          var all: [Int64] = []
-          var direction: [Int8] = []
-          for ch in 0..<outC {
-            let f = codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
-            // scale > 0 and the BN's std > 0, so the map's direction is the sign of gamma.
-            let descending = bn.gamma.data[ch] < 0
-            all += thresholds(levels: act.maxCode, descending: descending, code: f)
-            direction.append(descending ? -1 : 1)
-          }
-          d.output = "thresholds"
-          file.tensors["\(name).thresholds"] = SafeTensor(shape: [outC, act.maxCode], values: all)
-          file.tensors["\(name).direction"] = SafeTensor(shape: [outC], values: direction)
-        }
-        descriptors.append(d)
+        try writer.dense(wrap, name: name, then: .codes(bn, act))
         i += 3
         continue
       }
-      guard i == layers.count - 1, let bias = wrap.bias else {
+      guard i == layers.count - 1 else {
         throw EngineExportError(
-          message: "layer '\(name)' is neither followed by batch norm and activation codes nor the last layer with a bias; the engine cannot run it")
+          message: "layer '\(name)' is neither followed by batch norm and activation codes nor the last layer; the engine cannot run it")
       }
-      guard !acc.isLowBit else {
-        throw EngineExportError(
-          message: "the last layer '\(name)' has a low-bit accumulator; the engine needs a wide (32-bit) last layer (train with the default wide last layer)")
-      }
-      d.output = "logits"
-      file.tensors["\(name).scale"] = SafeTensor(shape: [outC], values: scale)
-      file.tensors["\(name).bias"] = SafeTensor(shape: [outC], values: bias.data)
-      descriptors.append(d)
+      try writer.dense(wrap, name: name, then: .logits)
       i += 1
     }
-    guard descriptors.last?.output == "logits" else {
+    guard writer.descriptors.last?.output == "logits" else {
       throw EngineExportError(message: "the model does not end with a logits layer")
     }
+    var file = writer.file
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     file.metadata["format"] = PackedModelFormat.name
@@ -242,7 +164,7 @@ public enum EngineExport {
     file.metadata["architecture"] = cfg.architecture
     file.metadata["input_shape"] = "[\(cfg.inputChannels),\(cfg.inputHeight),\(cfg.inputWidth)]"
     file.metadata["classes"] = String(cfg.classes)
-    file.metadata["layers"] = String(decoding: try encoder.encode(descriptors), as: UTF8.self)
+    file.metadata["layers"] = String(decoding: try encoder.encode(writer.descriptors), as: UTF8.self)
     file.metadata["source_config"] = String(decoding: try encoder.encode(cfg), as: UTF8.self)
     return file
   }
@@ -258,5 +180,200 @@ public enum EngineExport {
     }
     try file.write(to: output)
     return file
+  }
+}
+
+/// Builds the packed file layer by layer while tracking the activation shape (c, h, w) and largest code.
+private struct PackedWriter {
+  /// What follows a dense layer.
+  enum Next {
+    /// Batch norm and activation codes: a table (low-bit) or thresholds (32-bit).
+    case codes(BatchNorm, ActivationCodes)
+    /// Batch norm, the sum with a residual block's shortcut, and the block's activation codes.
+    case residual(BatchNorm, ActivationCodes, Shortcut, inputScale: Float)
+    /// Nothing: the layer produces the logits.
+    case logits
+  }
+
+  var c: Int, h: Int, w: Int
+  /// Largest activation code flowing (raw pixels: 255).
+  var maxCode = 255
+  /// The spatial shape a flatten consumed (for the linear layer that follows it).
+  var flattened: (c: Int, h: Int, w: Int)? = nil
+  var descriptors: [PackedLayerDescriptor] = []
+  var file = SafeTensorsFile()
+
+  init(c: Int, h: Int, w: Int) {
+    (self.c, self.h, self.w) = (c, h, w)
+  }
+
+  /// A CIFAR ResNet basic block: `shortcut`, conv1 → bn1 → act1 (codes), conv2 → bn2 → + shortcut → codes.
+  mutating func residualBlock(name: String, _ block: ResidualBlock) throws {
+    let body = block.body.layers
+    guard body.count == 5, let conv1 = body[0].layer as? WrapLayer, let bn1 = body[1].layer as? BatchNorm,
+      let act1 = body[2].layer as? ActivationCodes, let conv2 = body[3].layer as? WrapLayer,
+      let bn2 = body[4].layer as? BatchNorm
+    else {
+      throw EngineExportError(message: "residual block '\(name)' is not conv → bn → act → conv → bn; the engine cannot run it")
+    }
+    guard block.inChannels == c else {
+      throw EngineExportError(message: "residual block '\(name)' expects \(block.inChannels) input channels, the previous layer gives \(c)")
+    }
+    let shortcut = Shortcut(
+      stride: block.stride, channels: block.inChannels, padBefore: (block.outChannels - block.inChannels) / 2,
+      codes: maxCode + 1)
+    descriptors.append(PackedLayerDescriptor(name: "\(name).shortcut", kind: "shortcut"))
+    try dense(conv1, name: conv1.name, then: .codes(bn1, act1))
+    try dense(conv2, name: conv2.name, then: .residual(bn2, block.output, shortcut, inputScale: block.inputScale))
+  }
+
+  /// One linear or convolution layer with what follows it; appends its descriptor and tensors.
+  mutating func dense(_ wrap: WrapLayer, name: String, then next: Next) throws {
+    let acc = wrap.accumulator
+    if acc.mode == .saturate && acc.bits < 32 {
+      throw EngineExportError(
+        message: "layer '\(name)' uses a saturate accumulator, whose result depends on the order of summation; the engine does not support it (use wrap, cyclic, clamp or exact)")
+    }
+    if acc.isLowBit && acc.bits > PackedModelFormat.maxTableBits {
+      throw EngineExportError(
+        message: "layer '\(name)' has a \(acc.bits)-bit low-bit accumulator; the engine supports at most \(PackedModelFormat.maxTableBits) bits")
+    }
+    if acc.isLowBit && !wrap.float32IsExact {
+      throw EngineExportError(
+        message: "layer '\(name)': low-bit accumulator on sums that can exceed 2^24, where the trainer's Float sums are not exact; the engine cannot reproduce it")
+    }
+    let bound = Double(wrap.geometry.fanIn) * Double(wrap.maxInputCode) * Double(wrap.weightFormat.maxCode)
+    if bound >= 2_147_483_648 {
+      throw EngineExportError(message: "layer '\(name)': exact sums can reach \(Int(bound)), beyond 32 bits")
+    }
+    let (codesF, scales) = wrap.quantizedWeights()
+    let outC = wrap.geometry.outChannels
+    let fanIn = wrap.geometry.fanIn
+    // Reorder the codes into the engine's NHWC column order.
+    var codes = [Int8](repeating: 0, count: codesF.count)
+    let kindName: String
+    switch wrap.geometry {
+    case .conv(let inC, _, let k, let s, let p):
+      for o in 0..<outC {
+        for ch in 0..<inC {
+          for ky in 0..<k {
+            for kx in 0..<k {
+              codes[o * fanIn + (ky * k + kx) * inC + ch] = Int8(codesF[o * fanIn + (ch * k + ky) * k + kx])
+            }
+          }
+        }
+      }
+      kindName = "conv"
+      (c, h, w) = (outC, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+    case .linear(let inF, _):
+      if let f = flattened, f.c * f.h * f.w == inF, f.h * f.w > 1 {
+        // Trainer columns are (c, y, x) of an NCHW flatten; the engine flattens NHWC as (y, x, c).
+        for o in 0..<outC {
+          for ch in 0..<f.c {
+            for y in 0..<f.h {
+              for x in 0..<f.w {
+                codes[o * fanIn + (y * f.w + x) * f.c + ch] = Int8(codesF[o * fanIn + (ch * f.h + y) * f.w + x])
+              }
+            }
+          }
+        }
+      } else {
+        for j in codes.indices { codes[j] = Int8(codesF[j]) }
+      }
+      kindName = "linear"
+      (c, h, w) = (outC, 1, 1)
+    }
+    let kind: PackedWeights.CodeKind
+    switch wrap.weightFormat {
+    case .binary: kind = .binary
+    case .ternary: kind = .ternary
+    case .symmetric(let k): kind = .symmetric(bits: k)
+    }
+    let scale = (0..<outC).map { scales[$0] * wrap.inputScale }
+    let (inputs, kernel, stride, padding): (Int, Int?, Int?, Int?)
+    switch wrap.geometry {
+    case .conv(let inC, _, let k, let s, let p): (inputs, kernel, stride, padding) = (inC, k, s, p)
+    case .linear(let inF, _): (inputs, kernel, stride, padding) = (inF, nil, nil, nil)
+    }
+    // `avoid` runs on a plain b-bit wrap-around accumulator: its weight constraint means the wrap never acts.
+    var d = PackedLayerDescriptor(
+      name: name, kind: kindName, inputs: inputs, outputs: outC, kernel: kernel, stride: stride, padding: padding,
+      weightFormat: wrap.weightFormat.name, accumulatorBits: acc.isLowBit ? acc.bits : 32,
+      accumulatorMode: acc.isLowBit ? (acc.mode == .avoid ? AccumulatorMode.wrap.rawValue : acc.mode.rawValue) : "exact",
+      slope: acc.mode == .cyclic ? acc.slope : nil)
+    file.tensors["\(name).weight_codes"] = SafeTensor(
+      shape: [WeightCodePacking.byteCount(codes: codes.count, kind: kind)],
+      values: WeightCodePacking.pack(codes, kind: kind))
+
+    switch next {
+    case .codes(let bn, let act), .residual(let bn, let act, _, _):
+      guard bn.channels == outC else {
+        throw EngineExportError(message: "the batch norm after layer '\(name)' has \(bn.channels) channels, the layer \(outC)")
+      }
+      d.activationBits = act.bits
+      // One code map per (channel, shortcut code); plain layers have a single "shortcut code".
+      var shortcutCodes = 1
+      var map: (Int, Int) -> (Int64) -> Int = { ch, _ in
+        EngineExport.codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
+      }
+      if case .residual(_, _, let sc, let inputScale) = next {
+        shortcutCodes = sc.codes
+        d.shortcutStride = sc.stride
+        d.shortcutChannels = sc.channels
+        d.shortcutPadBefore = sc.padBefore
+        map = { ch, s in
+          EngineExport.residualCodeFunction(
+            accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch, shortcut: s,
+            inputScale: inputScale)
+        }
+      }
+      var residual = false
+      if case .residual = next { residual = true }
+      if acc.isLowBit {
+        let size = 1 << acc.bits
+        guard outC * shortcutCodes * size <= PackedModelFormat.maxResidualTableEntries else {
+          throw EngineExportError(message: "layer '\(name)': a table of \(outC) × \(shortcutCodes) × 2^\(acc.bits) entries is too large for the engine")
+        }
+        var table = [UInt8](repeating: 0, count: outC * shortcutCodes * size)
+        for ch in 0..<outC {
+          for s in 0..<shortcutCodes {
+            let f = map(ch, s)
+            let base = (ch * shortcutCodes + s) * size
+            for v in 0..<size { table[base + v] = UInt8(f(Int64(v - size / 2))) }
+          }
+        }
+        d.output = residual ? "residual_table" : "table"
+        file.tensors["\(name).table"] = SafeTensor(shape: residual ? [outC, shortcutCodes, size] : [outC, size], values: table)
+      } else {
+        var all: [Int64] = []
+        var direction: [Int8] = []
+        for ch in 0..<outC {
+          // scale > 0 and the BN's std > 0, so the map's direction is the sign of gamma (adding the shortcut's
+          // constant does not change it).
+          let descending = bn.gamma.data[ch] < 0
+          for s in 0..<shortcutCodes {
+            all += EngineExport.thresholds(levels: act.maxCode, descending: descending, code: map(ch, s))
+          }
+          direction.append(descending ? -1 : 1)
+        }
+        d.output = residual ? "residual_thresholds" : "thresholds"
+        file.tensors["\(name).thresholds"] = SafeTensor(
+          shape: residual ? [outC, shortcutCodes, act.maxCode] : [outC, act.maxCode], values: all)
+        file.tensors["\(name).direction"] = SafeTensor(shape: [outC], values: direction)
+      }
+      maxCode = act.maxCode
+    case .logits:
+      guard let bias = wrap.bias else {
+        throw EngineExportError(message: "the last layer '\(name)' has no bias; the engine cannot run it")
+      }
+      guard !acc.isLowBit else {
+        throw EngineExportError(
+          message: "the last layer '\(name)' has a low-bit accumulator; the engine needs a wide (32-bit) last layer (train with the default wide last layer)")
+      }
+      d.output = "logits"
+      file.tensors["\(name).scale"] = SafeTensor(shape: [outC], values: scale)
+      file.tensors["\(name).bias"] = SafeTensor(shape: [outC], values: bias.data)
+    }
+    descriptors.append(d)
   }
 }

@@ -34,8 +34,35 @@ public enum DenseOutput: Sendable, Equatable {
   /// Next activation code = number of thresholds passed: ascending channels count `v >= t[c, L]`, descending ones
   /// count `v <= t[c, L]`, L = 1...levels. `thresholds` is [C, levels], `descending` [C].
   case thresholds(thresholds: [Int64], levels: Int, descending: [Bool])
+  /// The last layer of a residual block: next code = `codes[(c · S + s) · 2^b + (v + 2^(b-1))]`, where s is the
+  /// block input's code at the shortcut position (0 for channels the shortcut does not reach); `codes` is
+  /// [C, S, 2^b] with S = `shortcut.codes`. The table holds the trainer's BN, residual add and quantizer.
+  case residualTable(codes: [UInt8], shortcut: Shortcut)
+  /// `thresholds` with one threshold row per shortcut code s: `thresholds` is [C, S, levels]; the exact sum z is
+  /// compared with row (c, s).
+  case residualThresholds(thresholds: [Int64], levels: Int, descending: [Bool], shortcut: Shortcut)
   /// Logits `Float(v) * scale[c] + bias[c]` (two roundings, no fused multiply-add).
   case logits(scale: [Float], bias: [Float])
+}
+
+/// The option-A shortcut of a CIFAR ResNet block, as the last layer of the block reads it: the block input
+/// (saved by `InferenceOperation.saveShortcut`, [H, W, channels] codes) subsampled by `stride`, its channels placed
+/// at output channels `padBefore ..< padBefore + channels`; other output channels see shortcut code 0.
+///
+///     s(y, x, o) = saved[y · stride, x · stride, o − padBefore]   if padBefore <= o < padBefore + channels, else 0
+public struct Shortcut: Sendable, Equatable {
+  /// Subsampling stride (1 or 2 in ResNet-20).
+  public var stride: Int
+  /// Channels of the saved block input.
+  public var channels: Int
+  /// Output channel of the saved input's channel 0.
+  public var padBefore: Int
+  /// Shortcut codes 0 ..< `codes` (the saved input's largest code + 1): the tables' S.
+  public var codes: Int
+  /// A shortcut; see the type's documentation.
+  public init(stride: Int, channels: Int, padBefore: Int, codes: Int) {
+    (self.stride, self.channels, self.padBefore, self.codes) = (stride, channels, padBefore, codes)
+  }
 }
 
 /// The geometry of a dense layer: fully connected or 2-D convolution (NHWC activations, see `InferenceModel`).
@@ -83,6 +110,12 @@ public enum InferenceOperation: Sendable, Equatable {
   case maxPool(kernel: Int, stride: Int)
   /// Flatten [H, W, C] → [H·W·C] (NHWC order; a no-op on the engine's buffers).
   case flatten
+  /// Keep the current codes [H, W, C] as the input of a residual block; the block's last dense layer (a
+  /// `residualTable` or `residualThresholds` output) reads them.
+  case saveShortcut
+  /// Sum the codes of each channel over all H·W positions: [H, W, C] → [C] (the loader checks that the sums
+  /// fit a `UInt8` code).
+  case sumPool
 }
 
 /// An integer-only network loaded from a packed engine model (`wrapnet convert`): pixels (UInt8) in, logits out.
@@ -126,9 +159,9 @@ public struct InferenceModel: Sendable, Equatable {
       throw fail(
         "not a packed WrapNet engine model (metadata 'format' is \(meta["format"].map { "'\($0)'" } ?? "missing"), expected '\(PackedModelFormat.name)'); create one with `wrapnet convert RUN/model.safetensors --out MODEL`")
     }
-    guard meta["format_version"] == PackedModelFormat.version else {
+    guard let version = meta["format_version"], PackedModelFormat.readableVersions.contains(version) else {
       throw fail(
-        "packed model format version \(meta["format_version"].map { "'\($0)'" } ?? "missing") is not supported (this engine reads version \(PackedModelFormat.version)); convert the checkpoint again with this wrapnet")
+        "packed model format version \(meta["format_version"].map { "'\($0)'" } ?? "missing") is not supported (this engine reads versions \(PackedModelFormat.readableVersions.sorted().joined(separator: " and "))); convert the checkpoint again with this wrapnet")
     }
     guard let arch = meta["architecture"] else { throw fail("metadata has no 'architecture'") }
     guard let shapeText = meta["input_shape"], let shape = Self.intArray(shapeText), shape.count == 3,
@@ -148,6 +181,8 @@ public struct InferenceModel: Sendable, Equatable {
     var (h, w, c) = (shape[1], shape[2], shape[0])
     var maxCode = 255  // raw pixels
     var sawLogits = false
+    // The block input a `shortcut` saved and not yet consumed: its shape and largest code.
+    var saved: (h: Int, w: Int, c: Int, maxCode: Int)? = nil
     for (index, d) in descriptors.enumerated() {
       let at = "layer \(index) ('\(d.name)')"
       guard !sawLogits else { throw fail("\(at) follows the logits layer, which must be last") }
@@ -161,9 +196,20 @@ public struct InferenceModel: Sendable, Equatable {
         }
         (h, w) = ((h - k) / s + 1, (w - k) / s + 1)
         ops.append(.maxPool(kernel: k, stride: s))
+      case "shortcut":
+        guard saved == nil else { throw fail("\(at): a shortcut is saved while the previous one is still unused") }
+        saved = (h, w, c, maxCode)
+        ops.append(.saveShortcut)
+      case "sumpool":
+        let sumMax = maxCode * h * w
+        guard sumMax <= 255 else {
+          throw fail("\(at): sums of \(h * w) codes up to \(maxCode) can reach \(sumMax), more than an 8-bit code holds")
+        }
+        (h, w, maxCode) = (1, 1, sumMax)
+        ops.append(.sumPool)
       case "linear", "conv":
         let layer = try Self.denseLayer(
-          d, at: at, file: file, used: &used, input: (h, w, c), inputMaxCode: maxCode, fail: fail)
+          d, at: at, file: file, used: &used, input: (h, w, c), inputMaxCode: maxCode, saved: &saved, fail: fail)
         switch layer.geometry {
         case .linear(_, let o): (h, w, c) = (1, 1, o)
         case .conv(_, let o, let k, let s, let p): (h, w, c) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1, o)
@@ -172,9 +218,10 @@ public struct InferenceModel: Sendable, Equatable {
         maxCode = layer.maxOutputCode
         ops.append(.dense(layer))
       default:
-        throw fail("\(at) has unknown kind '\(d.kind)' (expected linear, conv, maxpool or flatten)")
+        throw fail("\(at) has unknown kind '\(d.kind)' (expected linear, conv, maxpool, flatten, shortcut or sumpool)")
       }
     }
+    guard saved == nil else { throw fail("a saved shortcut is never used by a residual layer") }
     guard sawLogits else { throw fail("the layer list does not end with a logits layer") }
     guard h * w * c == classes else { throw fail("the logits layer has \(h * w * c) outputs but 'classes' is \(classes)") }
     let extra = Set(file.tensors.keys).subtracting(used)
@@ -209,9 +256,60 @@ public struct InferenceModel: Sendable, Equatable {
     }
   }
 
+
+  /// Threshold rows [rows, levels] (little-endian I64) with one direction per channel (`rowsPerChannel` rows each),
+  /// checked: directions ±1, every row monotone in its channel's direction.
+  private static func thresholdRows(
+    _ raw: [UInt8], directions: [UInt8], rows: Int, rowsPerChannel: Int, levels: Int, name: String, at: String,
+    fail: (String) -> InferenceModelError
+  ) throws -> ([Int64], [Bool]) {
+    let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }.map { Int64(littleEndian: $0) }
+    var descending = [Bool](repeating: false, count: directions.count)
+    for ch in 0..<directions.count {
+      let dir = Int8(bitPattern: directions[ch])
+      guard dir == 1 || dir == -1 else {
+        throw fail("\(at): tensor '\(name).direction' must hold +1 or -1, found \(dir) (corrupt file)")
+      }
+      descending[ch] = dir == -1
+    }
+    for r in 0..<rows {
+      let ch = r / rowsPerChannel
+      let row = values[(r * levels)..<((r + 1) * levels)]
+      // Ascending channels start higher levels at larger sums; descending ones at smaller sums.
+      let ordered = zip(row, row.dropFirst()).allSatisfy { descending[ch] ? $0 >= $1 : $0 <= $1 }
+      guard ordered else { throw fail("\(at): thresholds of channel \(ch) are not monotone (corrupt file)") }
+    }
+    return (values, descending)
+  }
+
+  /// The shortcut a residual layer reads, checked against the saved block input and the layer's output shape.
+  private static func residualShortcut(
+    _ d: PackedLayerDescriptor, at: String, geometry: DenseGeometry, input: (h: Int, w: Int, c: Int),
+    saved: (h: Int, w: Int, c: Int, maxCode: Int)?, fail: (String) -> InferenceModelError
+  ) throws -> Shortcut {
+    guard let saved else { throw fail("\(at): a residual output needs a preceding 'shortcut' layer") }
+    guard case .conv(_, let o, let k, let st, let p) = geometry else {
+      throw fail("\(at): residual outputs are supported on convolutions only")
+    }
+    guard let s = d.shortcutStride, let c = d.shortcutChannels, let pad = d.shortcutPadBefore, s >= 1, c >= 1,
+      pad >= 0, pad + c <= o
+    else {
+      throw fail("\(at): needs shortcut_stride >= 1, shortcut_channels >= 1 and shortcut_pad_before >= 0 within the \(o) output channels")
+    }
+    guard c == saved.c else {
+      throw fail("\(at): shortcut_channels is \(c) but the saved block input has \(saved.c) channels")
+    }
+    let (ho, wo) = ((input.h + 2 * p - k) / st + 1, (input.w + 2 * p - k) / st + 1)
+    guard (saved.h + s - 1) / s == ho, (saved.w + s - 1) / s == wo else {
+      throw fail("\(at): the shortcut subsamples the saved \(saved.h)×\(saved.w) input by \(s) but the layer's output is \(ho)×\(wo)")
+    }
+    return Shortcut(stride: s, channels: c, padBefore: pad, codes: saved.maxCode + 1)
+  }
+
   private static func denseLayer(
     _ d: PackedLayerDescriptor, at: String, file: PackedFileReader, used: inout Set<String>,
-    input: (h: Int, w: Int, c: Int), inputMaxCode: Int, fail: (String) -> InferenceModelError
+    input: (h: Int, w: Int, c: Int), inputMaxCode: Int, saved: inout (h: Int, w: Int, c: Int, maxCode: Int)?,
+    fail: (String) -> InferenceModelError
   ) throws -> DenseLayer {
     guard let outputs = d.outputs, outputs > 0, outputs <= 1 << 20, let inputs = d.inputs, inputs > 0 else {
       throw fail("\(at): needs positive 'inputs' and 'outputs'")
@@ -287,20 +385,34 @@ public struct InferenceModel: Sendable, Equatable {
       maxOut = (1 << a) - 1
       let raw = try tensor("thresholds", "I64", [outputs, maxOut])
       let directions = try tensor("direction", "I8", [outputs])
-      let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }.map { Int64(littleEndian: $0) }
-      var descending = [Bool](repeating: false, count: outputs)
-      for ch in 0..<outputs {
-        let dir = Int8(bitPattern: directions[ch])
-        guard dir == 1 || dir == -1 else {
-          throw fail("\(at): tensor '\(d.name).direction' must hold +1 or -1, found \(dir) (corrupt file)")
-        }
-        descending[ch] = dir == -1
-        let row = values[(ch * maxOut)..<((ch + 1) * maxOut)]
-        // Ascending channels start higher levels at larger sums; descending ones at smaller sums.
-        let ordered = zip(row, row.dropFirst()).allSatisfy { dir == 1 ? $0 <= $1 : $0 >= $1 }
-        guard ordered else { throw fail("\(at): thresholds of channel \(ch) are not monotone (corrupt file)") }
-      }
+      let (values, descending) = try thresholdRows(
+        raw, directions: directions, rows: outputs, rowsPerChannel: 1, levels: maxOut, name: d.name, at: at, fail: fail)
       output = .thresholds(thresholds: values, levels: maxOut, descending: descending)
+    case "residual_table", "residual_thresholds":
+      let shortcut = try residualShortcut(d, at: at, geometry: geometry, input: input, saved: saved, fail: fail)
+      saved = nil
+      guard let a = d.activationBits, (1...8).contains(a) else { throw fail("\(at): activation_bits must be in 1...8") }
+      maxOut = (1 << a) - 1
+      let s = shortcut.codes
+      if d.output == "residual_table" {
+        guard lowBit else { throw fail("\(at): a residual_table output needs a low-bit (wrap, cyclic, clamp) accumulator") }
+        guard outputs * s << bits <= PackedModelFormat.maxResidualTableEntries else {
+          throw fail("\(at): a residual table of \(outputs) × \(s) × 2^\(bits) entries is too large (at most \(PackedModelFormat.maxResidualTableEntries))")
+        }
+        let table = try tensor("table", "U8", [outputs, s, 1 << bits])
+        guard table.allSatisfy({ Int($0) <= maxOut }) else {
+          throw fail("\(at): tensor '\(d.name).table' holds codes above \(maxOut) (corrupt file)")
+        }
+        output = .residualTable(codes: table, shortcut: shortcut)
+      } else {
+        guard !lowBit else { throw fail("\(at): a residual_thresholds output needs an exact (32-bit) accumulator") }
+        let raw = try tensor("thresholds", "I64", [outputs, s, maxOut])
+        let directions = try tensor("direction", "I8", [outputs])
+        let (values, descending) = try thresholdRows(
+          raw, directions: directions, rows: outputs * s, rowsPerChannel: s, levels: maxOut, name: d.name, at: at,
+          fail: fail)
+        output = .residualThresholds(thresholds: values, levels: maxOut, descending: descending, shortcut: shortcut)
+      }
     case "logits":
       guard mode == .exact || bits == 32 else {
         throw fail("\(at): the logits layer must have a 32-bit accumulator (low-bit last layers are not supported)")

@@ -10,14 +10,15 @@ public struct InferenceOptions: Sendable, Equatable {
   public var lanes: Int?
   /// Threads; the batch is split into `threads` fixed contiguous chunks, so results never depend on it.
   public var threads: Int
-  /// Images per internal step of one thread (bounds the im2col and activation buffers).
-  public var chunkSize: Int
+  /// Images per internal step of one thread (bounds the im2col and activation buffers); nil picks one so that a
+  /// step's largest layer works in about 1 MiB (cache-resident), at most 64 images.
+  public var chunkSize: Int?
   /// Whether to keep every hidden dense layer's accumulator values (see `RecordedAccumulators`).
   public var recordAccumulators: Bool
 
-  /// Options; defaults: fastest path, narrowest lanes, one thread, 64-image steps, no recording.
+  /// Options; defaults: fastest path, narrowest lanes, one thread, automatic step size, no recording.
   public init(
-    path: KernelPath = .fastest, lanes: Int? = nil, threads: Int = 1, chunkSize: Int = 64,
+    path: KernelPath = .fastest, lanes: Int? = nil, threads: Int = 1, chunkSize: Int? = nil,
     recordAccumulators: Bool = false
   ) {
     self.path = path
@@ -75,8 +76,8 @@ extension InferenceModel {
     guard (1...256).contains(options.threads) else {
       throw InferenceOptionsError(description: "threads must be in 1...256, got \(options.threads)")
     }
-    guard options.chunkSize >= 1 else {
-      throw InferenceOptionsError(description: "chunk size must be at least 1, got \(options.chunkSize)")
+    if let chunk = options.chunkSize, chunk < 1 {
+      throw InferenceOptionsError(description: "chunk size must be at least 1, got \(chunk)")
     }
     if let lanes = options.lanes {
       guard [8, 16, 32].contains(lanes) else {
@@ -125,6 +126,7 @@ extension InferenceModel {
       return InferenceResult(logits: [], classes: classes, predictions: [], accumulators: recorded)
     }
     let threads = min(options.threads, count)
+    let chunk = options.chunkSize ?? automaticChunkSize()
     let perThread = (count + threads - 1) / threads
     // Recording buffers are allocated here (not borrowed from arrays) so their addresses stay valid while the
     // threads write disjoint image ranges of them.
@@ -142,11 +144,12 @@ extension InferenceModel {
           let start = t * perThread
           let end = min(count, start + perThread)
           var i = start
+          let scratch = ForwardScratch()
           while i < end {
-            let n = min(options.chunkSize, end - i)
+            let n = min(chunk, end - i)
             self.forward(
               pixels: UnsafePointer(pixelBase.base + i * imageSize), n: n, first: i, options: options,
-              logits: logitsBase.base + i * self.classes, records: recordBases)
+              logits: logitsBase.base + i * self.classes, records: recordBases, scratch: scratch)
             i += n
           }
         }
@@ -169,13 +172,23 @@ extension InferenceModel {
     return InferenceResult(logits: logits, classes: classes, predictions: predictions, accumulators: recorded)
   }
 
+  /// Images per step so that the largest dense layer's im2col rows, accumulators and output codes of one step
+  /// take about 1 MiB (kept in cache between the steps of the layer), 1...64.
+  func automaticChunkSize() -> Int {
+    let perImage = denseLayersWithPositions().map { layer, positions in
+      positions * (layer.weights.paddedK + 5 * layer.outChannels)
+    }.max() ?? 1
+    return max(1, min(64, (1 << 20) / max(perImage, 1)))
+  }
+
   /// Dense layers with their output positions per image (Ho·Wo; 1 for linear).
   public func denseLayersWithPositions() -> [(DenseLayer, Int)] {
     var (h, w) = (inputShape[1], inputShape[2])
     var out: [(DenseLayer, Int)] = []
     for op in operations {
       switch op {
-      case .flatten: (h, w) = (1, 1)
+      case .flatten, .sumPool: (h, w) = (1, 1)
+      case .saveShortcut: break
       case .maxPool(let k, let s): (h, w) = ((h - k) / s + 1, (w - k) / s + 1)
       case .dense(let d):
         switch d.geometry {
@@ -188,86 +201,106 @@ extension InferenceModel {
     return out
   }
 
-  /// Forward of `n` images starting at image `first` (for the recorded buffers' offsets).
-  private func forward(
+  /// Forward of `n` images starting at image `first` (for the recorded buffers' offsets), in `scratch`'s buffers.
+  ///
+  /// Activations are NHWC `UInt8` codes [n, h, w, c] in `scratch`'s current activation buffer; each step writes
+  /// the next one into the other buffer and swaps them.
+  fileprivate func forward(
     pixels: UnsafePointer<UInt8>, n: Int, first: Int, options: InferenceOptions, logits: UnsafeMutablePointer<Float>,
-    records: [SharedPointer<Int32>]
+    records: [SharedPointer<Int32>], scratch: ForwardScratch
   ) {
     let (c0, h0, w0) = (inputShape[0], inputShape[1], inputShape[2])
     // NCHW pixels -> NHWC codes.
-    var act = [UInt8](repeating: 0, count: n * c0 * h0 * w0)
-    act.withUnsafeMutableBufferPointer { a in
+    var act = scratch.bytes(.activations, count: n * c0 * h0 * w0)
+    if c0 == 1 {
+      act.update(from: pixels, count: n * h0 * w0)
+    } else {
       for i in 0..<n {
-        for c in 0..<c0 {
-          for p in 0..<(h0 * w0) { a[(i * h0 * w0 + p) * c0 + c] = pixels[(i * c0 + c) * h0 * w0 + p] }
+        for ch in 0..<c0 {
+          let src = pixels + (i * c0 + ch) * h0 * w0
+          let dst = act + i * h0 * w0 * c0 + ch
+          for p in 0..<(h0 * w0) { dst[p * c0] = src[p] }
         }
       }
     }
     var (h, w, c) = (h0, w0, c0)
+    // The saved input of the current residual block: its buffer and shape [n, h, w, c].
+    var saved: (codes: UnsafeMutablePointer<UInt8>, h: Int, w: Int, c: Int)? = nil
     var recordIndex = 0
     for op in operations {
       switch op {
       case .flatten:
         (h, w, c) = (1, 1, h * w * c)
+      case .saveShortcut:
+        let copy = scratch.bytes(.shortcut, count: n * h * w * c)
+        copy.update(from: act, count: n * h * w * c)
+        saved = (copy, h, w, c)
+      case .sumPool:
+        // [n, h·w, c] -> [n, c]; the loader checked that the sums fit in a byte.
+        let out = scratch.bytes(.next, count: n * c)
+        let plane = h * w
+        for i in 0..<n {
+          let dst = out + i * c
+          for ch in 0..<c {
+            var sum = 0
+            let src = act + i * plane * c + ch
+            for p in 0..<plane { sum &+= Int(src[p * c]) }
+            dst[ch] = UInt8(truncatingIfNeeded: sum)
+          }
+        }
+        act = scratch.swapActivations()
+        (h, w) = (1, 1)
       case .maxPool(let k, let s):
         let (ho, wo) = ((h - k) / s + 1, (w - k) / s + 1)
-        var out = [UInt8](repeating: 0, count: n * ho * wo * c)
-        act.withUnsafeBufferPointer { x in
-          out.withUnsafeMutableBufferPointer { y in
-            for i in 0..<n {
-              for oy in 0..<ho {
-                for ox in 0..<wo {
-                  let dst = ((i * ho + oy) * wo + ox) * c
-                  for ch in 0..<c {
-                    var best: UInt8 = 0
-                    for u in 0..<k {
-                      for v in 0..<k { best = max(best, x[((i * h + oy * s + u) * w + ox * s + v) * c + ch]) }
-                    }
-                    y[dst + ch] = best
-                  }
+        let out = scratch.bytes(.next, count: n * ho * wo * c)
+        for i in 0..<n {
+          for oy in 0..<ho {
+            for ox in 0..<wo {
+              let dst = out + ((i * ho + oy) * wo + ox) * c
+              dst.update(from: act + ((i * h + oy * s) * w + ox * s) * c, count: c)
+              for u in 0..<k {
+                for v in 0..<k where u != 0 || v != 0 {
+                  let src = act + ((i * h + oy * s + u) * w + ox * s + v) * c
+                  for ch in 0..<c { dst[ch] = max(dst[ch], src[ch]) }
                 }
               }
             }
           }
         }
-        act = out
+        act = scratch.swapActivations()
         (h, w) = (ho, wo)
       case .dense(let layer):
         let m = layer.outChannels
         let kp = layer.weights.paddedK
         let rows: Int
-        var x: [UInt8]
+        let x: UnsafeMutablePointer<UInt8>
         switch layer.geometry {
         case .linear(let inF, _):
           rows = n
-          x = [UInt8](repeating: 0, count: n * kp)
-          act.withUnsafeBufferPointer { a in
-            x.withUnsafeMutableBufferPointer { xb in
-              for i in 0..<n { (xb.baseAddress! + i * kp).update(from: a.baseAddress! + i * inF, count: inF) }
-            }
+          if kp == inF {
+            x = act
+          } else {
+            // Rows of kp bytes; the columns inF ..< kp may hold anything (they meet zero weights).
+            x = scratch.bytes(.columns, count: n * kp)
+            for i in 0..<n { (x + i * kp).update(from: act + i * inF, count: inF) }
           }
           (h, w, c) = (1, 1, m)
         case .conv(let inC, _, let k, let s, let p):
           let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
           rows = n * ho * wo
-          x = Self.im2col(act, n: n, h: h, w: w, c: inC, kernel: k, stride: s, padding: p, rowStride: kp)
+          x = scratch.bytes(.columns, count: rows * kp)
+          Self.im2col(act, n: n, h: h, w: w, c: inC, kernel: k, stride: s, padding: p, into: x, rowStride: kp)
           (h, w, c) = (ho, wo, m)
         }
-        var z = [Int32](repeating: 0, count: rows * m)
+        let z = scratch.int32s(.sums, count: rows * m)
         let bits = layer.wrapsAround ? layer.accumulatorBits : 32
-        let lanes = self.lanes(for: layer, options: options)
-        x.withUnsafeBufferPointer { xb in
-          z.withUnsafeMutableBufferPointer { zb in
-            wrapGEMM(
-              weights: layer.weights, activations: xb, n: rows, activationRowStride: kp, bits: bits, lanes: lanes,
-              path: options.path, output: zb)
-          }
-        }
+        wrapGEMM(
+          weights: layer.weights, activations: UnsafeBufferPointer(start: x, count: (rows - 1) * kp + kp), n: rows,
+          activationRowStride: kp, bits: bits, lanes: lanes(for: layer, options: options), path: options.path,
+          output: UnsafeMutableBufferPointer(start: z, count: rows * m))
         if layer.accumulatorMode == .clamp {
           let lo = Int32(-(1 << (layer.accumulatorBits - 1))), hi = Int32((1 << (layer.accumulatorBits - 1)) - 1)
-          z.withUnsafeMutableBufferPointer { zb in
-            for j in zb.indices { zb[j] = min(max(zb[j], lo), hi) }
-          }
+          for j in 0..<(rows * m) { z[j] = min(max(z[j], lo), hi) }
         }
         if case .logits(let scale, let bias) = layer.output {
           // logits = Float(z) * scale + bias: two separate roundings, as the trainer computes them.
@@ -280,19 +313,64 @@ extension InferenceModel {
           return
         }
         if !records.isEmpty {
-          let perImage = z.count / n
-          z.withUnsafeBufferPointer { zb in
-            (records[recordIndex].base + first * perImage).update(from: zb.baseAddress!, count: z.count)
-          }
+          (records[recordIndex].base + first * (rows / n) * m).update(from: z, count: rows * m)
           recordIndex += 1
         }
-        act = Self.nextCodes(z, channels: m, output: layer.output, bits: layer.accumulatorBits)
+        let out = scratch.bytes(.next, count: rows * m)
+        switch layer.output {
+        case .residualTable, .residualThresholds:
+          guard let sc = saved else { preconditionFailure("InferenceModel: residual layer '\(layer.name)' without a saved shortcut") }
+          Self.residualCodes(
+            z, rows: rows, channels: m, output: layer.output, bits: layer.accumulatorBits, outputGrid: (h, w),
+            shortcut: (UnsafePointer(sc.codes), sc.h, sc.w, sc.c), into: out)
+          saved = nil
+        default:
+          Self.nextCodes(z, rows: rows, channels: m, output: layer.output, bits: layer.accumulatorBits, into: out)
+        }
+        act = scratch.swapActivations()
       }
     }
   }
 
-  /// Integer im2col of NHWC codes: row (i, oy, ox), columns (ky, kx, c), zero outside the image; rows are
-  /// `rowStride` bytes apart (padding columns zero).
+  /// Integer im2col of NHWC codes [n, h, w, c] into rows of `rowStride` bytes: row (i, oy, ox), columns
+  /// (ky, kx, c), code 0 outside the image. Columns `k·k·c ..< rowStride` are left as they are (they meet zero
+  /// weights).
+  static func im2col(
+    _ act: UnsafePointer<UInt8>, n: Int, h: Int, w: Int, c: Int, kernel k: Int, stride s: Int, padding p: Int,
+    into x: UnsafeMutablePointer<UInt8>, rowStride: Int
+  ) {
+    let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+    let rowBytes = k * k * c
+    for i in 0..<n {
+      for oy in 0..<ho {
+        let y0 = oy * s - p
+        // Kernel rows inside the image: ky in kyLo ..< kyHi.
+        let kyLo = max(0, -y0), kyHi = min(k, h - y0)
+        for ox in 0..<wo {
+          let x0 = ox * s - p
+          let kxLo = max(0, -x0), kxHi = min(k, w - x0)
+          let row = x + ((i * ho + oy) * wo + ox) * rowStride
+          // Rows that overlap the border need their padding zeros; interior rows are overwritten completely.
+          if kyLo > 0 || kyHi < k || kxLo > 0 || kxHi < k { row.update(repeating: 0, count: rowBytes) }
+          if kxLo >= kxHi { continue }
+          // A pixel's channels are contiguous in NHWC and in the column order (ky, kx, c), and so are the pixels
+          // kx = kxLo ..< kxHi of one kernel row: one copy per kernel row.
+          let span = (kxHi - kxLo) * c
+          for ky in kyLo..<kyHi {
+            let dst = row + (ky * k + kxLo) * c
+            let src = act + ((i * h + y0 + ky) * w + x0 + kxLo) * c
+            if span <= 16 {
+              for t in 0..<span { dst[t] = src[t] }
+            } else {
+              dst.update(from: src, count: span)
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// Array form of `im2col(_:n:h:w:c:kernel:stride:padding:into:rowStride:)`; padding columns are zero.
   static func im2col(
     _ act: [UInt8], n: Int, h: Int, w: Int, c: Int, kernel k: Int, stride s: Int, padding p: Int, rowStride: Int
   ) -> [UInt8] {
@@ -300,64 +378,165 @@ extension InferenceModel {
     var x = [UInt8](repeating: 0, count: n * ho * wo * rowStride)
     act.withUnsafeBufferPointer { a in
       x.withUnsafeMutableBufferPointer { xb in
-        for i in 0..<n {
-          for oy in 0..<ho {
-            for ox in 0..<wo {
-              let row = ((i * ho + oy) * wo + ox) * rowStride
-              for ky in 0..<k {
-                let iy = oy * s - p + ky
-                if iy < 0 || iy >= h { continue }
-                for kx in 0..<k {
-                  let ix = ox * s - p + kx
-                  if ix < 0 || ix >= w { continue }
-                  // A pixel's channels are contiguous in NHWC and in the column order (ky, kx, c).
-                  (xb.baseAddress! + row + (ky * k + kx) * c).update(
-                    from: a.baseAddress! + ((i * h + iy) * w + ix) * c, count: c)
-                }
-              }
-            }
-          }
-        }
+        im2col(
+          a.baseAddress!, n: n, h: h, w: w, c: c, kernel: k, stride: s, padding: p, into: xb.baseAddress!,
+          rowStride: rowStride)
       }
     }
     return x
   }
 
+  /// The number of thresholds a value passes: ascending rows count `v >= t[l]`, descending rows `v <= t[l]`;
+  /// `t` (count `levels`) is monotone in that direction, so a binary search finds the count when there are many.
+  @inline(__always)
+  static func thresholdCode(_ v: Int64, _ t: UnsafePointer<Int64>, levels: Int, descending: Bool) -> UInt8 {
+    if levels <= 8 {
+      var code = 0
+      if descending {
+        for l in 0..<levels where v <= t[l] { code &+= 1 }
+      } else {
+        for l in 0..<levels where v >= t[l] { code &+= 1 }
+      }
+      return UInt8(truncatingIfNeeded: code)
+    }
+    // The passed thresholds form a prefix: find its length.
+    var (lo, hi) = (0, levels)
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      if descending ? v <= t[mid] : v >= t[mid] { lo = mid + 1 } else { hi = mid }
+    }
+    return UInt8(truncatingIfNeeded: lo)
+  }
+
   /// Next activation codes from accumulator values v [rows, channels] through a table or thresholds.
-  static func nextCodes(_ z: [Int32], channels m: Int, output: DenseOutput, bits: Int) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: z.count)
-    z.withUnsafeBufferPointer { zb in
-      out.withUnsafeMutableBufferPointer { ob in
-        switch output {
-        case .table(let codes):
-          let size = 1 << bits
-          let offset = Int(1 << (bits - 1))
-          codes.withUnsafeBufferPointer { t in
-            for j in zb.indices {
-              let ch = j % m
-              ob[j] = t[ch * size + Int(zb[j]) + offset]
-            }
-          }
-        case .thresholds(let thresholds, let levels, let descending):
-          thresholds.withUnsafeBufferPointer { t in
-            for j in zb.indices {
-              let ch = j % m
-              let v = Int64(zb[j])
-              var code = 0
-              let base = ch * levels
-              if descending[ch] {
-                for l in 0..<levels where v <= t[base + l] { code += 1 }
-              } else {
-                for l in 0..<levels where v >= t[base + l] { code += 1 }
-              }
-              ob[j] = UInt8(code)
-            }
-          }
-        case .logits:
-          preconditionFailure("nextCodes: logits layers produce no codes")
+  static func nextCodes(
+    _ z: UnsafePointer<Int32>, rows: Int, channels m: Int, output: DenseOutput, bits: Int,
+    into out: UnsafeMutablePointer<UInt8>
+  ) {
+    switch output {
+    case .table(let codes):
+      let size = 1 << bits
+      let offset = 1 << (bits - 1)
+      codes.withUnsafeBufferPointer { t in
+        for r in 0..<rows {
+          let zr = z + r * m, or = out + r * m
+          for ch in 0..<m { or[ch] = t[ch &* size &+ Int(zr[ch]) &+ offset] }
         }
       }
+    case .thresholds(let thresholds, let levels, let descending):
+      thresholds.withUnsafeBufferPointer { t in
+        for r in 0..<rows {
+          let zr = z + r * m, or = out + r * m
+          for ch in 0..<m {
+            or[ch] = thresholdCode(Int64(zr[ch]), t.baseAddress! + ch * levels, levels: levels, descending: descending[ch])
+          }
+        }
+      }
+    case .residualTable, .residualThresholds, .logits:
+      preconditionFailure("nextCodes: \(output) needs a shortcut or produces logits")
     }
-    return out
+  }
+
+  /// Next activation codes of a residual block's last layer: accumulator values v [rows, channels] (rows =
+  /// (i, y, x) over `outputGrid`) and the saved block input's code s at the shortcut position, through the
+  /// [C, S, 2^b] table or the [C, S, levels] thresholds.
+  static func residualCodes(
+    _ z: UnsafePointer<Int32>, rows: Int, channels m: Int, output: DenseOutput, bits: Int, outputGrid: (h: Int, w: Int),
+    shortcut saved: (codes: UnsafePointer<UInt8>, h: Int, w: Int, c: Int), into out: UnsafeMutablePointer<UInt8>
+  ) {
+    let plane = outputGrid.h * outputGrid.w
+    func forEachRow(_ shortcutOf: Shortcut, _ body: (Int, UnsafePointer<UInt8>) -> Void) {
+      let st = shortcutOf.stride
+      for r in 0..<rows {
+        let (i, pos) = r.quotientAndRemainder(dividingBy: plane)
+        let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
+        body(r, saved.codes + ((i * saved.h + y * st) * saved.w + x * st) * saved.c)
+      }
+    }
+    switch output {
+    case .residualTable(let codes, let sc):
+      let size = 1 << bits
+      let offset = 1 << (bits - 1)
+      codes.withUnsafeBufferPointer { t in
+        forEachRow(sc) { r, s in
+          let zr = z + r * m, or = out + r * m
+          for ch in 0..<m {
+            let j = ch - sc.padBefore
+            let code = j >= 0 && j < sc.channels ? Int(s[j]) : 0
+            or[ch] = t[(ch &* sc.codes &+ code) &* size &+ Int(zr[ch]) &+ offset]
+          }
+        }
+      }
+    case .residualThresholds(let thresholds, let levels, let descending, let sc):
+      thresholds.withUnsafeBufferPointer { t in
+        forEachRow(sc) { r, s in
+          let zr = z + r * m, or = out + r * m
+          for ch in 0..<m {
+            let j = ch - sc.padBefore
+            let code = j >= 0 && j < sc.channels ? Int(s[j]) : 0
+            or[ch] = thresholdCode(
+              Int64(zr[ch]), t.baseAddress! + (ch * sc.codes + code) * levels, levels: levels,
+              descending: descending[ch])
+          }
+        }
+      }
+    default:
+      preconditionFailure("residualCodes: \(output) is not a residual output")
+    }
+  }
+}
+
+/// Buffers one thread reuses for every chunk and layer of `InferenceModel.run`, so the forward pass allocates
+/// (and page-faults) only while they grow. Two activation buffers alternate: a step reads `.activations` and
+/// writes `.next`, then `swapActivations()` makes the result current.
+fileprivate final class ForwardScratch {
+  enum Slot: Int, CaseIterable {
+    /// Current activation codes, [n, h, w, c] UInt8.
+    case activations
+    /// The step's output codes.
+    case next
+    /// im2col rows or padded linear rows, UInt8.
+    case columns
+    /// Accumulator values, Int32.
+    case sums
+    /// A residual block's saved input, UInt8.
+    case shortcut
+  }
+
+  private var buffers: [UnsafeMutableRawPointer?] = Array(repeating: nil, count: Slot.allCases.count)
+  private var capacities = [Int](repeating: 0, count: Slot.allCases.count)
+
+  /// At least `bytes` bytes of `slot` (contents undefined after a growth), 64-byte aligned.
+  private func raw(_ slot: Slot, bytes: Int) -> UnsafeMutableRawPointer {
+    let i = slot.rawValue
+    if capacities[i] < bytes || buffers[i] == nil {
+      buffers[i]?.deallocate()
+      let size = max(bytes, 64, capacities[i] * 3 / 2)
+      buffers[i] = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+      capacities[i] = size
+    }
+    return buffers[i]!
+  }
+
+  /// `count` bytes of `slot`.
+  func bytes(_ slot: Slot, count: Int) -> UnsafeMutablePointer<UInt8> {
+    raw(slot, bytes: count).bindMemory(to: UInt8.self, capacity: max(count, 1))
+  }
+
+  /// `count` Int32 values of `slot`.
+  func int32s(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Int32> {
+    raw(slot, bytes: count * 4).bindMemory(to: Int32.self, capacity: max(count, 1))
+  }
+
+  /// Makes `.next` the current activations (and the old activations the next output buffer); returns them.
+  func swapActivations() -> UnsafeMutablePointer<UInt8> {
+    let (a, n) = (Slot.activations.rawValue, Slot.next.rawValue)
+    buffers.swapAt(a, n)
+    capacities.swapAt(a, n)
+    return buffers[a]!.assumingMemoryBound(to: UInt8.self)
+  }
+
+  deinit {
+    for b in buffers { b?.deallocate() }
   }
 }

@@ -3,8 +3,15 @@
 public enum PackedModelFormat {
   /// Value of the `format` metadata key.
   public static let name = "wrapnet.engine"
-  /// Value of the `format_version` metadata key; readers reject every other version.
-  public static let version = "1"
+  /// Value of the `format_version` metadata key written by this converter.
+  ///
+  /// Version 2 added residual blocks (`shortcut` and `sumpool` kinds, `residual_table` and `residual_thresholds`
+  /// outputs); a version-1 file is a valid version-2 file, so readers accept both and reject every other version.
+  public static let version = "2"
+  /// Versions this reader accepts.
+  public static let readableVersions: Set<String> = ["1", "2"]
+  /// Most entries a residual layer's table may hold (O · S · 2^b bytes): 16 MiB.
+  public static let maxResidualTableEntries = 1 << 24
   /// Widest low-bit accumulator whose post-processing is stored as a table (2^b entries per channel).
   public static let maxTableBits = 12
 }
@@ -93,12 +100,15 @@ public enum WeightCodePacking {
 
 /// One entry of the packed file's `layers` metadata (a JSON array, in forward order).
 ///
-/// `kind` is `linear`, `conv`, `maxpool` or `flatten`. Dense layers (`linear`, `conv`) carry their geometry, weight
-/// format, accumulator and `output` (`table`, `thresholds` or `logits`); `maxpool` carries `kernel` and `stride`.
+/// `kind` is `linear`, `conv`, `maxpool`, `flatten`, `shortcut` (save the current codes as a residual block's
+/// input) or `sumpool` (sum the codes over all positions). Dense layers (`linear`, `conv`) carry their geometry,
+/// weight format, accumulator and `output` (`table`, `thresholds`, `residual_table`, `residual_thresholds` or
+/// `logits`); residual outputs also carry the shortcut's `shortcut_stride`, `shortcut_channels` and
+/// `shortcut_pad_before`; `maxpool` carries `kernel` and `stride`.
 public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
   /// Layer name (tensor names start with it: `<name>.weight_codes`, ...).
   public var name: String
-  /// `linear`, `conv`, `maxpool` or `flatten`.
+  /// `linear`, `conv`, `maxpool`, `flatten`, `shortcut` or `sumpool`.
   public var kind: String
   /// Input features (linear) or input channels (conv).
   public var inputs: Int?
@@ -118,16 +128,23 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
   public var accumulatorMode: String?
   /// Cyclic slope k (informative: the table already contains the cyclic activation).
   public var slope: Float?
-  /// `table`, `thresholds` or `logits`.
+  /// `table`, `thresholds`, `residual_table`, `residual_thresholds` or `logits`.
   public var output: String?
   /// Bits of the next activation codes (table and thresholds outputs).
   public var activationBits: Int?
+  /// Residual outputs: the saved block input is read at (y·stride, x·stride) ...
+  public var shortcutStride: Int?
+  /// ... has this many channels ...
+  public var shortcutChannels: Int?
+  /// ... which land on output channels `padBefore ..< padBefore + channels` (the others add 0).
+  public var shortcutPadBefore: Int?
 
   /// A descriptor; unused fields stay nil.
   public init(
     name: String, kind: String, inputs: Int? = nil, outputs: Int? = nil, kernel: Int? = nil, stride: Int? = nil,
     padding: Int? = nil, weightFormat: String? = nil, accumulatorBits: Int? = nil, accumulatorMode: String? = nil,
-    slope: Float? = nil, output: String? = nil, activationBits: Int? = nil
+    slope: Float? = nil, output: String? = nil, activationBits: Int? = nil, shortcutStride: Int? = nil,
+    shortcutChannels: Int? = nil, shortcutPadBefore: Int? = nil
   ) {
     self.name = name
     self.kind = kind
@@ -142,6 +159,9 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
     self.slope = slope
     self.output = output
     self.activationBits = activationBits
+    self.shortcutStride = shortcutStride
+    self.shortcutChannels = shortcutChannels
+    self.shortcutPadBefore = shortcutPadBefore
   }
 
   enum CodingKeys: String, CodingKey {
@@ -151,5 +171,8 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
     case accumulatorMode = "accumulator_mode"
     case slope, output
     case activationBits = "activation_bits"
+    case shortcutStride = "shortcut_stride"
+    case shortcutChannels = "shortcut_channels"
+    case shortcutPadBefore = "shortcut_pad_before"
   }
 }
