@@ -35,9 +35,9 @@ struct BenchCommand: ParsableCommand {
       2. Whole model. The model (low-bit layers in cyclic mode) is converted with the engine exporter and run by \
       the integer engine from uint8 pixels (random 0...255) to logits, fastest kernel path, narrowest lanes, for \
       every --batches x --threads (default 1 and 2 threads): one warm-up run, then at least --model-seconds and \
-      3 runs, wall clock. Models the engine cannot run yet (resnet20: residual adds, sum pooling) print \
-      "not supported" and get no numbers. With other jobs on the machine the 2-thread numbers mean little; the \
-      load average is printed.
+      3 runs, wall clock. Every zoo model runs (resnet20's residual adds and sum pooling included); a model \
+      the exporter rejects would print "not supported" with the reason. With other jobs on the machine the \
+      2-thread numbers mean little; the load average is printed.
 
       3. Model bytes. The packed engine model's byte count (weight codes at 1/2/k bits, tables, thresholds, \
       header) against the Float32 size of the same parameters; computed from the layer shapes for models the \
@@ -347,7 +347,7 @@ struct BenchCPU {
 // MARK: - Output
 
 extension BenchCommand {
-  static let unsupportedLine = "whole-model: not supported by the engine yet (residual adds / sum pooling)"
+  static let unsupportedLine = "whole-model: not supported by the engine"
 
   func printJSON(_ results: [ModelBench], cpu: BenchCPU) throws {
     var models: [[String: Any]] = []

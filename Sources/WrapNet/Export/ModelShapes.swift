@@ -74,7 +74,15 @@ extension WrapModel {
   public mutating func packedSizeEstimate() -> PackedSizeEstimate {
     var estimate = PackedSizeEstimate(weightCodeBytes: 0, tableBytes: 0, thresholdBytes: 0, logitsBytes: 0)
     let levels = (1 << config.activationBits) - 1
+    // The last layer of each residual block has one table or threshold row per shortcut code.
+    var residualLayers = Set<String>()
+    for (_, layer) in network.layers {
+      if let block = layer as? ResidualBlock, block.body.layers.count > 3, let conv2 = block.body.layers[3].layer as? WrapLayer {
+        residualLayers.insert(conv2.name)
+      }
+    }
     for (_, _, layer) in wrapLayerInputSizes() {
+      let rows = residualLayers.contains(layer.name) ? levels + 1 : 1
       let outC = layer.geometry.outChannels
       let kind: PackedWeights.CodeKind
       switch layer.weightFormat {
@@ -86,9 +94,9 @@ extension WrapModel {
       if layer.name == ModelZoo.lastLayerName && layer.bias != nil {
         estimate.logitsBytes += 8 * outC
       } else if layer.accumulator.isLowBit {
-        estimate.tableBytes += outC << layer.accumulator.bits
+        estimate.tableBytes += (outC * rows) << layer.accumulator.bits
       } else {
-        estimate.thresholdBytes += outC * levels * 8 + outC
+        estimate.thresholdBytes += outC * rows * levels * 8 + outC
       }
     }
     return estimate
