@@ -341,32 +341,57 @@ extension InferenceModel {
   ) {
     let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
     let rowBytes = k * k * c
-    for i in 0..<n {
-      for oy in 0..<ho {
-        let y0 = oy * s - p
+    // Plain while loops: these run once per output position and kernel row, where range iterators cost more
+    // than the copies. Every output window overlaps the image (p < k), so the kernel-row and -column ranges
+    // below are never empty.
+    var i = 0
+    while i < n {
+      var oy = 0
+      while oy < ho {
+        let y0 = oy &* s &- p
         // Kernel rows inside the image: ky in kyLo ..< kyHi.
-        let kyLo = max(0, -y0), kyHi = min(k, h - y0)
-        for ox in 0..<wo {
-          let x0 = ox * s - p
-          let kxLo = max(0, -x0), kxHi = min(k, w - x0)
-          let row = x + ((i * ho + oy) * wo + ox) * rowStride
+        let kyLo = max(0, -y0), kyHi = min(k, h &- y0)
+        var ox = 0
+        while ox < wo {
+          let x0 = ox &* s &- p
+          let kxLo = max(0, -x0), kxHi = min(k, w &- x0)
+          let row = x + ((i &* ho &+ oy) &* wo &+ ox) &* rowStride
           // Rows that overlap the border need their padding zeros; interior rows are overwritten completely.
           if kyLo > 0 || kyHi < k || kxLo > 0 || kxHi < k { row.update(repeating: 0, count: rowBytes) }
-          if kxLo >= kxHi { continue }
           // A pixel's channels are contiguous in NHWC and in the column order (ky, kx, c), and so are the pixels
           // kx = kxLo ..< kxHi of one kernel row: one copy per kernel row.
-          let span = (kxHi - kxLo) * c
-          for ky in kyLo..<kyHi {
-            let dst = row + (ky * k + kxLo) * c
-            let src = act + ((i * h + y0 + ky) * w + x0 + kxLo) * c
-            if span <= 16 {
-              for t in 0..<span { dst[t] = src[t] }
-            } else {
-              dst.update(from: src, count: span)
-            }
+          let span = (kxHi &- kxLo) &* c
+          var ky = kyLo
+          while ky < kyHi {
+            copyBytes(
+              to: row + (ky &* k &+ kxLo) &* c, from: act + ((i &* h &+ y0 &+ ky) &* w &+ x0 &+ kxLo) &* c, count: span)
+            ky &+= 1
           }
+          ox &+= 1
         }
+        oy &+= 1
       }
+      i &+= 1
+    }
+  }
+
+  /// Copies `count` bytes with 16-byte vector moves and a byte tail: im2col copies are short (a few channels times
+  /// the kernel width), where a `memmove` call costs more than the copy.
+  @inline(__always)
+  static func copyBytes(to dst: UnsafeMutablePointer<UInt8>, from src: UnsafePointer<UInt8>, count: Int) {
+    var t = 0
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    while t &+ 16 <= count {
+      d.storeBytes(of: s.loadUnaligned(fromByteOffset: t, as: SIMD16<UInt8>.self), toByteOffset: t, as: SIMD16<UInt8>.self)
+      t &+= 16
+    }
+    if t &+ 8 <= count {
+      d.storeBytes(of: s.loadUnaligned(fromByteOffset: t, as: UInt64.self), toByteOffset: t, as: UInt64.self)
+      t &+= 8
+    }
+    while t < count {
+      dst[t] = src[t]
+      t &+= 1
     }
   }
 
@@ -445,12 +470,23 @@ extension InferenceModel {
     shortcut saved: (codes: UnsafePointer<UInt8>, h: Int, w: Int, c: Int), into out: UnsafeMutablePointer<UInt8>
   ) {
     let plane = outputGrid.h * outputGrid.w
-    func forEachRow(_ shortcutOf: Shortcut, _ body: (Int, UnsafePointer<UInt8>) -> Void) {
-      let st = shortcutOf.stride
-      for r in 0..<rows {
-        let (i, pos) = r.quotientAndRemainder(dividingBy: plane)
-        let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
-        body(r, saved.codes + ((i * saved.h + y * st) * saved.w + x * st) * saved.c)
+    // Rows go in blocks, channels outermost inside a block: one channel's table rows (S · 2^b bytes) stay in L1
+    // while the block's rows use them, where a row-by-row walk would cycle through all C · S · 2^b bytes.
+    let blockRows = 32
+    var shortcutRows = [Int](repeating: 0, count: blockRows)
+    func forEachBlock(_ st: Int, _ body: (Int, Int, UnsafeBufferPointer<Int>) -> Void) {
+      shortcutRows.withUnsafeMutableBufferPointer { sr in
+        var r0 = 0
+        while r0 < rows {
+          let count = min(blockRows, rows - r0)
+          for b in 0..<count {
+            let (i, pos) = (r0 + b).quotientAndRemainder(dividingBy: plane)
+            let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
+            sr[b] = ((i * saved.h + y * st) * saved.w + x * st) * saved.c
+          }
+          body(r0, count, UnsafeBufferPointer(sr))
+          r0 += count
+        }
       }
     }
     switch output {
@@ -458,25 +494,32 @@ extension InferenceModel {
       let size = 1 << bits
       let offset = 1 << (bits - 1)
       codes.withUnsafeBufferPointer { t in
-        forEachRow(sc) { r, s in
-          let zr = z + r * m, or = out + r * m
+        forEachBlock(sc.stride) { r0, count, sr in
           for ch in 0..<m {
+            let tc = t.baseAddress! + ch * sc.codes * size + offset
             let j = ch - sc.padBefore
-            let code = j >= 0 && j < sc.channels ? Int(s[j]) : 0
-            or[ch] = t[(ch &* sc.codes &+ code) &* size &+ Int(zr[ch]) &+ offset]
+            let reaches = j >= 0 && j < sc.channels
+            for b in 0..<count {
+              let r = r0 &+ b
+              let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
+              out[r &* m &+ ch] = tc[code &* size &+ Int(z[r &* m &+ ch])]
+            }
           }
         }
       }
     case .residualThresholds(let thresholds, let levels, let descending, let sc):
       thresholds.withUnsafeBufferPointer { t in
-        forEachRow(sc) { r, s in
-          let zr = z + r * m, or = out + r * m
+        forEachBlock(sc.stride) { r0, count, sr in
           for ch in 0..<m {
             let j = ch - sc.padBefore
-            let code = j >= 0 && j < sc.channels ? Int(s[j]) : 0
-            or[ch] = thresholdCode(
-              Int64(zr[ch]), t.baseAddress! + (ch * sc.codes + code) * levels, levels: levels,
-              descending: descending[ch])
+            let reaches = j >= 0 && j < sc.channels
+            for b in 0..<count {
+              let r = r0 &+ b
+              let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
+              out[r &* m &+ ch] = thresholdCode(
+                Int64(z[r &* m &+ ch]), t.baseAddress! + (ch * sc.codes + code) * levels, levels: levels,
+                descending: descending[ch])
+            }
           }
         }
       }
