@@ -19,6 +19,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Builds each zoo model with random weights (speed does not depend on trained values) and measures:
 
+      0. Ceiling. Register-only loops (no loads, eight independent accumulators) of each kernel's inner step: \
+      sign+add8 (binary/ternary, 8-bit lanes), and+add8 (binary weights as masks), maddubs+add16, madd+add32 \
+      (32-bit lanes), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can beat its ceiling \
+      on this core, so it is the honest yardstick for the kernel GOPS below.
+
       1. Kernels. For every low-bit layer (all but the wide first and last layers), the engine's wrap-around GEMM \
       W [m, k] x X [n, k] with m = output channels, k = fan-in, n = output positions x --batch (n = Ho·Wo·batch \
       for convolutions), weight codes of --weight-bits, activation codes of --act-bits, a b = --acc-bits \
@@ -171,6 +176,12 @@ struct BenchCommand: ParsableCommand {
     let cpu = BenchCPU.current
     let paths = KernelPath.allCases.filter { $0 != .reference && $0.isAvailable }
     let laneList = [8, 16, 32].filter { $0 >= accBits }
+    // 0. What this core can do at all with each primitive (register-only loops).
+    var ceilings: [(KernelBenchmark.CeilingPrimitive, Double)] = []
+    for p in KernelBenchmark.CeilingPrimitive.allCases {
+      stderrLine("bench: register-only ceiling of \(p.rawValue)")
+      if let g = KernelBenchmark.measureCeilingGOPS(p, seconds: seconds) { ceilings.append((p, g)) }
+    }
     var results: [ModelBench] = []
     for name in names {
       var trainer = try WrapModel(config: config(for: name), seed: 1)
@@ -223,9 +234,9 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
     }
     if json {
-      try printJSON(results, cpu: cpu)
+      try printJSON(results, cpu: cpu, ceilings: ceilings)
     } else {
-      printText(results, cpu: cpu, threadList: threadList)
+      printText(results, cpu: cpu, threadList: threadList, ceilings: ceilings)
     }
   }
 
@@ -349,7 +360,9 @@ struct BenchCPU {
 extension BenchCommand {
   static let unsupportedLine = "whole-model: not supported by the engine"
 
-  func printJSON(_ results: [ModelBench], cpu: BenchCPU) throws {
+  func printJSON(
+    _ results: [ModelBench], cpu: BenchCPU, ceilings: [(KernelBenchmark.CeilingPrimitive, Double)]
+  ) throws {
     var models: [[String: Any]] = []
     var unsupported: [[String: Any]] = []
     var kernels: [[String: Any]] = []
@@ -397,7 +410,9 @@ extension BenchCommand {
     }
     let object: [String: Any] = [
       "models": models, "whole_model_unsupported": unsupported, "kernels": kernels, "kernel_totals": totals,
-      "model_bytes": bytes, "peak_gops": peakGops, "peak_gops_32": peakGops32, "clock": clock.rawValue,
+      "model_bytes": bytes,
+      "ceilings": ceilings.map { ["primitive": $0.0.rawValue, "lanes": $0.0.lanes, "gops": $0.1] as [String: Any] },
+      "peak_gops": peakGops, "peak_gops_32": peakGops32, "clock": clock.rawValue,
       "whole_model_clock": "wall", "seconds": seconds, "model_seconds": modelSeconds, "batch": batch,
       "weight_bits": weightBits, "activation_bits": actBits, "accumulator_bits": accBits,
       "accumulator_mode": "cyclic", "kernel_threads": 1,
@@ -409,7 +424,9 @@ extension BenchCommand {
     print(String(decoding: data, as: UTF8.self))
   }
 
-  func printText(_ results: [ModelBench], cpu: BenchCPU, threadList: [Int]) {
+  func printText(
+    _ results: [ModelBench], cpu: BenchCPU, threadList: [Int], ceilings: [(KernelBenchmark.CeilingPrimitive, Double)]
+  ) {
     let weights = WeightFormat(bits: weightBits).name
     print(
       "wrapnet bench: random-weight zoo models; \(weights) weights x \(actBits)-bit activation codes, \(accBits)-bit wrap-around accumulators (cyclic)"
@@ -429,6 +446,13 @@ extension BenchCommand {
     print(
       "  8/32 = GOPS with 8-bit lanes over 32-bit lanes; total = MAC-weighted over the low-bit layers (all MACs / all time)."
     )
+    if !ceilings.isEmpty {
+      print(
+        "ceiling: register-only loops of the kernels' inner steps (no loads, 1 thread): "
+          + ceilings.map { "\($0.0.rawValue) \(String(format: "%.1f", $0.1))" }.joined(separator: ", ")
+          + " GOPS;")
+      print("  no kernel built from that step can beat its ceiling on this core (loads, reductions and stores only add).")
+    }
     print(
       "whole model: engine from uint8 pixels to logits, \(KernelPath.fastest.rawValue) path, narrowest lanes, wall clock, warm-up then at least \(modelSeconds) s and 3 runs."
     )

@@ -100,6 +100,10 @@ private func number(_ value: Any?) -> Double? {
     let models = try #require(doc["models"] as? [[String: Any]])
     #expect(models.count == 1 && models[0]["model"] as? String == "resnet20" && (number(models[0]["images_per_second"]) ?? 0) > 0)
     #expect((doc["whole_model_unsupported"] as? [Any])?.isEmpty == true)
+    // The register-only ceilings: one per primitive where the CPU has AVX2, none elsewhere.
+    let ceilings = try #require(doc["ceilings"] as? [[String: Any]])
+    #expect(ceilings.count == (KernelPath.isAVX2Available ? 4 : 0))
+    #expect(ceilings.allSatisfy { (number($0["gops"]) ?? 0) > 0 && [8, 16, 32].contains($0["lanes"] as? Int ?? 0) })
     let kernels = try #require(doc["kernels"] as? [[String: Any]])
     #expect(Set(kernels.compactMap { $0["layer"] as? String }).count == 18)
     #expect(kernels.allSatisfy { (number($0["gops"]) ?? 0) > 0 })

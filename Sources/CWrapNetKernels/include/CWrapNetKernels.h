@@ -31,6 +31,18 @@ int wrapnet_cpu_has_avx2(void);
 /// count time the thread spent waiting for a core. Negative where the platform has no such clock.
 double wrapnet_thread_cpu_seconds(void);
 
+/// The MAC primitives whose register-only ceiling `wrapnet_ceiling_loop_avx2` measures.
+enum {
+  /// _mm256_sign_epi8 + _mm256_add_epi8: 32 MACs per pair, 8-bit lanes (|w| <= 1 kernels).
+  WRAPNET_CEILING_SIGN_ADD8 = 0,
+  /// _mm256_and_si256 + _mm256_add_epi8: 32 MACs per pair, 8-bit lanes (binary weights as masks).
+  WRAPNET_CEILING_AND_ADD8 = 1,
+  /// _mm256_maddubs_epi16 + _mm256_add_epi16: 32 MACs per pair, 16-bit lanes.
+  WRAPNET_CEILING_MADDUBS_ADD16 = 2,
+  /// _mm256_madd_epi16 + _mm256_add_epi32: 16 MACs per pair (int16 operands), 32-bit lanes.
+  WRAPNET_CEILING_MADD_ADD32 = 3,
+};
+
 #if defined(__x86_64__)
 
 /// |w| <= 1 (binary, ternary) x uint8, 8-bit lanes: _mm256_sign_epi8 then _mm256_add_epi8 (exact mod 2^8).
@@ -48,6 +60,12 @@ void wrapnet_gemm_s7_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, con
 /// (maddubs would saturate; splitting x into two maddubs measured slower than widening).
 void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
+
+/// Runs `iterations` of a register-only loop of `primitive` (a WRAPNET_CEILING_* value): 8 multiply-like and 8
+/// add instructions per iteration on eight independent accumulators, no loads. MACs per iteration: 256 (128 for
+/// WRAPNET_CEILING_MADD_ADD32). Returns a value derived from the accumulators (so the loop is not removed), or
+/// -1 for an unknown primitive.
+int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations);
 
 #endif  // __x86_64__
 

@@ -74,6 +74,72 @@ public enum KernelBenchmark {
   }
 }
 
+extension KernelBenchmark {
+  /// A register-only loop of one MAC primitive of the AVX2 kernels: the most this core can do with it, since
+  /// real kernels add loads, reductions and stores (see `measureCeilingGOPS`).
+  public enum CeilingPrimitive: String, Sendable, CaseIterable {
+    /// `vpsignb` + `vpaddb`, 8-bit lanes: the |w| <= 1 (binary, ternary) kernel's inner step.
+    case signAdd8 = "sign+add8"
+    /// `vpand` + `vpaddb`, 8-bit lanes: binary weights as byte masks.
+    case andAdd8 = "and+add8"
+    /// `vpmaddubsw` + `vpaddw`, 16-bit lanes.
+    case maddubsAdd16 = "maddubs+add16"
+    /// `vpmaddwd` + `vpaddd` on int16 operands, 32-bit lanes (the 32-bit-lane kernel's inner step).
+    case maddAdd32 = "madd+add32"
+
+    /// Accumulator lane width of the primitive.
+    public var lanes: Int {
+      switch self {
+      case .signAdd8, .andAdd8: return 8
+      case .maddubsAdd16: return 16
+      case .maddAdd32: return 32
+      }
+    }
+
+    var code: Int32 {
+      switch self {
+      case .signAdd8: return Int32(WRAPNET_CEILING_SIGN_ADD8)
+      case .andAdd8: return Int32(WRAPNET_CEILING_AND_ADD8)
+      case .maddubsAdd16: return Int32(WRAPNET_CEILING_MADDUBS_ADD16)
+      case .maddAdd32: return Int32(WRAPNET_CEILING_MADD_ADD32)
+      }
+    }
+
+    /// MACs per loop iteration: 8 vectors of 32 byte products (16 int16 products for madd).
+    var macsPerIteration: Double { self == .maddAdd32 ? 128 : 256 }
+  }
+
+  /// GOPS (1 MAC = 2 ops) of `primitive`'s register-only loop on one thread, timed by the thread's CPU clock
+  /// (wall clock where there is none) for at least `seconds`; nil where the CPU has no AVX2.
+  public static func measureCeilingGOPS(_ primitive: CeilingPrimitive, seconds: Double) -> Double? {
+    #if arch(x86_64)
+      guard KernelPath.isAVX2Available else { return nil }
+      let threadClock = wrapnet_thread_cpu_seconds() >= 0
+      let wall = ContinuousClock()
+      let origin = wall.now
+      func now() -> Double {
+        if threadClock { return wrapnet_thread_cpu_seconds() }
+        let d = origin.duration(to: wall.now).components
+        return Double(d.seconds) + Double(d.attoseconds) * 1e-18
+      }
+      _ = wrapnet_ceiling_loop_avx2(primitive.code, 100_000)  // warm-up (clock ramp)
+      var iterations = 1_000_000
+      while true {
+        let start = now()
+        _ = wrapnet_ceiling_loop_avx2(primitive.code, iterations)
+        let elapsed = now() - start
+        if elapsed >= seconds || iterations >= 1 << 40 {
+          return 2 * primitive.macsPerIteration * Double(iterations) / elapsed / 1e9
+        }
+        // Aim a little past `seconds` with the next try.
+        iterations = Int(Double(iterations) * min(64, max(2, 1.2 * seconds / max(elapsed, 1e-6))))
+      }
+    #else
+      return nil
+    #endif
+  }
+}
+
 /// SplitMix64: a tiny seeded generator so that benchmark inputs are the same on every run.
 private struct BenchmarkRandom: RandomNumberGenerator {
   var state: UInt64
