@@ -15,7 +15,7 @@ public enum KernelBenchmark {
   /// the real `m * n * k`, not the padded size).
   ///
   /// Weights are uniform random codes of `kind`, activations uniform in `0 ..< 2^activationBits`, both from a
-  /// fixed seed. Before timing, the path's output is checked once against the `reference` path; a mismatch
+  /// fixed seed, in rows padded to `paddedK` bytes as the engine's im2col writes them (no copy is timed). Before timing, the path's output is checked once against the `reference` path; a mismatch
   /// stops the program (a kernel bug, never a timing artefact). Then the GEMM runs repeatedly, single-threaded,
   /// for at least `seconds` (and at least 3 times after one warm-up run), timed by `clock`.
   ///
@@ -50,11 +50,20 @@ public enum KernelBenchmark {
     }
     var elapsed = 0.0
     var runs = 0
-    x.withUnsafeBufferPointer { xb in
+    // The engine hands the kernels rows already padded to `paddedK` (its im2col writes them so), so time that
+    // form: a fan-in that is not a multiple of 32 would otherwise add a padding copy to every call.
+    let kp = weights.paddedK
+    var padded = [UInt8](repeating: 0, count: n * kp)
+    for i in 0..<n {
+      for t in 0..<k { padded[i * kp + t] = x[i * k + t] }
+    }
+    padded.withUnsafeBufferPointer { xb in
       output.withUnsafeMutableBufferPointer { buffer in
         let c = buffer
         let once = {
-          wrapGEMM(weights: weights, activations: xb, n: n, bits: bits, lanes: lanes, path: path, output: c)
+          wrapGEMM(
+            weights: weights, activations: xb, n: n, activationRowStride: kp, bits: bits, lanes: lanes, path: path,
+            output: c)
         }
         once()
         if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
