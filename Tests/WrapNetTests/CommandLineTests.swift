@@ -165,4 +165,41 @@ private let mnistPresent = FileManager.default.fileExists(
       #expect(FileManager.default.fileExists(atPath: killed + "/" + name), "\(name) missing")
     }
   }
+
+  /// resnet20 end to end on CIFAR-10-format files the test writes: train a few steps, convert, and run the
+  /// integer engine with --compare: zero mismatches of any kind.
+  @Test func resnet20OnCIFARFilesConvertsAndMatchesTheTrainer() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    try FileManager.default.createDirectory(atPath: dir.file("cifar-10-batches-bin"), withIntermediateDirectories: true)
+    for (index, name) in ((1...5).map { "data_batch_\($0).bin" } + ["test_batch.bin"]).enumerated() {
+      let count = 24
+      let pixels = testBytes(count: count * 3072, seed: UInt64(index + 1))
+      var file = [UInt8]()
+      for i in 0..<count {
+        file.append(UInt8((i * 7 + index) % 10))
+        file.append(contentsOf: pixels[(i * 3072)..<((i + 1) * 3072)])
+      }
+      _ = try dir.write(file, to: "cifar-10-batches-bin/" + name)
+    }
+    let run = dir.file("run"), engine = dir.file("engine.safetensors")
+    let (s1, _, e1) = try runWrapnet([
+      "train", "--dataset", "cifar10", "--data-dir", dir.path, "--model", "resnet20", "--acc-mode", "cyclic",
+      "--acc-bits", "6", "--epochs", "1", "--limit-train", "32", "--batch-size", "16", "--out", run,
+    ])
+    #expect(s1 == 0, "\(e1)")
+    let (s2, out2, e2) = try runWrapnet(["convert", run + "/model.safetensors", "--out", engine])
+    #expect(s2 == 0, "\(e2)")
+    #expect(out2.contains("table with residual add") && out2.contains("stage3.block3.conv2"), "\(out2)")
+    let (s3, out3, e3) = try runWrapnet([
+      "eval", engine, "--dataset", "cifar10", "--data-dir", dir.path, "--compare", run + "/model.safetensors", "--json",
+    ])
+    #expect(s3 == 0, "\(e3)")
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(out3.utf8)) as? [String: Any])
+    let compare = try #require(doc["comparison"] as? [String: Any], "\(out3)")
+    #expect(compare["images"] as? Int == 24, "\(out3)")
+    #expect(compare["mismatches"] as? Int == 0 && compare["accumulator_mismatches"] as? Int == 0, "\(out3)")
+    #expect(compare["logit_mismatches"] as? Int == 0 && compare["exact_sum_mismatches"] as? Int == 0, "\(out3)")
+    #expect((compare["accumulators_compared"] as? Int ?? 0) > 0, "\(out3)")
+  }
 }
