@@ -40,14 +40,8 @@ public enum KernelBenchmark {
 
     let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: .reference)
     var output = [Int32](repeating: 0, count: n * m)
-    let useThreadClock = clock == .threadCPU && wrapnet_thread_cpu_seconds() >= 0
-    let wallClock = ContinuousClock()
-    let wallStart = wallClock.now
-    func now() -> Double {
-      if useThreadClock { return wrapnet_thread_cpu_seconds() }
-      let d = wallStart.duration(to: wallClock.now).components
-      return Double(d.seconds) + Double(d.attoseconds) * 1e-18
-    }
+    let timer = SecondsTimer(threadCPU: clock == .threadCPU)
+    func now() -> Double { timer.now() }
     var elapsed = 0.0
     var runs = 0
     // The engine hands the kernels rows already padded to `paddedK` (its im2col writes them so), so time that
@@ -123,14 +117,8 @@ extension KernelBenchmark {
   public static func measureCeilingGOPS(_ primitive: CeilingPrimitive, seconds: Double) -> Double? {
     #if arch(x86_64)
       guard KernelPath.isAVX2Available else { return nil }
-      let threadClock = wrapnet_thread_cpu_seconds() >= 0
-      let wall = ContinuousClock()
-      let origin = wall.now
-      func now() -> Double {
-        if threadClock { return wrapnet_thread_cpu_seconds() }
-        let d = origin.duration(to: wall.now).components
-        return Double(d.seconds) + Double(d.attoseconds) * 1e-18
-      }
+      let timer = SecondsTimer(threadCPU: true)
+      func now() -> Double { timer.now() }
       _ = wrapnet_ceiling_loop_avx2(primitive.code, 100_000)  // warm-up (clock ramp)
       var iterations = 1_000_000
       while true {
@@ -146,6 +134,24 @@ extension KernelBenchmark {
     #else
       return nil
     #endif
+  }
+}
+
+/// Seconds since creation: the calling thread's CPU time when asked for and available, else wall-clock time.
+private struct SecondsTimer {
+  let threadCPU: Bool
+  let clock = ContinuousClock()
+  let origin: ContinuousClock.Instant
+
+  init(threadCPU: Bool) {
+    self.threadCPU = threadCPU && wrapnet_thread_cpu_seconds() >= 0
+    origin = clock.now
+  }
+
+  func now() -> Double {
+    if threadCPU { return wrapnet_thread_cpu_seconds() }
+    let d = origin.duration(to: clock.now).components
+    return Double(d.seconds) + Double(d.attoseconds) * 1e-18
   }
 }
 
