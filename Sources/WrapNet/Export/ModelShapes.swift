@@ -28,12 +28,12 @@ public struct LayerGEMMShape: Sendable, Equatable, Codable {
 /// `EngineExport.packedFile` lays it out (file header and JSON metadata not included):
 ///
 ///     weight codes   ceil(O · fanIn · w / 8)  per layer  (w = 1 binary, 2 ternary, k symmetric k-bit, 8 for int8)
-///     tables         O · 2^b                  per low-bit layer (accumulator value → next code)
-///     thresholds     O · (2^a − 1) · 8 + O    per 32-bit hidden layer (Int64 thresholds + direction bytes)
+///     tables         O · S · 2^b              per low-bit layer (accumulator value → next code)
+///     thresholds     O · S · (2^a − 1) · 8 + O per 32-bit hidden layer (Int64 thresholds + direction bytes)
 ///     logits         O · 4 · 2                last layer (Float32 scale and bias)
 ///
-/// For models the exporter cannot convert yet (residual blocks), the same rules give the size such a file would
-/// have; the residual adds themselves need no stored tensors (option-A shortcut).
+/// S = 1, except for the last layer of a residual block, whose tables and thresholds have one row per shortcut
+/// code (S = 2^a); the shortcut itself needs no stored tensors (option-A: subsample and pad channels).
 public struct PackedSizeEstimate: Sendable, Equatable, Codable {
   /// Packed weight codes of every layer.
   public var weightCodeBytes: Int
