@@ -12,8 +12,9 @@ struct ConvertCommand: ParsableCommand {
       Packs the integer weight codes (1 bit binary, 2 bits ternary, k bits int-k), the accumulators, and the exact
       post-processing (per-channel tables for low-bit layers, integer thresholds for 32-bit layers, scale and bias
       for the logits), computed with the trainer's own functions so the engine reproduces it bit for bit.
-      Supports every zoo model (mlp, cnn, vgg-small, resnet20) with exact, wrap, cyclic or clamp accumulators of
-      at most 12 bits and a wide (32-bit) last layer.
+      Supports every zoo model (mlp, cnn, vgg-small, resnet20) with exact, wrap, cyclic or clamp accumulators and
+      a wide (32-bit) last layer. Low-bit layers up to 12 bits get tables; wider ones store the batch-norm and
+      quantizer parameters and the engine evaluates the trainer's Float functions per value.
 
       Example:
         wrapnet convert runs/mlp-cyclic8/model.safetensors --out runs/mlp-cyclic8/engine.safetensors
@@ -43,6 +44,7 @@ struct ConvertCommand: ParsableCommand {
       case .thresholds: output = "thresholds"
       case .residualTable: output = "table with residual add"
       case .residualThresholds: output = "thresholds with residual add"
+      case .float(let f): output = f.shortcut == nil ? "Float post-processing" : "Float post-processing with residual add"
       case .logits: output = "logits"
       }
       print("  " + layer.name.padding(toLength: width, withPad: " ", startingAt: 0)

@@ -66,7 +66,7 @@ private func number(_ value: Any?) -> Double? {
     (["bench", "--threads", "0"], "--threads"),
     (["bench", "--batches", "x"], "--batches"),
     (["bench", "--batches", "1,0"], "--batches"),
-    (["bench", "--acc-bits", "16"], "--acc-bits"),
+    (["bench", "--acc-bits", "17"], "--acc-bits"),
     (["bench", "--weight-bits", "9"], "--weight-bits"),
     (["bench", "--seconds", "0"], "--seconds"),
     (["bench", "--clock", "sundial"], "sundial"),

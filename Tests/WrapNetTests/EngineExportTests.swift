@@ -40,6 +40,11 @@ import WrapNetEngine
     Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1),
     Case(architecture: "vgg-small", mode: .cyclic, bits: 8, weightBits: 2),
     Case(architecture: "vgg-small", mode: .exact, bits: 32, weightBits: 1),
+    // Accumulators wider than a table: the engine evaluates the trainer's Float functions per value.
+    Case(architecture: "mlp", mode: .cyclic, bits: 14, weightBits: 8, activationBits: 4),
+    Case(architecture: "mlp", mode: .wrap, bits: 14, weightBits: 7, activationBits: 4),
+    Case(architecture: "cnn", mode: .clamp, bits: 13, weightBits: 8, activationBits: 4),
+    Case(architecture: "resnet20", mode: .cyclic, bits: 13, weightBits: 8),
   ]
 
   /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
@@ -69,6 +74,9 @@ import WrapNetEngine
       } else {
         #expect(r.accumulatorsCompared > 0)
       }
+    }
+    if c.mode != .exact && c.bits > PackedModelFormat.maxTableBits {
+      #expect(engine.denseLayers.contains { if case .float = $0.output { return true } else { return false } })
     }
     // Threads split the batch into fixed chunks; the results must not change.
     let single = try engine.run(
@@ -150,7 +158,7 @@ import WrapNetEngine
   }
 
   /// Unsupported models are rejected with messages that say why: resnet20 whose sum pooling overflows a byte,
-  /// saturate accumulators, low-bit accumulators wider than the tables allow.
+  /// saturate accumulators, low-bit last layers.
   @Test func unsupportedModelsAreRejected() throws {
     let resnet = try WrapModel(
       config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32, activationBits: 3),
@@ -162,9 +170,9 @@ import WrapNetEngine
     #expect {
       _ = try EngineExport.packedFile(for: saturate)
     } throws: { "\($0)".contains("saturate") }
-    let wide = try WrapModel(config: ModelConfig(architecture: "mlp", accumulatorBits: 16, accumulatorMode: .wrap), seed: 1)
+    let lowBitLast = try WrapModel(config: ModelConfig(architecture: "mlp", wideLastLayer: false), seed: 1)
     #expect {
-      _ = try EngineExport.packedFile(for: wide)
-    } throws: { "\($0)".contains("16-bit") }
+      _ = try EngineExport.packedFile(for: lowBitLast)
+    } throws: { "\($0)".contains("wide (32-bit) last layer") }
   }
 }

@@ -172,4 +172,32 @@ import WrapNetEngine
     badTable.tensors["stage1.block1.conv2.table"] = table
     rejects(badTable.serialized(), "codes above 3")
   }
+
+  /// Accumulators wider than a table (b > 12) get `float` outputs: their parameters are checked on load.
+  @Test func floatOutputsAndTheirErrors() throws {
+    let model = try EngineFixture.trained("cnn", mode: .cyclic, bits: 14, weightBits: 8, activationBits: 4, steps: 1)
+    let file = try EngineExport.packedFile(for: model)
+    let loaded = try InferenceModel(bytes: file.serialized())
+    let floats = loaded.denseLayers.compactMap { d -> FloatOutput? in
+      if case .float(let f) = d.output { return f } else { return nil }
+    }
+    #expect(floats.count == 3)
+    #expect(floats.allSatisfy { $0.cyclic?.bits == 14 && $0.quantizer.bits == 4 && $0.shortcut == nil })
+    func rejects(_ bytes: [UInt8], _ needle: String) {
+      #expect {
+        _ = try InferenceModel(bytes: bytes, source: "f.safetensors")
+      } throws: { "\($0)".contains(needle) }
+    }
+    var nan = file
+    nan.tensors["conv3.bn_std"] = SafeTensor(shape: [64], values: [Float](repeating: .nan, count: 64))
+    rejects(nan.serialized(), "'conv3.bn_std' holds NaN")
+    var missing = file
+    missing.tensors["conv2.bn_gamma"] = nil
+    rejects(missing.serialized(), "'conv2.bn_gamma' is missing")
+    var noClip = file
+    var layers = try JSONDecoder().decode([PackedLayerDescriptor].self, from: Data(noClip.metadata["layers"]!.utf8))
+    if let i = layers.firstIndex(where: { $0.output == "float" }) { layers[i].activationClip = nil }
+    noClip.metadata["layers"] = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self)
+    rejects(noClip.serialized(), "needs a finite activation_clip")
+  }
 }

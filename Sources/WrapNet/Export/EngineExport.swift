@@ -24,9 +24,13 @@ public struct EngineExportError: Error, CustomStringConvertible, Sendable {
 ///   after batch norm (`residualCodeFunction`), as a [C, S, 2^b] table or [C, S, levels] thresholds;
 /// - the last layer: `scale[c]` and `bias[c]`, so that logits are `Float(z) * scale[c] + bias[c]`.
 ///
+/// - low-bit layers with b > 12 (or a residual table over its size limit): the BN parameters, scale and
+///   activation clip, so that the engine evaluates the same Float functions per value (`FloatOutput`);
+///
 /// Supported: every zoo model (`mlp`, `cnn`, `vgg-small`, `resnet20` with sum pooling that fits a byte) with
-/// exact, wrap, cyclic, clamp or avoid accumulators (b <= 12) and a wide (32-bit) last layer. Rejected with an
-/// `EngineExportError`: `saturate` accumulators, low-bit accumulators wider than 12 bits, low-bit last layers.
+/// exact, wrap, cyclic, clamp or avoid accumulators of any width and a wide (32-bit) last layer. Rejected with an
+/// `EngineExportError`: `saturate` accumulators, low-bit last layers, low-bit sums the trainer cannot compute
+/// exactly in Float (beyond 2^24).
 public enum EngineExport {
   /// Where each of the `levels` code levels starts, for a map `code` from integer sums z in
   /// [Int32.min, Int32.max] to codes 0...levels that is monotone: non-decreasing (`descending == false`) or
@@ -234,10 +238,6 @@ private struct PackedWriter {
       throw EngineExportError(
         message: "layer '\(name)' uses a saturate accumulator, whose result depends on the order of summation; the engine does not support it (use wrap, cyclic, clamp or exact)")
     }
-    if acc.isLowBit && acc.bits > PackedModelFormat.maxTableBits {
-      throw EngineExportError(
-        message: "layer '\(name)' has a \(acc.bits)-bit low-bit accumulator; the engine supports at most \(PackedModelFormat.maxTableBits) bits")
-    }
     if acc.isLowBit && !wrap.float32IsExact {
       throw EngineExportError(
         message: "layer '\(name)': low-bit accumulator on sums that can exceed 2^24, where the trainer's Float sums are not exact; the engine cannot reproduce it")
@@ -329,11 +329,22 @@ private struct PackedWriter {
       }
       var residual = false
       if case .residual = next { residual = true }
-      if acc.isLowBit {
+      if acc.isLowBit
+        && (acc.bits > PackedModelFormat.maxTableBits
+          || (outC * shortcutCodes) << acc.bits > PackedModelFormat.maxResidualTableEntries)
+      {
+        // Too wide for a table: the engine evaluates the same Float functions per value at run time.
+        d.output = residual ? "residual_float" : "float"
+        d.activationClip = act.clip
+        if case .residual(_, _, _, let inputScale) = next { d.shortcutScale = inputScale }
+        let std = (0..<outC).map { (bn.runningVar.data[$0] + bn.epsilon).squareRoot() }
+        file.tensors["\(name).scale"] = SafeTensor(shape: [outC], values: scale)
+        file.tensors["\(name).bn_mean"] = SafeTensor(shape: [outC], values: Array(bn.runningMean.data))
+        file.tensors["\(name).bn_std"] = SafeTensor(shape: [outC], values: std)
+        file.tensors["\(name).bn_gamma"] = SafeTensor(shape: [outC], values: Array(bn.gamma.data))
+        file.tensors["\(name).bn_beta"] = SafeTensor(shape: [outC], values: Array(bn.beta.data))
+      } else if acc.isLowBit {
         let size = 1 << acc.bits
-        guard outC * shortcutCodes * size <= PackedModelFormat.maxResidualTableEntries else {
-          throw EngineExportError(message: "layer '\(name)': a table of \(outC) × \(shortcutCodes) × 2^\(acc.bits) entries is too large for the engine")
-        }
         var table = [UInt8](repeating: 0, count: outC * shortcutCodes * size)
         for ch in 0..<outC {
           for s in 0..<shortcutCodes {

@@ -1,3 +1,4 @@
+import WrapNetEngine
 // Batch normalization over the channel dimension (dimension 1) of [N, C] or [N, C, H, W] activations.
 
 /// Batch normalization: y = γ·(x − μ)/√(σ² + ε) + β per channel.
@@ -62,17 +63,8 @@ public struct BatchNorm: Layer {
   public func normalize(value: Float, channel: Int) -> Float {
     precondition(channel >= 0 && channel < channels, "BatchNorm.normalize: channel \(channel) not in 0..<\(channels)")
     let s = (runningVar.data[channel] + epsilon).squareRoot()
-    return Self.normalizeKernel(
+    return BatchNormEvaluation.normalize(
       value, mean: runningMean.data[channel], std: s, gamma: gamma.data[channel], beta: beta.data[channel])
-  }
-
-  /// The per-element evaluation formula shared by `normalize(value:channel:)` and the evaluation forward.
-  @inline(__always)
-  private static func normalizeKernel(_ x: Float, mean: Float, std: Float, gamma: Float, beta: Float) -> Float {
-    let d = x - mean
-    let t = d / std
-    let u = t * gamma
-    return u + beta
   }
 
   /// Normalizes `input` per channel (see the type's documentation). Shapes: [N, C] or [N, C, H, W] → same.
@@ -96,7 +88,7 @@ public struct BatchNorm: Layer {
             for i in 0..<n {
               let base = (i * c + ch) * spatial
               for p in 0..<spatial {
-                y[base + p] = Self.normalizeKernel(x[base + p], mean: mu, std: s, gamma: g, beta: b)
+                y[base + p] = BatchNormEvaluation.normalize(x[base + p], mean: mu, std: s, gamma: g, beta: b)
               }
             }
           }

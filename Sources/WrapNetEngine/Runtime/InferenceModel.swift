@@ -41,8 +41,43 @@ public enum DenseOutput: Sendable, Equatable {
   /// `thresholds` with one threshold row per shortcut code s: `thresholds` is [C, S, levels]; the exact sum z is
   /// compared with row (c, s).
   case residualThresholds(thresholds: [Int64], levels: Int, descending: [Bool], shortcut: Shortcut)
+  /// Accumulators too wide for a table (b > 12, or a residual table over its size limit): the next code is computed
+  /// per value at run time with the trainer's own Float functions (see `FloatOutput`).
+  case float(FloatOutput)
   /// Logits `Float(v) * scale[c] + bias[c]` (two roundings, no fused multiply-add).
   case logits(scale: [Float], bias: [Float])
+}
+
+/// Post-processing evaluated in Float at run time, exactly as the trainer evaluates it (same functions, same
+/// order of operations), for channel c, accumulator value v and (residual layers) shortcut code s:
+///
+///     y    = cyclic_{b,k}(Float(v))  (cyclic)  or  Float(v)  (wrap, clamp: v is already wrap_b(z) / clamp_b(z))
+///     n    = BatchNormEvaluation.normalize(y * scale[c] + 0, mean[c], std[c], gamma[c], beta[c])
+///     code = UnsignedActivationQuantizer(bits: a, clip).code(n)                    (plain layers)
+///     code = UnsignedActivationQuantizer(bits: a, clip).code(n + Float(s) * shortcutScale)  (residual layers)
+public struct FloatOutput: Sendable, Equatable {
+  /// Cyclic activation applied to v, or nil (wrap, clamp).
+  public var cyclic: CyclicActivation?
+  /// Per-channel weight scale times input scale, as `WrapLayer.forward` multiplies it.
+  public var scale: [Float]
+  /// Batch-norm running mean, `(runningVar + epsilon).squareRoot()`, gamma and beta per channel.
+  public var mean: [Float], std: [Float], gamma: [Float], beta: [Float]
+  /// The activation quantizer of the next codes.
+  public var quantizer: UnsignedActivationQuantizer
+  /// The residual block's shortcut (nil for plain layers) and the Float value of one shortcut code.
+  public var shortcut: Shortcut?
+  public var shortcutScale: Float
+
+  /// The next code for accumulator value `v` of channel `c` with shortcut code `s` (0 for plain layers).
+  @inlinable @inline(__always)
+  public func code(_ v: Int32, channel c: Int, shortcut s: Int) -> UInt8 {
+    var y = Float(v)
+    if let cyclic { y = cyclic(y) }
+    let bias: Float = 0  // the trainer adds `bias ?? 0`; kept so -0 becomes +0 exactly as there
+    let out = y * scale[c] + bias
+    let n = BatchNormEvaluation.normalize(out, mean: mean[c], std: std[c], gamma: gamma[c], beta: beta[c])
+    return quantizer.code(shortcut == nil ? n : n + Float(s) * shortcutScale)
+  }
 }
 
 /// The option-A shortcut of a CIFAR ResNet block, as the last layer of the block reads it: the block input
@@ -100,6 +135,14 @@ public struct DenseLayer: Sendable, Equatable {
   public var isLowBit: Bool { accumulatorMode != .exact && accumulatorBits < 32 }
   /// Output channels O.
   public var outChannels: Int { weights.m }
+  /// Whether the output reads a residual block's saved input (the block's last layer).
+  public var readsShortcut: Bool {
+    switch output {
+    case .residualTable, .residualThresholds: return true
+    case .float(let f): return f.shortcut != nil
+    case .table, .thresholds, .logits: return false
+    }
+  }
 }
 
 /// One step of an integer network.
@@ -342,9 +385,6 @@ public struct InferenceModel: Sendable, Equatable {
       throw fail("\(at): accumulator_mode \(d.accumulatorMode.map { "'\($0)'" } ?? "missing") is not exact, wrap, cyclic or clamp")
     }
     let lowBit = mode != .exact && bits < 32
-    if lowBit && bits > PackedModelFormat.maxTableBits {
-      throw fail("\(at): \(bits)-bit low-bit accumulators are not supported (at most \(PackedModelFormat.maxTableBits) bits)")
-    }
     // Exact sums must fit the 32-bit accumulator.
     let bound = Double(fanIn) * Double(inputMaxCode) * Double(kind.maxMagnitude)
     guard !(mode == .exact || mode == .clamp || bits == 32) || bound < 2_147_483_648 else {
@@ -413,6 +453,37 @@ public struct InferenceModel: Sendable, Equatable {
           fail: fail)
         output = .residualThresholds(thresholds: values, levels: maxOut, descending: descending, shortcut: shortcut)
       }
+    case "float", "residual_float":
+      guard lowBit else { throw fail("\(at): a float output needs a low-bit (wrap, cyclic, clamp) accumulator") }
+      guard let a = d.activationBits, (1...8).contains(a) else { throw fail("\(at): activation_bits must be in 1...8") }
+      guard let clip = d.activationClip, clip.isFinite, clip > 0 else {
+        throw fail("\(at): a float output needs a finite activation_clip > 0")
+      }
+      maxOut = (1 << a) - 1
+      var cyclic: CyclicActivation? = nil
+      if mode == .cyclic {
+        guard let k = d.slope, k.isFinite, k > 0 else { throw fail("\(at): a cyclic float output needs a finite slope > 0") }
+        cyclic = CyclicActivation(bits: bits, slope: k)
+      }
+      func floats(_ suffix: String) throws -> [Float] {
+        let v = try tensor(suffix, "F32", [outputs]).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        guard v.allSatisfy({ $0.isFinite }) else {
+          throw fail("\(at): tensor '\(d.name).\(suffix)' holds NaN or infinity (corrupt file)")
+        }
+        return v
+      }
+      var shortcut: Shortcut? = nil
+      var shortcutScale: Float = 0
+      if d.output == "residual_float" {
+        shortcut = try residualShortcut(d, at: at, geometry: geometry, input: input, saved: saved, fail: fail)
+        saved = nil
+        guard let sc = d.shortcutScale, sc.isFinite else { throw fail("\(at): a residual float output needs a finite shortcut_scale") }
+        shortcutScale = sc
+      }
+      output = .float(FloatOutput(
+        cyclic: cyclic, scale: try floats("scale"), mean: try floats("bn_mean"), std: try floats("bn_std"),
+        gamma: try floats("bn_gamma"), beta: try floats("bn_beta"), quantizer: UnsignedActivationQuantizer(bits: a, clip: clip),
+        shortcut: shortcut, shortcutScale: shortcutScale))
     case "logits":
       guard mode == .exact || bits == 32 else {
         throw fail("\(at): the logits layer must have a 32-bit accumulator (low-bit last layers are not supported)")

@@ -317,14 +317,13 @@ extension InferenceModel {
           recordIndex += 1
         }
         let out = scratch.bytes(.next, count: rows * m)
-        switch layer.output {
-        case .residualTable, .residualThresholds:
+        if layer.readsShortcut {
           guard let sc = saved else { preconditionFailure("InferenceModel: residual layer '\(layer.name)' without a saved shortcut") }
           Self.residualCodes(
             z, rows: rows, channels: m, output: layer.output, bits: layer.accumulatorBits, outputGrid: (h, w),
             shortcut: (UnsafePointer(sc.codes), sc.h, sc.w, sc.c), into: out)
           saved = nil
-        default:
+        } else {
           Self.nextCodes(z, rows: rows, channels: m, output: layer.output, bits: layer.accumulatorBits, into: out)
         }
         act = scratch.swapActivations()
@@ -457,7 +456,12 @@ extension InferenceModel {
           }
         }
       }
-    case .residualTable, .residualThresholds, .logits:
+    case .float(let f) where f.shortcut == nil:
+      for r in 0..<rows {
+        let zr = z + r * m, or = out + r * m
+        for ch in 0..<m { or[ch] = f.code(zr[ch], channel: ch, shortcut: 0) }
+      }
+    case .residualTable, .residualThresholds, .float, .logits:
       preconditionFailure("nextCodes: \(output) needs a shortcut or produces logits")
     }
   }
@@ -520,6 +524,19 @@ extension InferenceModel {
                 Int64(z[r &* m &+ ch]), t.baseAddress! + (ch * sc.codes + code) * levels, levels: levels,
                 descending: descending[ch])
             }
+          }
+        }
+      }
+    case .float(let f) where f.shortcut != nil:
+      let sc = f.shortcut!
+      forEachBlock(sc.stride) { r0, count, sr in
+        for ch in 0..<m {
+          let j = ch - sc.padBefore
+          let reaches = j >= 0 && j < sc.channels
+          for b in 0..<count {
+            let r = r0 &+ b
+            let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
+            out[r &* m &+ ch] = f.code(z[r &* m &+ ch], channel: ch, shortcut: code)
           }
         }
       }

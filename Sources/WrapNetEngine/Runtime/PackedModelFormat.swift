@@ -6,7 +6,7 @@ public enum PackedModelFormat {
   /// Value of the `format_version` metadata key written by this converter.
   ///
   /// Version 2 added residual blocks (`shortcut` and `sumpool` kinds, `residual_table` and `residual_thresholds`
-  /// outputs); a version-1 file is a valid version-2 file, so readers accept both and reject every other version.
+  /// outputs) and Float post-processing for accumulators wider than a table (`float`, `residual_float`); a version-1 file is a valid version-2 file, so readers accept both and reject every other version.
   public static let version = "2"
   /// Versions this reader accepts.
   public static let readableVersions: Set<String> = ["1", "2"]
@@ -102,8 +102,8 @@ public enum WeightCodePacking {
 ///
 /// `kind` is `linear`, `conv`, `maxpool`, `flatten`, `shortcut` (save the current codes as a residual block's
 /// input) or `sumpool` (sum the codes over all positions). Dense layers (`linear`, `conv`) carry their geometry,
-/// weight format, accumulator and `output` (`table`, `thresholds`, `residual_table`, `residual_thresholds` or
-/// `logits`); residual outputs also carry the shortcut's `shortcut_stride`, `shortcut_channels` and
+/// weight format, accumulator and `output` (`table`, `thresholds`, `residual_table`, `residual_thresholds`,
+/// `float`, `residual_float` or `logits`); residual outputs also carry the shortcut's `shortcut_stride`, `shortcut_channels` and
 /// `shortcut_pad_before`; `maxpool` carries `kernel` and `stride`.
 public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
   /// Layer name (tensor names start with it: `<name>.weight_codes`, ...).
@@ -128,7 +128,7 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
   public var accumulatorMode: String?
   /// Cyclic slope k (informative: the table already contains the cyclic activation).
   public var slope: Float?
-  /// `table`, `thresholds`, `residual_table`, `residual_thresholds` or `logits`.
+  /// `table`, `thresholds`, `residual_table`, `residual_thresholds`, `float`, `residual_float` or `logits`.
   public var output: String?
   /// Bits of the next activation codes (table and thresholds outputs).
   public var activationBits: Int?
@@ -138,13 +138,18 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
   public var shortcutChannels: Int?
   /// ... which land on output channels `padBefore ..< padBefore + channels` (the others add 0).
   public var shortcutPadBefore: Int?
+  /// `float` outputs: the activation quantizer's clip (Float value of the largest code).
+  public var activationClip: Float?
+  /// `residual_float` outputs: the Float value of one shortcut code (the block's input scale).
+  public var shortcutScale: Float?
 
   /// A descriptor; unused fields stay nil.
   public init(
     name: String, kind: String, inputs: Int? = nil, outputs: Int? = nil, kernel: Int? = nil, stride: Int? = nil,
     padding: Int? = nil, weightFormat: String? = nil, accumulatorBits: Int? = nil, accumulatorMode: String? = nil,
     slope: Float? = nil, output: String? = nil, activationBits: Int? = nil, shortcutStride: Int? = nil,
-    shortcutChannels: Int? = nil, shortcutPadBefore: Int? = nil
+    shortcutChannels: Int? = nil, shortcutPadBefore: Int? = nil, activationClip: Float? = nil,
+    shortcutScale: Float? = nil
   ) {
     self.name = name
     self.kind = kind
@@ -162,6 +167,8 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
     self.shortcutStride = shortcutStride
     self.shortcutChannels = shortcutChannels
     self.shortcutPadBefore = shortcutPadBefore
+    self.activationClip = activationClip
+    self.shortcutScale = shortcutScale
   }
 
   enum CodingKeys: String, CodingKey {
@@ -174,5 +181,7 @@ public struct PackedLayerDescriptor: Codable, Sendable, Equatable {
     case shortcutStride = "shortcut_stride"
     case shortcutChannels = "shortcut_channels"
     case shortcutPadBefore = "shortcut_pad_before"
+    case activationClip = "activation_clip"
+    case shortcutScale = "shortcut_scale"
   }
 }
