@@ -478,17 +478,29 @@ extension InferenceModel {
     // while the block's rows use them, where a row-by-row walk would cycle through all C · S · 2^b bytes.
     let blockRows = 32
     var shortcutRows = [Int](repeating: 0, count: blockRows)
-    func forEachBlock(_ st: Int, _ body: (Int, Int, UnsafeBufferPointer<Int>) -> Void) {
+    /// Offsets in the saved input of the shortcut pixels of rows r0 ..< r0 + count (row = (i, y, x)).
+    func shortcutOffsets(from r0: Int, count: Int, stride st: Int, into sr: UnsafeMutableBufferPointer<Int>) {
+      for b in 0..<count {
+        let (i, pos) = (r0 + b).quotientAndRemainder(dividingBy: plane)
+        let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
+        sr[b] = ((i * saved.h + y * st) * saved.w + x * st) * saved.c
+      }
+    }
+    /// Calls `body(index, channel, shortcut code)` for every value z[index] (index = row · m + channel); used by
+    /// the rarer outputs (32-bit residual thresholds, Float post-processing).
+    func forEachValue(_ sc: Shortcut, _ body: (Int, Int, Int) -> Void) {
       shortcutRows.withUnsafeMutableBufferPointer { sr in
         var r0 = 0
         while r0 < rows {
           let count = min(blockRows, rows - r0)
-          for b in 0..<count {
-            let (i, pos) = (r0 + b).quotientAndRemainder(dividingBy: plane)
-            let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
-            sr[b] = ((i * saved.h + y * st) * saved.w + x * st) * saved.c
+          shortcutOffsets(from: r0, count: count, stride: sc.stride, into: sr)
+          for ch in 0..<m {
+            let j = ch - sc.padBefore
+            let reaches = j >= 0 && j < sc.channels
+            for b in 0..<count {
+              body((r0 &+ b) &* m &+ ch, ch, reaches ? Int(saved.codes[sr[b] &+ j]) : 0)
+            }
           }
-          body(r0, count, UnsafeBufferPointer(sr))
           r0 += count
         }
       }
@@ -497,49 +509,36 @@ extension InferenceModel {
     case .residualTable(let codes, let sc):
       let size = 1 << bits
       let offset = 1 << (bits - 1)
+      // The hot path (every low-bit ResNet block): written out, with the channel's table base hoisted.
       codes.withUnsafeBufferPointer { t in
-        forEachBlock(sc.stride) { r0, count, sr in
-          for ch in 0..<m {
-            let tc = t.baseAddress! + ch * sc.codes * size + offset
-            let j = ch - sc.padBefore
-            let reaches = j >= 0 && j < sc.channels
-            for b in 0..<count {
-              let r = r0 &+ b
-              let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
-              out[r &* m &+ ch] = tc[code &* size &+ Int(z[r &* m &+ ch])]
+        shortcutRows.withUnsafeMutableBufferPointer { sr in
+          var r0 = 0
+          while r0 < rows {
+            let count = min(blockRows, rows - r0)
+            shortcutOffsets(from: r0, count: count, stride: sc.stride, into: sr)
+            for ch in 0..<m {
+              let tc = t.baseAddress! + ch * sc.codes * size + offset
+              let j = ch - sc.padBefore
+              let reaches = j >= 0 && j < sc.channels
+              for b in 0..<count {
+                let r = r0 &+ b
+                let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
+                out[r &* m &+ ch] = tc[code &* size &+ Int(z[r &* m &+ ch])]
+              }
             }
+            r0 += count
           }
         }
       }
     case .residualThresholds(let thresholds, let levels, let descending, let sc):
       thresholds.withUnsafeBufferPointer { t in
-        forEachBlock(sc.stride) { r0, count, sr in
-          for ch in 0..<m {
-            let j = ch - sc.padBefore
-            let reaches = j >= 0 && j < sc.channels
-            for b in 0..<count {
-              let r = r0 &+ b
-              let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
-              out[r &* m &+ ch] = thresholdCode(
-                Int64(z[r &* m &+ ch]), t.baseAddress! + (ch * sc.codes + code) * levels, levels: levels,
-                descending: descending[ch])
-            }
-          }
+        forEachValue(sc) { index, ch, code in
+          out[index] = thresholdCode(
+            Int64(z[index]), t.baseAddress! + (ch * sc.codes + code) * levels, levels: levels, descending: descending[ch])
         }
       }
     case .float(let f) where f.shortcut != nil:
-      let sc = f.shortcut!
-      forEachBlock(sc.stride) { r0, count, sr in
-        for ch in 0..<m {
-          let j = ch - sc.padBefore
-          let reaches = j >= 0 && j < sc.channels
-          for b in 0..<count {
-            let r = r0 &+ b
-            let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
-            out[r &* m &+ ch] = f.code(z[r &* m &+ ch], channel: ch, shortcut: code)
-          }
-        }
-      }
+      forEachValue(f.shortcut!) { index, ch, code in out[index] = f.code(z[index], channel: ch, shortcut: code) }
     default:
       preconditionFailure("residualCodes: \(output) is not a residual output")
     }
