@@ -9,12 +9,16 @@ struct ConvertCommand: ParsableCommand {
     commandName: "convert",
     abstract: "Convert a trained model into a packed integer engine model (see docs/FORMAT.md).",
     discussion: """
-      Packs the integer weight codes (1 bit binary, 2 bits ternary, k bits int-k), the accumulators, and the exact
-      post-processing (per-channel tables for low-bit layers, integer thresholds for 32-bit layers, scale and bias
-      for the logits), computed with the trainer's own functions so the engine reproduces it bit for bit.
-      Supports every zoo model (mlp, cnn, vgg-small, resnet20) with exact, wrap, cyclic or clamp accumulators and
-      a wide (32-bit) last layer. Low-bit layers up to 12 bits get tables; wider ones store the batch-norm and
-      quantizer parameters and the engine evaluates the trainer's Float functions per value.
+      Packs the integer weight codes (1 bit binary, 2 bits ternary, k bits int-k), the accumulators, and the \
+      exact post-processing, computed with the trainer's own functions so that the engine reproduces the \
+      trainer bit for bit: per-channel tables for low-bit layers up to 12 bits (indexed also by the shortcut \
+      code in the last layer of a residual block), the batch-norm and quantizer parameters for wider low-bit \
+      layers (the engine evaluates the trainer's Float functions per value), integer thresholds for 32-bit \
+      layers, scale and bias for the logits.
+
+      Supports every zoo model (mlp, cnn, vgg-small, resnet20 with its residual adds and sum pooling) with \
+      exact, wrap, cyclic, clamp or avoid accumulators and a wide (32-bit) last layer; saturate accumulators \
+      and low-bit last layers are refused with the reason.
 
       Example:
         wrapnet convert runs/mlp-cyclic8/model.safetensors --out runs/mlp-cyclic8/engine.safetensors
