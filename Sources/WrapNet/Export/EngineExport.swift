@@ -77,13 +77,8 @@ public enum EngineExport {
   public static func codeFunction(
     accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int
   ) -> (Int64) -> Int {
-    let q = UnsignedActivationQuantizer(bits: activation.bits, clip: activation.clip)
-    return { z in
-      let y = accumulator.apply(Float(z))
-      let bias: Float = 0  // WrapLayer adds `bias ?? 0` after scaling; kept so -0 becomes +0 exactly as there.
-      let out = y * scale + bias
-      return Int(q.code(batchNorm.normalize(value: out, channel: channel)))
-    }
+    codeMap(accumulator: accumulator, scale: scale, batchNorm: batchNorm, activation: activation, channel: channel,
+            added: nil)
   }
 
   /// The trainer's map from the last layer of a residual block to the block's output code, for channel `channel`
@@ -94,13 +89,23 @@ public enum EngineExport {
     accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int,
     shortcut: Int, inputScale: Float
   ) -> (Int64) -> Int {
+    codeMap(accumulator: accumulator, scale: scale, batchNorm: batchNorm, activation: activation, channel: channel,
+            added: Float(shortcut) * inputScale)
+  }
+
+  /// Both maps above: `added` (the shortcut's value) is summed after batch norm when given; plain layers add
+  /// nothing at all (not even 0, which would turn -0 into +0 before the quantizer).
+  private static func codeMap(
+    accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int,
+    added: Float?
+  ) -> (Int64) -> Int {
     let q = UnsignedActivationQuantizer(bits: activation.bits, clip: activation.clip)
-    let added = Float(shortcut) * inputScale
     return { z in
       let y = accumulator.apply(Float(z))
-      let bias: Float = 0
+      let bias: Float = 0  // WrapLayer adds `bias ?? 0` after scaling; kept so -0 becomes +0 exactly as there.
       let out = y * scale + bias
-      return Int(q.code(batchNorm.normalize(value: out, channel: channel) + added))
+      let n = batchNorm.normalize(value: out, channel: channel)
+      return Int(q.code(added.map { n + $0 } ?? n))
     }
   }
 
@@ -311,24 +316,25 @@ private struct PackedWriter {
         throw EngineExportError(message: "the batch norm after layer '\(name)' has \(bn.channels) channels, the layer \(outC)")
       }
       d.activationBits = act.bits
-      // One code map per (channel, shortcut code); plain layers have a single "shortcut code".
-      var shortcutCodes = 1
-      var map: (Int, Int) -> (Int64) -> Int = { ch, _ in
-        EngineExport.codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
-      }
+      // The residual block's shortcut and the value of one of its codes (nil for plain layers).
+      var shortcut: (sc: Shortcut, inputScale: Float)? = nil
       if case .residual(_, _, let sc, let inputScale) = next {
-        shortcutCodes = sc.codes
+        shortcut = (sc, inputScale)
         d.shortcutStride = sc.stride
         d.shortcutChannels = sc.channels
         d.shortcutPadBefore = sc.padBefore
-        map = { ch, s in
-          EngineExport.residualCodeFunction(
-            accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch, shortcut: s,
-            inputScale: inputScale)
-        }
       }
-      var residual = false
-      if case .residual = next { residual = true }
+      let residual = shortcut != nil
+      // One code map per (channel, shortcut code); plain layers have a single "shortcut code".
+      let shortcutCodes = shortcut?.sc.codes ?? 1
+      func map(_ ch: Int, _ s: Int) -> (Int64) -> Int {
+        guard let shortcut else {
+          return EngineExport.codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
+        }
+        return EngineExport.residualCodeFunction(
+          accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch, shortcut: s,
+          inputScale: shortcut.inputScale)
+      }
       if acc.isLowBit
         && (acc.bits > PackedModelFormat.maxTableBits
           || (outC * shortcutCodes) << acc.bits > PackedModelFormat.maxResidualTableEntries)
@@ -336,7 +342,7 @@ private struct PackedWriter {
         // Too wide for a table: the engine evaluates the same Float functions per value at run time.
         d.output = residual ? "residual_float" : "float"
         d.activationClip = act.clip
-        if case .residual(_, _, _, let inputScale) = next { d.shortcutScale = inputScale }
+        d.shortcutScale = shortcut?.inputScale
         let std = (0..<outC).map { (bn.runningVar.data[$0] + bn.epsilon).squareRoot() }
         file.tensors["\(name).scale"] = SafeTensor(shape: [outC], values: scale)
         file.tensors["\(name).bn_mean"] = SafeTensor(shape: [outC], values: Array(bn.runningMean.data))

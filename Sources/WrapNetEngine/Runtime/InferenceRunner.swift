@@ -295,7 +295,7 @@ extension InferenceModel {
         let z = scratch.int32s(.sums, count: rows * m)
         let bits = layer.wrapsAround ? layer.accumulatorBits : 32
         wrapGEMM(
-          weights: layer.weights, activations: UnsafeBufferPointer(start: x, count: (rows - 1) * kp + kp), n: rows,
+          weights: layer.weights, activations: UnsafeBufferPointer(start: x, count: rows * kp), n: rows,
           activationRowStride: kp, bits: bits, lanes: lanes(for: layer, options: options), path: options.path,
           output: UnsafeMutableBufferPointer(start: z, count: rows * m))
         if layer.accumulatorMode == .clamp {
@@ -392,22 +392,6 @@ extension InferenceModel {
       dst[t] = src[t]
       t &+= 1
     }
-  }
-
-  /// Array form of `im2col(_:n:h:w:c:kernel:stride:padding:into:rowStride:)`; padding columns are zero.
-  static func im2col(
-    _ act: [UInt8], n: Int, h: Int, w: Int, c: Int, kernel k: Int, stride s: Int, padding p: Int, rowStride: Int
-  ) -> [UInt8] {
-    let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
-    var x = [UInt8](repeating: 0, count: n * ho * wo * rowStride)
-    act.withUnsafeBufferPointer { a in
-      x.withUnsafeMutableBufferPointer { xb in
-        im2col(
-          a.baseAddress!, n: n, h: h, w: w, c: c, kernel: k, stride: s, padding: p, into: xb.baseAddress!,
-          rowStride: rowStride)
-      }
-    }
-    return x
   }
 
   /// The number of thresholds a value passes: ascending rows count `v >= t[l]`, descending rows `v <= t[l]`;
