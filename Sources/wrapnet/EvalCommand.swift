@@ -123,7 +123,7 @@ struct EvalCommand: ParsableCommand {
       print(String(decoding: data, as: UTF8.self))
       return
     }
-    print("\(checkpoint): \(cfg.architecture), trained with \(trainedMode.rawValue) \(cfg.accumulatorBits)-bit accumulators")
+    print("\(checkpoint): \(cfg.displayName), trained with \(trainedMode.rawValue) \(cfg.accumulatorBits)-bit accumulators")
     print("evaluated with \(mode.rawValue) \(bits)-bit accumulators (\(mode.hardware)) on \(report.count) \(dataset) test images")
     print(String(format: "accuracy %.2f%% (%d/%d), %.0f images/s", 100 * report.accuracy, report.correct, report.count,
                  report.imagesPerSecond))

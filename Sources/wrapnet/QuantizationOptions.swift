@@ -21,6 +21,11 @@ struct ArchitectureOptions: ParsableArguments {
   @Option(help: "Activation clip range (Float value of the largest code).")
   var actClip: Float = 2
 
+  @Option(help: ArgumentHelp(
+    "Multiply every hidden width of the architecture (mlp: 1024·m units per hidden layer; cnn: 16m, 32m, 64m, 64m channels).",
+    discussion: "Wider layers sum more products, so their accumulators overflow b bits more often: use it to study the regime where naive wrap-around collapses."))
+  var widthMultiplier: Int = 1
+
   @Flag(help: "Quantize the first layer like the low-bit layers (default: 8-bit weights, 32-bit accumulator on raw pixels).")
   var lowBitFirstLayer = false
 
@@ -36,7 +41,8 @@ struct ArchitectureOptions: ParsableArguments {
       architecture: model, inputChannels: channels, inputHeight: height, inputWidth: width, classes: classes,
       weightBits: weightBits, ternaryThreshold: ternaryThreshold, activationBits: actBits, activationClip: actClip,
       accumulatorBits: accumulatorMode == .exact ? 32 : accumulatorBits, accumulatorMode: accumulatorMode, slope: slope,
-      penalty: penalty, wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer)
+      penalty: penalty, wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer,
+      widthMultiplier: widthMultiplier)
     try c.validate()
     return c
   }
@@ -51,6 +57,7 @@ struct ArchitectureOptions: ParsableArguments {
     guard ternaryThreshold > 0, ternaryThreshold < 1 else {
       throw ValidationError("--ternary-threshold must be in (0, 1), got \(ternaryThreshold)")
     }
+    guard (1...16).contains(widthMultiplier) else { throw ValidationError("--width-multiplier must be in 1...16, got \(widthMultiplier)") }
   }
 }
 

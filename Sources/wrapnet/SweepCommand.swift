@@ -130,7 +130,7 @@ struct SweepCommand: ParsableCommand {
     baseConfig.accumulatorBits = 32
     baseConfig.accumulatorMode = .exact
     guard baseConfig == expected else {
-      throw ValidationError("\(basePath) is a \(baseConfig.architecture) model with \(WeightFormat(bits: baseConfig.weightBits).name) weights and \(baseConfig.activationBits)-bit activations on \(baseConfig.inputChannels)×\(baseConfig.inputHeight)×\(baseConfig.inputWidth) images; it does not match --model \(architecture.model) --weight-bits \(architecture.weightBits) --act-bits \(architecture.actBits) on \(dataset)")
+      throw ValidationError("\(basePath) is a \(baseConfig.architecture) model (width ×\(baseConfig.widthMultiplier)) with \(WeightFormat(bits: baseConfig.weightBits).name) weights and \(baseConfig.activationBits)-bit activations on \(baseConfig.inputChannels)×\(baseConfig.inputHeight)×\(baseConfig.inputWidth) images; it does not match --model \(architecture.model) --width-multiplier \(architecture.widthMultiplier) --weight-bits \(architecture.weightBits) --act-bits \(architecture.actBits) on \(dataset)")
     }
 
     // 2–3. The cells, resumed from the journal.
@@ -152,7 +152,7 @@ struct SweepCommand: ParsableCommand {
     let runner = SweepRunner(base: baseModel, settings: settings, train: train, test: test)
     let cells = grid.cells()
     let todo = cells.filter { journal.result(for: $0) == nil }
-    stderrLine("sweep \(baseConfig.architecture) on \(dataset): \(cells.count) cells (\(cells.count - todo.count) already done), base \(basePath)")
+    stderrLine("sweep \(baseConfig.displayName) on \(dataset): \(cells.count) cells (\(cells.count - todo.count) already done), base \(basePath)")
     try writeReport(grid: grid, journal: journal)
 
     var ran = 0
@@ -215,7 +215,8 @@ struct SweepCommand: ParsableCommand {
       args = [
         "--dataset", dataset, "--model", architecture.model, "--weight-bits", "\(architecture.weightBits)",
         "--ternary-threshold", "\(architecture.ternaryThreshold)", "--act-bits", "\(architecture.actBits)",
-        "--act-clip", "\(architecture.actClip)", "--acc-mode", "exact", "--penalty", "0",
+        "--act-clip", "\(architecture.actClip)", "--width-multiplier", "\(architecture.widthMultiplier)",
+        "--acc-mode", "exact", "--penalty", "0",
         "--epochs", "\(baseEpochs)", "--lr", "\(baseLr)", "--batch-size", "\(batchSize)", "--optimizer", optimizer,
         "--seed", "\(seed)", "--threads", "\(threads)", "--out", dir,
       ]

@@ -146,7 +146,7 @@ struct TrainCommand: ParsableCommand {
     let macs = trainer.model.macCounts()
     let cfg = trainer.model.config
     stderrLine(
-      "\(cfg.architecture) on \(options.dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit (\(cfg.accumulatorMode.hardware)); \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
+      "\(cfg.displayName) on \(options.dataset): \(train.count) train / \(test.count) test images; weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations, accumulator \(cfg.accumulatorMode.rawValue) \(cfg.accumulatorBits)-bit (\(cfg.accumulatorMode.hardware)); \(String(format: "%.1f", 100 * Double(macs.lowBit) / Double(max(macs.total, 1))))% of \(macs.total) MACs/image in low-bit accumulators"
     )
 
     var trainSeconds = history.reduce(0.0) { $0 + (($1["seconds"] as? Double) ?? 0) }

@@ -33,6 +33,8 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--epochs", "0", "--out", "/tmp/x"], "--epochs"),
     (["train", "--model", "resnet99", "--out", "/tmp/x"], "resnet99"),
     (["train", "--acc-bits", "1", "--out", "/tmp/x"], "--acc-bits"),
+    (["train", "--width-multiplier", "0", "--out", "/tmp/x"], "--width-multiplier"),
+    (["sweep", "--width-multiplier", "17", "--out", "/tmp/x"], "--width-multiplier"),
     (["train", "--acc-mode", "sloppy", "--out", "/tmp/x"], "sloppy"),
     (["train", "--dataset", "imagenet", "--out", "/tmp/x"], "imagenet"),
     (["train", "--resume", "--init", "a.safetensors", "--out", "/tmp/x"], "--resume"),

@@ -157,6 +157,24 @@ import WrapNetEngine
     }
   }
 
+  /// A wider model (--width-multiplier 2) converts and runs bit-exact too; comparing it with a checkpoint of
+  /// another width is refused with a message naming the layer and both shapes, not a crash.
+  @Test func widerModelsMatchAndMismatchedWidthsAreRefused() throws {
+    let wide = try WrapModel(config: ModelConfig(architecture: "cnn", accumulatorBits: 8, accumulatorMode: .cyclic,
+                                                 widthMultiplier: 2), seed: 3)
+    let engine = try EngineFixture.engine(wide)
+    let images = EngineFixture.images(6, for: "cnn")
+    let report = try EngineComparison.run(engine: engine, trainer: wide, dataset: images,
+                                          options: InferenceOptions(path: .portable, lanes: 8))
+    #expect(report.mismatches == 0 && report.accumulatorMismatches == 0 && report.logitMismatches == 0,
+            "\(report.firstDifference ?? "")")
+    #expect(report.accumulatorsCompared > 0)
+    let narrow = try WrapModel(config: ModelConfig(architecture: "cnn", accumulatorBits: 8, accumulatorMode: .cyclic), seed: 3)
+    #expect {
+      _ = try EngineComparison.run(engine: engine, trainer: narrow, dataset: images, options: InferenceOptions(path: .reference))
+    } throws: { "\($0)".contains("layer 'input'") && "\($0)".contains("32 outputs") && "\($0)".contains("16 ×") }
+  }
+
   /// Unsupported models are rejected with messages that say why: resnet20 whose sum pooling overflows a byte,
   /// saturate accumulators, low-bit last layers.
   @Test func unsupportedModelsAreRejected() throws {

@@ -119,6 +119,39 @@ func syntheticDataset(count: Int, seed: UInt64) -> ImageDataset {
     #expect(logits.shape == [2, 10])
   }
 
+  /// The width multiplier scales every hidden width (so the low-bit MACs of mlp grow by m², of cnn by m² in its
+  /// low-bit convs); configurations written before the field existed decode as 1; bad values are refused.
+  @Test func widthMultiplierScalesHiddenWidths() throws {
+    var narrow = try WrapModel(config: ModelConfig(architecture: "mlp"), seed: 0)
+    var wide = try WrapModel(config: ModelConfig(architecture: "mlp", widthMultiplier: 2), seed: 0)
+    #expect(narrow.macCounts().lowBit == 3 * 1024 * 1024)
+    #expect(wide.macCounts().lowBit == 3 * 2048 * 2048)
+    #expect(wide.macCounts().total == 784 * 2048 + 3 * 2048 * 2048 + 2048 * 10)
+    var cnn = try WrapModel(config: ModelConfig(architecture: "cnn", widthMultiplier: 2), seed: 0)
+    var cnn1 = try WrapModel(config: ModelConfig(architecture: "cnn"), seed: 0)
+    #expect(cnn.macCounts().lowBit == 4 * cnn1.macCounts().lowBit)
+    let logits = cnn.forward(Tensor(shape: [1, 1, 28, 28], repeating: 100), phase: .evaluation)
+    #expect(logits.shape == [1, 10])
+
+    var json = String(decoding: try JSONEncoder().encode(ModelConfig(architecture: "mlp", widthMultiplier: 3)), as: UTF8.self)
+    #expect(try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)).widthMultiplier == 3)
+    json = json.replacingOccurrences(of: "\"width_multiplier\":3,", with: "")
+      .replacingOccurrences(of: ",\"width_multiplier\":3", with: "")
+    #expect(!json.contains("width_multiplier"))
+    #expect(try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)).widthMultiplier == 1)
+
+    // Fine-tuning (--init) from a model of another width names the multiplier it was trained with.
+    do {
+      try wide.loadWeights(from: narrow, sourcePath: "narrow.safetensors")
+      Issue.record("initialized a ×2 model from a ×1 checkpoint")
+    } catch {
+      #expect("\(error)".contains("narrow.safetensors") && "\(error)".contains("--width-multiplier 1"), "\(error)")
+    }
+
+    #expect(throws: ConfigError.self) { try ModelConfig(architecture: "mlp", widthMultiplier: 0).validate() }
+    #expect(throws: ConfigError.self) { try ModelConfig(architecture: "mlp", widthMultiplier: 17).validate() }
+  }
+
   /// Checkpoints round-trip, and broken ones are rejected with a message naming the problem.
   @Test func checkpointRoundTripAndErrors() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wrapnet-ckpt-\(UUID().uuidString)").path

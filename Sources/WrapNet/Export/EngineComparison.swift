@@ -42,7 +42,8 @@ public struct EngineComparison: Sendable, Equatable, Encodable {
   }
 
   /// Runs `engine` (recording accumulators) and `trainer` (`.evaluation`, keeping sums) on `dataset` in batches
-  /// of `batchSize` and counts the differences. Throws `InferenceOptionsError` for invalid engine options.
+  /// of `batchSize` and counts the differences. Throws `InferenceOptionsError` for invalid engine options and
+  /// `EngineExportError` when the two models' layers differ.
   /// Precondition: the dataset's image shape is the model's.
   public static func run(
     engine: InferenceModel, trainer: WrapModel, dataset: ImageDataset, options: InferenceOptions,
@@ -52,6 +53,19 @@ public struct EngineComparison: Sendable, Equatable, Encodable {
       [dataset.channels, dataset.height, dataset.width] == engine.inputShape,
       "EngineComparison: dataset images are \([dataset.channels, dataset.height, dataset.width]), the model expects \(engine.inputShape)")
     var model = trainer
+    // The engine's layers must be the trainer's, name for name and shape for shape (e.g. not a model trained
+    // with another --width-multiplier), or the accumulators cannot be compared value by value.
+    var trainerLayers: [String: (outChannels: Int, fanIn: Int)] = [:]
+    model.network.visitWrapLayers { trainerLayers[$0.name] = ($0.geometry.outChannels, $0.geometry.fanIn) }
+    for layer in engine.denseLayers {
+      guard let t = trainerLayers[layer.name] else {
+        throw EngineExportError(message: "the engine model's layer '\(layer.name)' is not in the trainer's \(trainer.config.displayName) model")
+      }
+      guard t.outChannels == layer.outChannels, t.fanIn == layer.weights.k else {
+        throw EngineExportError(
+          message: "layer '\(layer.name)': the engine model has \(layer.outChannels) outputs × \(layer.weights.k) inputs, the trainer's \(trainer.config.displayName) model \(t.outChannels) × \(t.fanIn); compare a packed model with the checkpoint it was converted from")
+      }
+    }
     model.network.visitWrapLayers { $0.keepSums = true }
     var options = options
     options.recordAccumulators = true

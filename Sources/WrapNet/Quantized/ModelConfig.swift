@@ -24,6 +24,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// accumulators (true, the default) or the low-bit settings above.
   public var wideFirstLayer: Bool
   public var wideLastLayer: Bool
+  /// Multiplies every hidden width of the zoo architecture (mlp 1024·m units; cnn 16m, 32m, 64m, 64m channels;
+  /// vgg-small and resnet20 likewise). Wider layers have larger fan-in, so their sums overflow a b-bit accumulator
+  /// more often: this is how a study reaches the regime where naive wrap-around collapses. Checkpoints written
+  /// before the field existed decode as 1.
+  public var widthMultiplier: Int
 
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
 
@@ -31,7 +36,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     architecture: String, inputChannels: Int = 1, inputHeight: Int = 28, inputWidth: Int = 28, classes: Int = 10,
     weightBits: Int = 1, ternaryThreshold: Float = 0.7, activationBits: Int = 2, activationClip: Float = 2,
     accumulatorBits: Int = 8, accumulatorMode: AccumulatorMode = .cyclic, slope: Float = 2, penalty: Float = 0.01,
-    wideFirstLayer: Bool = true, wideLastLayer: Bool = true
+    wideFirstLayer: Bool = true, wideLastLayer: Bool = true, widthMultiplier: Int = 1
   ) {
     self.architecture = architecture
     self.inputChannels = inputChannels
@@ -48,6 +53,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     self.penalty = penalty
     self.wideFirstLayer = wideFirstLayer
     self.wideLastLayer = wideLastLayer
+    self.widthMultiplier = widthMultiplier
   }
 
   enum CodingKeys: String, CodingKey {
@@ -66,6 +72,27 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case penalty
     case wideFirstLayer = "wide_first_layer"
     case wideLastLayer = "wide_last_layer"
+    case widthMultiplier = "width_multiplier"
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    architecture = try c.decode(String.self, forKey: .architecture)
+    inputChannels = try c.decode(Int.self, forKey: .inputChannels)
+    inputHeight = try c.decode(Int.self, forKey: .inputHeight)
+    inputWidth = try c.decode(Int.self, forKey: .inputWidth)
+    classes = try c.decode(Int.self, forKey: .classes)
+    weightBits = try c.decode(Int.self, forKey: .weightBits)
+    ternaryThreshold = try c.decode(Float.self, forKey: .ternaryThreshold)
+    activationBits = try c.decode(Int.self, forKey: .activationBits)
+    activationClip = try c.decode(Float.self, forKey: .activationClip)
+    accumulatorBits = try c.decode(Int.self, forKey: .accumulatorBits)
+    accumulatorMode = try c.decode(AccumulatorMode.self, forKey: .accumulatorMode)
+    slope = try c.decode(Float.self, forKey: .slope)
+    penalty = try c.decode(Float.self, forKey: .penalty)
+    wideFirstLayer = try c.decode(Bool.self, forKey: .wideFirstLayer)
+    wideLastLayer = try c.decode(Bool.self, forKey: .wideLastLayer)
+    widthMultiplier = try c.decodeIfPresent(Int.self, forKey: .widthMultiplier) ?? 1
   }
 
   /// Checks ranges; the message says which setting is wrong and what is allowed.
@@ -81,6 +108,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     guard penalty >= 0, penalty.isFinite else { throw fail("penalty must be >= 0, got \(penalty)") }
     guard activationClip > 0, activationClip.isFinite else { throw fail("activation clip must be > 0, got \(activationClip)") }
     guard ternaryThreshold > 0, ternaryThreshold < 1 else { throw fail("ternary threshold must be in (0, 1), got \(ternaryThreshold)") }
+    guard (1...16).contains(widthMultiplier) else { throw fail("width multiplier must be in 1...16, got \(widthMultiplier)") }
     switch architecture {
     case "mlp", "cnn":
       guard inputHeight == 28, inputWidth == 28 else {
@@ -91,6 +119,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         throw fail("model '\(architecture)' expects 32×32 images (CIFAR-10), got \(inputHeight)×\(inputWidth)")
       }
     }
+  }
+
+  /// The architecture's name, with the width multiplier when it is not 1 ("mlp ×2").
+  public var displayName: String {
+    widthMultiplier == 1 ? architecture : "\(architecture) ×\(widthMultiplier)"
   }
 
   /// The low-bit layers' accumulator.

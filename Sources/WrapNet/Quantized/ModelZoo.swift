@@ -155,10 +155,11 @@ public enum ModelZoo {
     }
 
     let c = config.inputChannels, classes = config.classes
+    let m = config.widthMultiplier
     switch config.architecture {
     case "mlp":
-      // 784 → 1024 → 1024 → 1024 → 1024 → classes; three 1024×1024 low-bit layers.
-      let width = 1024
+      // 784 → 1024 → 1024 → 1024 → 1024 → classes (times the width multiplier); three 1024×1024 low-bit layers.
+      let width = 1024 * m
       let inputs = c * config.inputHeight * config.inputWidth
       layers.append(("flatten", Flatten()))
       block(first(.linear(inFeatures: inputs, outFeatures: width)), channels: width)
@@ -167,32 +168,32 @@ public enum ModelZoo {
     case "cnn":
       // Small VGG-style net for 28×28: 16 @28, pool, 32 @14, 64 @14, pool, 64 @7, linear (6.5 M MACs/image,
       // 98% of them in low-bit accumulators). Max pooling acts on activation codes, so it stays integer.
-      block(first(conv(c, 16)), channels: 16)
+      block(first(conv(c, 16 * m)), channels: 16 * m)
       layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(16, 32)), channels: 32)
-      block(low("conv\(index + 1)", conv(32, 64)), channels: 64)
+      block(low("conv\(index + 1)", conv(16 * m, 32 * m)), channels: 32 * m)
+      block(low("conv\(index + 1)", conv(32 * m, 64 * m)), channels: 64 * m)
       layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(64, 64)), channels: 64)
+      block(low("conv\(index + 1)", conv(64 * m, 64 * m)), channels: 64 * m)
       layers.append(("flatten", Flatten()))
-      layers.append((lastLayerName, last(.linear(inFeatures: 64 * 7 * 7, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+      layers.append((lastLayerName, last(.linear(inFeatures: 64 * m * 7 * 7, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     case "vgg-small":
       // The VGG-Small of the low-bit CIFAR-10 literature: 128, 128, pool, 256, 256, pool, 512, 512, pool, linear.
-      block(first(conv(c, 128)), channels: 128)
-      block(low("conv\(index + 1)", conv(128, 128)), channels: 128)
+      block(first(conv(c, 128 * m)), channels: 128 * m)
+      block(low("conv\(index + 1)", conv(128 * m, 128 * m)), channels: 128 * m)
       layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(128, 256)), channels: 256)
-      block(low("conv\(index + 1)", conv(256, 256)), channels: 256)
+      block(low("conv\(index + 1)", conv(128 * m, 256 * m)), channels: 256 * m)
+      block(low("conv\(index + 1)", conv(256 * m, 256 * m)), channels: 256 * m)
       layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(256, 512)), channels: 512)
-      block(low("conv\(index + 1)", conv(512, 512)), channels: 512)
+      block(low("conv\(index + 1)", conv(256 * m, 512 * m)), channels: 512 * m)
+      block(low("conv\(index + 1)", conv(512 * m, 512 * m)), channels: 512 * m)
       layers.append(("pool3", MaxPool2D(kernel: 2, stride: 2)))
       layers.append(("flatten", Flatten()))
-      layers.append((lastLayerName, last(.linear(inFeatures: 512 * 4 * 4, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+      layers.append((lastLayerName, last(.linear(inFeatures: 512 * m * 4 * 4, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     default:  // "resnet20"
       // CIFAR ResNet-20: 16-channel stem, three stages of three basic blocks (16, 32, 64), sum pool, linear.
-      block(first(conv(c, 16)), channels: 16)
-      var inC = 16
-      for (stage, width) in [16, 32, 64].enumerated() {
+      block(first(conv(c, 16 * m)), channels: 16 * m)
+      var inC = 16 * m
+      for (stage, width) in [16 * m, 32 * m, 64 * m].enumerated() {
         for b in 0..<3 {
           let stride = (stage > 0 && b == 0) ? 2 : 1
           let name = "stage\(stage + 1).block\(b + 1)"
@@ -209,7 +210,7 @@ public enum ModelZoo {
       }
       layers.append(("pool", GlobalSumPool()))
       let plane = (config.inputHeight / 4) * (config.inputWidth / 4)
-      layers.append((lastLayerName, last(.linear(inFeatures: 64, outFeatures: classes), maxInputCode: act.maxCode * plane,
+      layers.append((lastLayerName, last(.linear(inFeatures: 64 * m, outFeatures: classes), maxInputCode: act.maxCode * plane,
                                          inputScale: act.scale / Float(plane))))
     }
     return Sequential(layers)

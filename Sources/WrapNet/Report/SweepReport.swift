@@ -95,7 +95,10 @@ public struct SweepReport {
   public func markdown() -> String {
     let cfg = settings.model
     let t = settings.training
-    var s = "# Accumulator sweep: `\(cfg.architecture)` on \(settings.dataset)\n\n"
+    var s = "# Accumulator sweep: `\(cfg.displayName)` on \(settings.dataset)\n\n"
+    if cfg.widthMultiplier != 1 {
+      s += "Every hidden width of `\(cfg.architecture)` multiplied by \(cfg.widthMultiplier) (`--width-multiplier \(cfg.widthMultiplier)`). "
+    }
     s += "Weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations; first and last layers "
     s += "\(cfg.wideFirstLayer && cfg.wideLastLayer ? "8-bit weights with 32-bit accumulators" : "as configured"). "
     s += "Every fine-tuning cell starts from the same 32-bit model with the same budget and seed: "
@@ -209,7 +212,7 @@ public struct SweepReport {
   public func plots() -> [(name: String, svg: String)] {
     var out: [(String, String)] = []
     let cfg = settings.model
-    let what = "\(cfg.architecture) on \(settings.dataset)"
+    let what = "\(cfg.displayName) on \(settings.dataset)"
     let xTicks = grid.bits.map(Double.init)
     func series(_ phase: SweepCell.Phase) -> [PlotSeries] {
       rows(phase).map { row in

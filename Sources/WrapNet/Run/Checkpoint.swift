@@ -160,7 +160,9 @@ extension WrapModel {
     if let problem {
       throw CheckpointError(
         path: sourcePath,
-        reason: "cannot initialize a '\(config.architecture)' model from this '\(source.config.architecture)' checkpoint: \(problem)")
+        reason: "cannot initialize a '\(config.displayName)' model from this '\(source.config.displayName)' checkpoint: \(problem)"
+          + (source.config.widthMultiplier != config.widthMultiplier
+            ? " (it was trained with --width-multiplier \(source.config.widthMultiplier))" : ""))
     }
   }
 }
