@@ -54,7 +54,7 @@ struct SweepCommand: ParsableCommand {
   @Option(help: "Cyclic slopes k, comma-separated.")
   var slopes: String = "2"
 
-  @Option(help: "Overflow penalties λ for cyclic fine-tuning, comma-separated.")
+  @Option(help: "Overflow penalties λ for cyclic fine-tuning, comma-separated (the headline shows the first nonzero one, with k = 2 when swept).")
   var penalties: String = "0.01"
 
   @Option(help: "Fine-tuning epochs per cell.") var epochs: Int = 1

@@ -212,4 +212,16 @@ private func plainSaturatingConv(
     let names = report.plots().map(\.name)
     #expect(names.contains("accuracy-vs-bits.svg") && names.contains("cyclic-activation.svg"))
   }
+
+  /// The headline's WrapNet cell follows the flags' order (k = 2 when swept; the first nonzero λ), not the results.
+  @Test func headlineWrapNetCellFollowsTheFlags() {
+    func cell(_ slopes: [Float], _ penalties: [Float]) -> String? {
+      SweepReport(settings: settings(), grid: SweepGrid(bits: [8], modes: [.cyclic], slopes: slopes, penalties: penalties),
+                  results: [], command: "").wrapNetCell(bits: 8)?.key
+    }
+    #expect(cell([2], [0.01]) == "finetune/b8/cyclic/k2/l0.01")
+    #expect(cell([2], [0.001, 0.01]) == "finetune/b8/cyclic/k2/l0.001")
+    #expect(cell([1, 2, 4], [0, 0.01, 0.1]) == "finetune/b8/cyclic/k2/l0.01")
+    #expect(cell([4, 1], [0]) == "finetune/b8/cyclic/k4/l0")
+  }
 }

@@ -57,11 +57,13 @@ public struct SweepReport {
   /// The 32-bit base model's accuracy (the `eval/exact` cell, or any eval cell's 32-bit layers otherwise).
   public var baseAccuracy: Double? { result(SweepCell(phase: .eval, mode: .exact, bits: 32))?.accuracy }
 
-  /// The WrapNet cell shown in the headline: k = 2, λ = 0.01 when swept, else the first cyclic pair.
-  func wrapNetCell(bits: Int) -> SweepCell? {
+  /// The WrapNet cell shown in the headline, fixed by the flags, never by the results: k = 2 when swept (else the
+  /// first slope), and the first nonzero penalty listed (else 0). So `--penalties 0.001,0.01` headlines λ = 0.001,
+  /// and an ablation `--penalties 0,0.01,0.1` headlines λ = 0.01.
+  public func wrapNetCell(bits: Int) -> SweepCell? {
     guard grid.modes.contains(.cyclic) else { return nil }
     let k = grid.slopes.contains(2) ? 2 : grid.slopes[0]
-    let l = grid.penalties.contains(0.01) ? 0.01 : grid.penalties[0]
+    let l = grid.penalties.first { $0 > 0 } ?? grid.penalties[0]
     return SweepCell(phase: .finetune, mode: .cyclic, bits: bits, slope: k, penalty: l)
   }
 
