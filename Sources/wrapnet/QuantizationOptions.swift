@@ -57,7 +57,9 @@ struct ArchitectureOptions: ParsableArguments {
     guard ternaryThreshold > 0, ternaryThreshold < 1 else {
       throw ValidationError("--ternary-threshold must be in (0, 1), got \(ternaryThreshold)")
     }
-    guard (1...16).contains(widthMultiplier) else { throw ValidationError("--width-multiplier must be in 1...16, got \(widthMultiplier)") }
+    guard ModelConfig.widthMultipliers.contains(widthMultiplier) else {
+      throw ValidationError("--width-multiplier must be in \(ModelConfig.widthMultipliers), got \(widthMultiplier)")
+    }
   }
 }
 

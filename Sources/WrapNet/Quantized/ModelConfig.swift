@@ -31,6 +31,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var widthMultiplier: Int
 
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
+  /// Allowed width multipliers (checked by `validate` and by the command line's flag).
+  public static let widthMultipliers = 1...16
 
   public init(
     architecture: String, inputChannels: Int = 1, inputHeight: Int = 28, inputWidth: Int = 28, classes: Int = 10,
@@ -108,7 +110,9 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     guard penalty >= 0, penalty.isFinite else { throw fail("penalty must be >= 0, got \(penalty)") }
     guard activationClip > 0, activationClip.isFinite else { throw fail("activation clip must be > 0, got \(activationClip)") }
     guard ternaryThreshold > 0, ternaryThreshold < 1 else { throw fail("ternary threshold must be in (0, 1), got \(ternaryThreshold)") }
-    guard (1...16).contains(widthMultiplier) else { throw fail("width multiplier must be in 1...16, got \(widthMultiplier)") }
+    guard Self.widthMultipliers.contains(widthMultiplier) else {
+      throw fail("width multiplier must be in \(Self.widthMultipliers), got \(widthMultiplier)")
+    }
     switch architecture {
     case "mlp", "cnn":
       guard inputHeight == 28, inputWidth == 28 else {
