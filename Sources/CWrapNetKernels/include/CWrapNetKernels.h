@@ -61,6 +61,20 @@ void wrapnet_gemm_s7_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, con
 void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
 
+/// Binary weights x activation codes 0...max_code (max_code 1, 3 or 7) packed two per byte, 8-bit lanes:
+/// c[i * ldc + r] = wrap_bits(sum_t W[r, t] X[i, t]) for 1 <= bits <= 8. See nibble_avx2.c for the method.
+///   w           ceil(m / 8) panels of `groups` 64-byte blocks (a group = 16 codes t = 16g ..< 16g + 16): byte
+///               (p * groups + g) * 64 + v * 32 + q * 8 + s holds channel r = 8p + 4v + q at t = 16g + 2s (low
+///               nibble) and t + 1 (high nibble): max_code where W[r, t] = -1, else 0 (0 for padding).
+///   correction  8 * ceil(m / 8) int32: max_code * (number of -1 weights in row r); 0 for padding rows.
+///   x           n rows of at least groups * 8 bytes, stride ldx: byte j = X[i, 2j] | X[i, 2j + 1] << 4; every
+///               nibble at t >= k must be 0 and every code <= max_code.
+void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
+                                          int max_code, const uint8_t *x, size_t n, size_t ldx, int32_t *c,
+                                          size_t ldc, int bits);
+/// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
+/// when `count` is odd. Writes ceil(count / 2) bytes.
+void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);
 /// Runs `iterations` of a register-only loop of `primitive` (a WRAPNET_CEILING_* value): 8 multiply-like and 8
 /// add instructions per iteration on eight independent accumulators, no loads. MACs per iteration: 256 (128 for
 /// WRAPNET_CEILING_MADD_ADD32). Returns a value derived from the accumulators (so the loop is not removed), or

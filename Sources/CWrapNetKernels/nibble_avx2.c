@@ -1,0 +1,125 @@
+// Binary-weight GEMM on nibble-packed activation codes, 8-bit lanes, AVX2. Layouts and contract:
+// include/CWrapNetKernels.h (wrapnet_gemm_binary_nibble_acc8_avx2).
+//
+// Why nibbles: with codes x <= M (M = 1, 3 or 7) two codes fit one byte, so one 256-bit add sums 64 products
+// instead of 32. A binary weight w = +-1 becomes an XOR mask: x ^ 0 = x for w = +1 and x ^ M = M - x for w = -1,
+// so sum(w x) = sum(x ^ mask) - M * (number of -1 weights), and the correction is a per-channel constant. Each
+// nibble field holds at most M per step, so after 15 / M steps the fields are split into bytes (before they
+// could carry into each other). Activations are broadcast (8 bytes = 16 codes of one row) and the weights hold
+// 4 channels x 16 codes per vector, so the final sums need no horizontal tree: one sad_epu8 per vector gives
+// the 4 channel sums.
+#include "CWrapNetKernels.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+
+// Sums of one tile: P activation rows x 8 channels (one weight panel). out[p] = 8 int32 sums of (x ^ mask)
+// over the row, channel order 0..7, before the correction. Registers: 2 weight vectors, 1 broadcast, 2P
+// accumulators (P <= 6 fits the 16 YMM registers).
+static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, size_t groups, size_t period,
+                                                              const uint8_t *const *rows, __m256i *out, const int P) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m256i total[12], part[12];
+  for (int i = 0; i < 2 * P; i++) total[i] = _mm256_setzero_si256();
+  for (size_t g0 = 0; g0 < groups; g0 += period) {
+    const size_t gend = groups - g0 < period ? groups : g0 + period;
+    for (int i = 0; i < 2 * P; i++) part[i] = _mm256_setzero_si256();
+    // Nibble fields: each step adds at most M to each, so `period` steps stay below 16 (no carry).
+    for (size_t g = g0; g < gend; g++) {
+      const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + g * 64));
+      const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + g * 64 + 32));
+      for (int p = 0; p < P; p++) {
+        int64_t codes;
+        __builtin_memcpy(&codes, rows[p] + g * 8, 8);
+        const __m256i b = _mm256_set1_epi64x(codes);
+        part[2 * p] = _mm256_add_epi8(part[2 * p], _mm256_xor_si256(b, w0));
+        part[2 * p + 1] = _mm256_add_epi8(part[2 * p + 1], _mm256_xor_si256(b, w1));
+      }
+    }
+    // Split the fields: low + high nibble per byte (<= 30), summed into bytes that wrap mod 2^8.
+    for (int i = 0; i < 2 * P; i++) {
+      const __m256i s = _mm256_add_epi8(_mm256_and_si256(part[i], low),
+                                        _mm256_and_si256(_mm256_srli_epi16(part[i], 4), low));
+      total[i] = _mm256_add_epi8(total[i], s);
+    }
+  }
+  // Vector v of a row holds channels 4v..4v+3, 8 bytes each: sad_epu8 leaves one channel sum per 64-bit lane
+  // (congruent mod 2^8; < 2^11). Interleave the two vectors' sums as int32 and put the channels in order.
+  const __m256i z = _mm256_setzero_si256();
+  const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  for (int p = 0; p < P; p++) {
+    const __m256i s = _mm256_or_si256(_mm256_sad_epu8(total[2 * p], z),
+                                      _mm256_slli_epi64(_mm256_sad_epu8(total[2 * p + 1], z), 32));
+    out[p] = _mm256_permutevar8x32_epi32(s, order);
+  }
+}
+
+// Subtracts the correction, keeps the low `bits` bits sign-extended (wrap_bits) and stores `channels` <= 8.
+static inline void nibble_store(__m256i sums, __m256i correction, int bits, int32_t *c, size_t channels) {
+  const __m128i shift = _mm_cvtsi32_si128(32 - bits);
+  const __m256i r = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+  if (channels == 8) {
+    _mm256_storeu_si256((__m256i *)c, r);
+    return;
+  }
+  int32_t tmp[8];
+  _mm256_storeu_si256((__m256i *)tmp, r);
+  for (size_t i = 0; i < channels; i++) c[i] = tmp[i];
+}
+
+void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
+                                          int max_code, const uint8_t *x, size_t n, size_t ldx, int32_t *c,
+                                          size_t ldc, int bits) {
+  enum { P = 5 };
+  if (m == 0 || n == 0) return;
+  const size_t period = (size_t)(15 / max_code);
+  // Rows per L1-resident block: every weight panel streams over these rows.
+  size_t nb = (size_t)16384 / (groups * 8 ? groups * 8 : 1);
+  nb = nb < P ? P : nb / P * P;
+  for (size_t nbeg = 0; nbeg < n; nbeg += nb) {
+    const size_t nend = n - nbeg < nb ? n : nbeg + nb;
+    for (size_t m0 = 0; m0 < m; m0 += 8) {
+      const uint8_t *panel = w + m0 / 8 * groups * 64;
+      const size_t channels = m - m0 < 8 ? m - m0 : 8;
+      const __m256i corr = _mm256_loadu_si256((const __m256i *)(correction + m0));
+      size_t n0 = nbeg;
+      for (; n0 + P <= nend; n0 += P) {
+        const uint8_t *rows[P];
+        for (int p = 0; p < P; p++) rows[p] = x + (n0 + p) * ldx;
+        __m256i sums[P];
+        nibble_tile(panel, groups, period, rows, sums, P);
+        for (int p = 0; p < P; p++) nibble_store(sums[p], corr, bits, c + (n0 + p) * ldc + m0, channels);
+      }
+      for (; n0 < nend; n0++) {
+        const uint8_t *rows[1] = {x + n0 * ldx};
+        __m256i sums[1];
+        nibble_tile(panel, groups, period, rows, sums, 1);
+        nibble_store(sums[0], corr, bits, c + n0 * ldc + m0, channels);
+      }
+    }
+  }
+}
+
+void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst) {
+  // 64 codes -> 32 bytes: as int16 lanes v = x0 | x1 << 8, v | v >> 4 has x0 | x1 << 4 in its low byte (codes
+  // <= 15); packus keeps the low bytes (< 256, no saturation) per 128-bit lane, permute4x64 restores the order.
+  const __m256i keep = _mm256_set1_epi16(0x00FF);
+  size_t i = 0;
+  for (; i + 64 <= count; i += 64) {
+    const __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+    const __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
+    const __m256i pa = _mm256_and_si256(_mm256_or_si256(a, _mm256_srli_epi16(a, 4)), keep);
+    const __m256i pb = _mm256_and_si256(_mm256_or_si256(b, _mm256_srli_epi16(b, 4)), keep);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(pa, pb), 0xD8);
+    _mm256_storeu_si256((__m256i *)(dst + i / 2), packed);
+  }
+  for (; i + 1 < count; i += 2) dst[i / 2] = (uint8_t)(src[i] | src[i + 1] << 4);
+  if (i < count) dst[i / 2] = src[i];
+}
+
+#pragma clang attribute pop
+
+#endif  // __x86_64__

@@ -1,0 +1,145 @@
+import CWrapNetKernels
+
+/// Binary weights packed for the nibble kernel: activation codes `0...maxCode` two per byte, summed with XOR
+/// masks in 8-bit lanes (`wrapGEMM(nibbleWeights:...)`). Built once per layer from `PackedWeights`.
+///
+/// Why: with codes of at most 3 bits, a byte holds two codes and one 256-bit add sums 64 products instead of
+/// 32. For w = ±1, `x ^ 0 = x` and `x ^ maxCode = maxCode - x`, so Σ w·x = Σ (x ^ mask) − maxCode · #(w = −1): the
+/// correction is one constant per output channel.
+///
+/// Layout (`masks`), with `groups = ceil(k / 16)` (a group is 16 consecutive codes, 8 packed bytes):
+///
+///     panel p = row / 8, v = (row % 8) / 4, q = row % 4, group g = column / 16, s = (column % 16) / 2
+///     masks[(p * groups + g) * 64 + v * 32 + q * 8 + s]  low nibble: column 2s of the group, high: 2s + 1
+///                                                          = maxCode where W[row, column] = −1, else 0
+///
+/// Rows `m ..< 8 * ceil(m / 8)` and columns `k ..< 16 * groups` are 0. `correction[row]` = maxCode · #(W[row, :] =
+/// −1), 0 for padding rows (count `8 * ceil(m / 8)`).
+public struct NibbleWeights: Sendable, Equatable {
+  /// Largest activation codes the packing supports: 1, 3 or 7 (1-, 2- and 3-bit codes). A nibble field adds at
+  /// most `maxCode` per step, so it must be split every `15 / maxCode` steps (15, 5 or 2).
+  public static let supportedMaxCodes = [1, 3, 7]
+
+  /// Rows of W (output channels) and fan-in.
+  public let m: Int
+  public let k: Int
+  /// Groups of 16 codes per row: ceil(k / 16); a packed activation row has `8 * groups` bytes.
+  public let groups: Int
+  /// Largest activation code the kernel accepts (1, 3 or 7).
+  public let maxCode: Int
+  /// XOR masks, layout above.
+  public let masks: [UInt8]
+  /// Per-channel correction, `8 * ceil(m / 8)` values.
+  public let correction: [Int32]
+
+  /// Bytes of one packed activation row: `8 * groups`.
+  public var rowBytes: Int { 8 * groups }
+
+  /// The smallest supported `maxCode` covering codes up to `largestCode`, or nil when codes are too large (> 7).
+  public static func maxCode(covering largestCode: Int) -> Int? {
+    supportedMaxCodes.first { $0 >= largestCode }
+  }
+
+  /// Packs binary `weights` for activation codes `0...maxCode`.
+  ///
+  /// - Precondition: `weights.kind == .binary`, `maxCode` in `supportedMaxCodes`.
+  public init(_ weights: PackedWeights, maxCode: Int) {
+    precondition(weights.kind == .binary, "NibbleWeights: only binary weights pack to XOR masks, got \(weights.kind)")
+    precondition(
+      Self.supportedMaxCodes.contains(maxCode), "NibbleWeights: maxCode must be 1, 3 or 7, got \(maxCode)")
+    let (m, k) = (weights.m, weights.k)
+    let groups = (k + 15) / 16
+    let panels = (m + 7) / 8
+    var masks = [UInt8](repeating: 0, count: panels * groups * 64)
+    var correction = [Int32](repeating: 0, count: panels * 8)
+    let codes = weights.unpacked()
+    for row in 0..<m {
+      for column in 0..<k where codes[row * k + column] < 0 {
+        let (p, v, q) = (row / 8, (row % 8) / 4, row % 4)
+        let index = (p * groups + column / 16) * 64 + v * 32 + q * 8 + (column % 16) / 2
+        masks[index] |= UInt8(maxCode << (4 * (column & 1)))
+        correction[row] += Int32(maxCode)
+      }
+    }
+    self.m = m
+    self.k = k
+    self.groups = groups
+    self.maxCode = maxCode
+    self.masks = masks
+    self.correction = correction
+  }
+
+  /// Packs `count` codes (each <= 15) two per byte into `destination`: byte j = codes[2j] | codes[2j + 1] << 4,
+  /// the last high nibble 0 when `count` is odd; writes `(count + 1) / 2` bytes.
+  public static func packCodes(_ codes: UnsafePointer<UInt8>, count: Int, into destination: UnsafeMutablePointer<UInt8>) {
+    #if arch(x86_64)
+      if KernelPath.isAVX2Available {
+        wrapnet_pack_nibbles_avx2(codes, count, destination)
+        return
+      }
+    #endif
+    var j = 0
+    while 2 &* j &+ 1 < count {
+      destination[j] = codes[2 &* j] | codes[2 &* j &+ 1] &<< 4
+      j &+= 1
+    }
+    if 2 &* j < count { destination[j] = codes[2 &* j] }
+  }
+
+  /// Packs rows `X [n, k]` (UInt8 codes <= 15) into rows of `rowBytes` bytes, zero beyond the codes: the kernel's
+  /// activation form.
+  public func packActivations(_ x: [UInt8], n: Int) -> [UInt8] {
+    precondition(x.count == n * k, "NibbleWeights: activations have \(x.count) codes but X [n: \(n), k: \(k)] needs \(n * k)")
+    var out = [UInt8](repeating: 0, count: n * rowBytes)
+    x.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        for i in 0..<n where k > 0 {
+          Self.packCodes(src.baseAddress! + i * k, count: k, into: dst.baseAddress! + i * rowBytes)
+        }
+      }
+    }
+    return out
+  }
+}
+
+/// `wrapGEMM` for binary weights on nibble-packed activation codes, 8-bit lanes, AVX2 only:
+///
+///     output[i, r] = wrap_b( Σ_t W[r, t] · X[i, t] )
+///
+/// `activations` holds `n` rows of `weights.rowBytes` packed bytes at stride `activationRowStride` (as
+/// `NibbleWeights.packActivations` or the engine's im2col writes them): every code at most `weights.maxCode`,
+/// every nibble past column `k` zero. Gives the same integers as every other path (the tests check it against
+/// the reference). `output` is `[n, m]`.
+///
+/// - Precondition: `KernelPath.isAVX2Available`, `bits` in 1...8, the buffer sizes above.
+public func wrapGEMM(
+  nibbleWeights weights: NibbleWeights, activations: UnsafeBufferPointer<UInt8>, n: Int, activationRowStride: Int,
+  bits: Int, output: UnsafeMutableBufferPointer<Int32>
+) {
+  precondition(KernelPath.isAVX2Available, "wrapGEMM(nibbleWeights:): the nibble kernel needs AVX2")
+  precondition((1...8).contains(bits), "wrapGEMM(nibbleWeights:): accumulator bits must be in 1...8, got \(bits)")
+  precondition(
+    activationRowStride >= weights.rowBytes,
+    "wrapGEMM(nibbleWeights:): row stride \(activationRowStride) is below the packed row of \(weights.rowBytes) bytes")
+  let needed = n == 0 ? 0 : (n - 1) * activationRowStride + weights.rowBytes
+  precondition(
+    activations.count >= needed,
+    "wrapGEMM(nibbleWeights:): activations has \(activations.count) bytes but X [n: \(n), k: \(weights.k)] packed at stride \(activationRowStride) needs \(needed)")
+  precondition(
+    output.count == n * weights.m,
+    "wrapGEMM(nibbleWeights:): output has \(output.count) elements but C [n: \(n), m: \(weights.m)] needs \(n * weights.m)")
+  if n == 0 || weights.m == 0 { return }
+  if weights.k == 0 {
+    output.update(repeating: 0)
+    return
+  }
+  #if arch(x86_64)
+    weights.masks.withUnsafeBufferPointer { w in
+      weights.correction.withUnsafeBufferPointer { corr in
+        wrapnet_gemm_binary_nibble_acc8_avx2(
+          w.baseAddress, weights.m, weights.groups, corr.baseAddress, Int32(weights.maxCode), activations.baseAddress,
+          n, activationRowStride, output.baseAddress, weights.m, Int32(bits))
+      }
+    }
+  #endif
+}

@@ -1,0 +1,137 @@
+import Testing
+import WrapNetEngine
+
+// The nibble kernel (binary weights x codes <= 1, 3 or 7 packed two per byte, 8-bit lanes) against the
+// reference path on the same codes, over sizes below, at and above its tile edges (8 channels, 5 rows, 16 codes
+// per group, nibble split every 15 / maxCode groups, L1 row blocks), with sums that overflow many times.
+
+/// SplitMix64, so that failures reproduce.
+private struct NibbleRandom {
+  var state: UInt64
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
+
+/// Runs the nibble kernel on row-major codes and compares with the reference path; records the first mismatch.
+private func checkNibble(
+  codes: [Int8], x: [UInt8], m: Int, n: Int, k: Int, maxCode: Int, bits: Int, label: String
+) {
+  let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+  let expected = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+  let nibble = NibbleWeights(packed, maxCode: maxCode)
+  let rows = nibble.packActivations(x, n: n)
+  var got = [Int32](repeating: 0, count: n * m)
+  rows.withUnsafeBufferPointer { a in
+    got.withUnsafeMutableBufferPointer { c in
+      wrapGEMM(nibbleWeights: nibble, activations: a, n: n, activationRowStride: nibble.rowBytes, bits: bits, output: c)
+    }
+  }
+  if let bad = expected.indices.first(where: { got[$0] != expected[$0] }) {
+    Issue.record(
+      Comment(
+        rawValue: "\(label): nibble kernel maxCode \(maxCode) b=\(bits) W[m: \(m), k: \(k)] X[n: \(n)]: first mismatch "
+          + "at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"))
+  }
+}
+
+private let nibbleEdges = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129, 255, 1023]
+
+@Suite("Nibble kernel agrees with the reference", .enabled(if: KernelPath.isAVX2Available))
+struct NibbleKernelTests {
+  @Test("sweep M, N and K at every tile edge", arguments: [1, 3, 7])
+  func sweeps(maxCode: Int) {
+    var rng = NibbleRandom(state: UInt64(maxCode))
+    for (index, size) in nibbleEdges.enumerated() {
+      let bits = [1, 2, 3, 4, 5, 6, 7, 8][index % 8]
+      for (m, n, k) in [(size, 6, 37), (9, size, 37), (9, 6, size)] {
+        let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
+        let x = (0..<(n * k)).map { _ in UInt8(rng.next() % UInt64(maxCode + 1)) }
+        checkNibble(codes: codes, x: x, m: m, n: n, k: k, maxCode: maxCode, bits: bits, label: "sweep \(m)x\(n)x\(k)")
+      }
+    }
+  }
+
+  /// The real layer shapes of the zoo's convolutional models, 2-bit codes.
+  @Test("zoo shapes", arguments: [(16, 1024, 144), (32, 256, 288), (64, 64, 576), (64, 49, 576), (10, 129, 1023)])
+  func zooShapes(m: Int, n: Int, k: Int) {
+    var rng = NibbleRandom(state: UInt64(m * 7 + n * 3 + k))
+    let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
+    let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
+    for bits in [4, 8] {
+      checkNibble(codes: codes, x: x, m: m, n: n, k: k, maxCode: 3, bits: bits, label: "zoo")
+    }
+  }
+
+  /// Every code at the maximum and every weight at one sign: each nibble field reaches 15 before its split and
+  /// the sums wrap many times; also all codes 0 (only the correction remains).
+  @Test("extremes", arguments: [Int8(1), -1])
+  func extremes(code: Int8) {
+    for maxCode in [1, 3, 7] {
+      for xValue in [UInt8(maxCode), 0] {
+        for (m, n, k) in [(8, 5, 1023), (17, 11, 160), (3, 1, 31)] {
+          let codes = [Int8](repeating: code, count: m * k)
+          let x = [UInt8](repeating: xValue, count: n * k)
+          for bits in [1, 5, 8] {
+            checkNibble(codes: codes, x: x, m: m, n: n, k: k, maxCode: maxCode, bits: bits, label: "extreme x=\(xValue)")
+          }
+        }
+      }
+    }
+  }
+
+  /// Rows at a wider stride than `rowBytes`, with garbage after each packed row: the kernel never reads it.
+  @Test("rows at a wider stride")
+  func widerStride() {
+    var rng = NibbleRandom(state: 9)
+    let (m, n, k) = (12, 13, 45)
+    let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
+    let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
+    let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+    let expected = wrapGEMM(weights: packed, activations: x, n: n, bits: 8, lanes: 8, path: .reference)
+    let nibble = NibbleWeights(packed, maxCode: 3)
+    let tight = nibble.packActivations(x, n: n)
+    let stride = nibble.rowBytes + 24
+    var rows = (0..<(n * stride)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    for i in 0..<n {
+      for j in 0..<nibble.rowBytes { rows[i * stride + j] = tight[i * nibble.rowBytes + j] }
+    }
+    var got = [Int32](repeating: 0, count: n * m)
+    rows.withUnsafeBufferPointer { a in
+      got.withUnsafeMutableBufferPointer { c in
+        wrapGEMM(nibbleWeights: nibble, activations: a, n: n, activationRowStride: stride, bits: 8, output: c)
+      }
+    }
+    #expect(got == expected)
+  }
+
+  /// The vector packer against the byte-by-byte definition, odd counts included.
+  @Test("packing codes two per byte")
+  func packing() {
+    var rng = NibbleRandom(state: 10)
+    for count in [0, 1, 2, 3, 63, 64, 65, 127, 128, 129, 1000, 1001] {
+      let codes = (0..<count).map { _ in UInt8(rng.next() & 15) }
+      var out = [UInt8](repeating: 0xAA, count: (count + 1) / 2 + 1)
+      codes.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+          NibbleWeights.packCodes(src.baseAddress ?? UnsafePointer(dst.baseAddress!), count: count, into: dst.baseAddress!)
+        }
+      }
+      let expected = (0..<((count + 1) / 2)).map { j in codes[2 * j] | (2 * j + 1 < count ? codes[2 * j + 1] << 4 : 0) }
+      #expect(Array(out.prefix((count + 1) / 2)) == expected, "count \(count)")
+      #expect(out.last == 0xAA, "count \(count): wrote past (count + 1) / 2 bytes")
+    }
+  }
+
+  @Test("supported code bounds")
+  func codeBounds() {
+    #expect(NibbleWeights.maxCode(covering: 0) == 1)
+    #expect(NibbleWeights.maxCode(covering: 2) == 3)
+    #expect(NibbleWeights.maxCode(covering: 7) == 7)
+    #expect(NibbleWeights.maxCode(covering: 8) == nil)
+  }
+}
