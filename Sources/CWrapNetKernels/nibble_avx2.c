@@ -20,7 +20,8 @@
 // over the row, channel order 0..7, before the correction. Registers: 2 weight vectors, 1 broadcast, 2P
 // accumulators (P <= 6 fits the 16 YMM registers).
 static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, size_t groups, size_t period,
-                                                              const uint8_t *const *rows, __m256i *out, const int P) {
+                                                              const uint8_t *const *rows, const uint32_t *goff,
+                                                              __m256i *out, const int P) {
   const __m256i low = _mm256_set1_epi8(0x0F);
   __m256i total[12], part[12];
   for (int i = 0; i < 2 * P; i++) total[i] = _mm256_setzero_si256();
@@ -31,9 +32,10 @@ static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, 
     for (size_t g = g0; g < gend; g++) {
       const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + g * 64));
       const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + g * 64 + 32));
+      const size_t at = goff[g];
       for (int p = 0; p < P; p++) {
         int64_t codes;
-        __builtin_memcpy(&codes, rows[p] + g * 8, 8);
+        __builtin_memcpy(&codes, rows[p] + at, 8);
         const __m256i b = _mm256_set1_epi64x(codes);
         part[2 * p] = _mm256_add_epi8(part[2 * p], _mm256_xor_si256(b, w0));
         part[2 * p + 1] = _mm256_add_epi8(part[2 * p + 1], _mm256_xor_si256(b, w1));
@@ -70,13 +72,42 @@ static inline void nibble_store(__m256i sums, __m256i correction, int bits, int3
   for (size_t i = 0; i < channels; i++) c[i] = tmp[i];
 }
 
+// One tile row's results: the wrapped sums to c (when c is not NULL) and, with an epilogue, the next codes
+// (see wrapnet_nibble_epilogue).
+static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int32_t *c, size_t ldc,
+                                 const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
+  if (c) nibble_store(sums, correction, bits, c + row * ldc + m0, channels);
+  if (!e) return;
+  const __m128i shift = _mm_cvtsi32_si128(32 - bits);
+  const __m256i r = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+  int32_t v[8];
+  _mm256_storeu_si256((__m256i *)v, r);
+  const ptrdiff_t size = (ptrdiff_t)1 << bits;
+  const ptrdiff_t offset = (ptrdiff_t)1 << (bits - 1);
+  uint8_t *out = e->codes + row * e->ldo + m0;
+  if (e->shortcut == NULL) {
+    const uint8_t *t = e->table + (ptrdiff_t)m0 * size + offset;
+    for (size_t i = 0; i < channels; i++) out[i] = t[(ptrdiff_t)i * size + v[i]];
+    return;
+  }
+  // Output channel ch reads shortcut channel ch - pad_before when that exists, else shortcut code 0.
+  const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
+  for (size_t i = 0; i < channels; i++) {
+    const size_t ch = m0 + i;
+    const size_t code = ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels ? sc[ch - e->pad_before] : 0;
+    out[i] = e->table[(ptrdiff_t)(ch * e->shortcut_codes + code) * size + offset + v[i]];
+  }
+}
+
 void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
-                                          int max_code, const uint8_t *x, size_t n, size_t ldx, int32_t *c,
-                                          size_t ldc, int bits) {
+                                          int max_code, const uint8_t *x, const size_t *row_offsets,
+                                          const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                          const wrapnet_nibble_epilogue *epilogue) {
   enum { P = 5 };
   if (m == 0 || n == 0) return;
   const size_t period = (size_t)(15 / max_code);
-  // Rows per L1-resident block: every weight panel streams over these rows.
+  // Rows per L1-resident block: every weight panel streams over these rows (an implicit convolution's rows
+  // overlap, so they take less).
   size_t nb = (size_t)16384 / (groups * 8 ? groups * 8 : 1);
   nb = nb < P ? P : nb / P * P;
   for (size_t nbeg = 0; nbeg < n; nbeg += nb) {
@@ -88,16 +119,16 @@ void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t gro
       size_t n0 = nbeg;
       for (; n0 + P <= nend; n0 += P) {
         const uint8_t *rows[P];
-        for (int p = 0; p < P; p++) rows[p] = x + (n0 + p) * ldx;
+        for (int p = 0; p < P; p++) rows[p] = x + row_offsets[n0 + p];
         __m256i sums[P];
-        nibble_tile(panel, groups, period, rows, sums, P);
-        for (int p = 0; p < P; p++) nibble_store(sums[p], corr, bits, c + (n0 + p) * ldc + m0, channels);
+        nibble_tile(panel, groups, period, rows, group_offsets, sums, P);
+        for (int p = 0; p < P; p++) nibble_finish(sums[p], corr, bits, c, ldc, epilogue, n0 + p, m0, channels);
       }
       for (; n0 < nend; n0++) {
-        const uint8_t *rows[1] = {x + n0 * ldx};
+        const uint8_t *rows[1] = {x + row_offsets[n0]};
         __m256i sums[1];
-        nibble_tile(panel, groups, period, rows, sums, 1);
-        nibble_store(sums[0], corr, bits, c + n0 * ldc + m0, channels);
+        nibble_tile(panel, groups, period, rows, group_offsets, sums, 1);
+        nibble_finish(sums[0], corr, bits, c, ldc, epilogue, n0, m0, channels);
       }
     }
   }

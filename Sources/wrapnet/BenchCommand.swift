@@ -21,14 +21,18 @@ struct BenchCommand: ParsableCommand {
 
       0. Ceiling. Register-only loops (no loads, eight independent accumulators) of each kernel's inner step: \
       sign+add8 (binary/ternary, 8-bit lanes), and+add8 (binary weights as masks), maddubs+add16, madd+add32 \
-      (32-bit lanes), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can beat its ceiling \
+      (32-bit lanes), "xor+add8 nibbles" (the nibble kernel's step: two codes per byte, 64 MACs per pair, with \
+      its nibble split every 5 steps), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can beat its ceiling \
       on this core, so it is the honest yardstick for the kernel GOPS below.
 
       1. Kernels. For every low-bit layer (all but the wide first and last layers), the engine's wrap-around GEMM \
       W [m, k] x X [n, k] with m = output channels, k = fan-in, n = output positions x --batch (n = Ho·Wo·batch \
       for convolutions), weight codes of --weight-bits, activation codes of --act-bits, a b = --acc-bits \
       wrap-around accumulator. Every kernel path this CPU has (portable; avx2 when available; reference only for \
-      shapes up to 4 M MACs, or all with --reference) x lane width 8, 16, 32. Single thread. Each case is first \
+      shapes up to 4 M MACs, or all with --reference) x lane width 8, 16, 32, and for binary weights with \
+      activation codes of at most 3 bits the row "avx2 nib": the nibble kernel that the engine's avx2 path runs \
+      on those layers (codes two per byte, weights as XOR masks, 8-bit lanes; its 8/32 is over the avx2 \
+      32-bit-lane kernel). Single thread. Each case is first \
       checked against the reference path (a mismatch stops the program), then timed for at least --seconds and \
       3 runs. GOPS = 2·m·n·k·runs / seconds (1 MAC = 2 ops). "% peak" is the share of --peak-gops (8/16-bit \
       lanes) or --peak-gops-32 (32-bit lanes); the defaults are one Zen 3 core: about 401 GOPS for ternary x int8 \
@@ -49,7 +53,8 @@ struct BenchCommand: ParsableCommand {
       engine cannot convert (and marked so).
 
       --json prints one JSON object: "models" (model, batch, threads, images_per_second per measurement), \
-      "kernels", "kernel_totals", "model_bytes", "peak_gops", "clock", "cpu", ... Progress goes to stderr.
+      "kernels" and "kernel_totals" (each with "path", "lanes" and "kernel": "bytes" or "nibble"), "model_bytes", \
+      "peak_gops", "clock", "cpu", ... Progress goes to stderr.
 
       Examples:
         wrapnet bench --model cnn                        # all three parts, cnn
@@ -203,6 +208,18 @@ struct BenchCommand: ParsableCommand {
           measured[key] = gops
           r.kernels.append(KernelResult(shape: shape, path: path, lanes: path == .reference ? nil : lanes, gops: gops))
         }
+        // The nibble kernel: what the engine's avx2 path runs with 8-bit lanes for binary weights x codes <= 7.
+        if weightKind == .binary && accBits <= 8 {
+          let key = "\(shape.m),\(shape.n),\(shape.k),nibble"
+          if let gops = measured[key]
+            ?? KernelBenchmark.measureNibbleGOPS(
+              m: shape.m, n: shape.n, k: shape.k, activationBits: actBits, bits: accBits, seconds: seconds,
+              clock: clock.kernelClock)
+          {
+            measured[key] = gops
+            r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, nibble: true))
+          }
+        }
       }
       // 2. Whole model, if the engine can run it.
       let packedFile: SafeTensorsFile?
@@ -272,6 +289,11 @@ struct KernelResult {
   /// nil for the reference path (exact Int64 sum wrapped once: lanes do not apply).
   var lanes: Int?
   var gops: Double
+  /// The nibble kernel (avx2, 8-bit lanes, binary weights x codes two per byte) rather than the byte kernels.
+  var nibble = false
+
+  /// Row label: the path, "avx2 nib" for the nibble kernel.
+  var label: String { nibble ? "avx2 nib" : path.rawValue }
 }
 
 /// One whole-model measurement.
@@ -310,16 +332,16 @@ struct ModelBench {
     return kernels.compactMap { seen.insert($0.shape.layer).inserted ? $0.shape : nil }
   }
 
-  /// GOPS of `layer` on `path` with `lanes` (nil lanes: reference).
-  func gops(_ layer: String, _ path: KernelPath, _ lanes: Int?) -> Double? {
-    kernels.first { $0.shape.layer == layer && $0.path == path && $0.lanes == lanes }?.gops
+  /// GOPS of `layer` on `path` with `lanes` (nil lanes: reference); `nibble` picks the nibble kernel.
+  func gops(_ layer: String, _ path: KernelPath, _ lanes: Int?, nibble: Bool = false) -> Double? {
+    kernels.first { $0.shape.layer == layer && $0.path == path && $0.lanes == lanes && $0.nibble == nibble }?.gops
   }
 
   /// MAC-weighted GOPS over all low-bit layers: Σ MACs / Σ (MACs / GOPS); nil unless every layer has the case.
-  func totalGOPS(_ path: KernelPath, _ lanes: Int?) -> Double? {
+  func totalGOPS(_ path: KernelPath, _ lanes: Int?, nibble: Bool = false) -> Double? {
     var macs = 0.0, time = 0.0
     for s in shapes {
-      guard let g = gops(s.layer, path, lanes) else { return nil }
+      guard let g = gops(s.layer, path, lanes, nibble: nibble) else { return nil }
       macs += Double(s.macs)
       time += Double(s.macs) / g
     }
@@ -379,7 +401,7 @@ extension BenchCommand {
       for k in r.kernels {
         var e: [String: Any] = [
           "model": r.name, "layer": k.shape.layer, "m": k.shape.m, "n": k.shape.n, "k": k.shape.k,
-          "macs": k.shape.macs, "path": k.path.rawValue, "gops": k.gops,
+          "macs": k.shape.macs, "path": k.path.rawValue, "gops": k.gops, "kernel": k.nibble ? "nibble" : "bytes",
         ]
         e["lanes"] = k.lanes.map { $0 as Any } ?? NSNull()
         e["share_of_peak"] = k.lanes.map { k.gops / peak(lanes: $0) as Any } ?? NSNull()
@@ -395,8 +417,17 @@ extension BenchCommand {
           e["lanes"] = lanes.map { $0 as Any } ?? NSNull()
           e["share_of_peak"] = lanes.map { g / peak(lanes: $0) as Any } ?? NSNull()
           if lanes == 8, let g32 = r.totalGOPS(path, 32) { e["ratio_8_vs_32"] = g / g32 }
+          e["kernel"] = "bytes"
           totals.append(e)
         }
+      }
+      if let g = r.totalGOPS(.avx2, 8, nibble: true) {
+        var e: [String: Any] = [
+          "model": r.name, "path": KernelPath.avx2.rawValue, "kernel": "nibble", "lanes": 8, "gops": g,
+          "macs": r.shapes.reduce(0) { $0 + $1.macs }, "share_of_peak": g / peak(lanes: 8),
+        ]
+        if let g32 = r.totalGOPS(.avx2, 32) { e["ratio_8_vs_32"] = g / g32 }
+        totals.append(e)
       }
       guard let b = r.bytes else { continue }
       bytes.append([
@@ -444,6 +475,10 @@ extension BenchCommand {
     print(
       "  8/32 = GOPS with 8-bit lanes over 32-bit lanes; total = MAC-weighted over the low-bit layers (all MACs / all time)."
     )
+    if weightBits == 1 && actBits <= 3 && accBits <= 8 && KernelPath.isAVX2Available {
+      print(
+        "  avx2 nib = the nibble kernel the engine runs on these layers: codes two per byte, weights as XOR masks, 8-bit lanes.")
+    }
     if !ceilings.isEmpty {
       print(
         "ceiling: register-only loops of the kernels' inner steps (no loads, 1 thread): "
@@ -506,8 +541,13 @@ extension BenchCommand {
     for l in laneList { header += Self.pad("\(l)-bit lanes", 17) }
     header += Self.pad("8/32", 7)
     print(header)
-    func row(_ name: String, _ shape: LayerGEMMShape?, _ path: KernelPath, _ gops: (Int?) -> Double?) -> String? {
-      var line = Self.left(name, nameWidth) + "  " + Self.left(path.rawValue, 9)
+    // `over32`: the 32-bit-lane GOPS for the 8/32 column when the row has none of its own (the nibble row,
+    // whose 8/32 is over the avx2 32-bit-lane kernel).
+    func row(
+      _ name: String, _ shape: LayerGEMMShape?, _ path: KernelPath, nibble: Bool = false, over32: Double? = nil,
+      _ gops: (Int?) -> Double?
+    ) -> String? {
+      var line = Self.left(name, nameWidth) + "  " + Self.left(nibble ? "avx2 nib" : path.rawValue, 9)
       if let s = shape {
         line +=
           Self.pad(String(s.m), 6) + Self.pad(String(s.n), 8) + Self.pad(String(s.k), 7)
@@ -529,12 +569,17 @@ extension BenchCommand {
           line += Self.pad("-", 17)
         }
       }
-      if let g8 = gops(8), let g32 = gops(32) { line += Self.pad(String(format: "%.2f", g8 / g32), 7) }
+      if let g8 = gops(8), let g32 = gops(32) ?? over32 { line += Self.pad(String(format: "%.2f", g8 / g32), 7) }
       return line
     }
     for s in shapes {
       for path in KernelPath.allCases {
         if let line = row(s.layer, s, path, { r.gops(s.layer, path, $0) }) { print(line) }
+      }
+      if let g = r.gops(s.layer, .avx2, 8, nibble: true),
+        let line = row(s.layer, s, .avx2, nibble: true, over32: r.gops(s.layer, .avx2, 32), { $0 == 8 ? g : nil })
+      {
+        print(line)
       }
     }
     for path in KernelPath.allCases {
@@ -543,6 +588,12 @@ extension BenchCommand {
       {
         print(line)
       }
+    }
+    if let g = r.totalGOPS(.avx2, 8, nibble: true),
+      let line = row(
+        "total (MAC-weighted)", nil, .avx2, nibble: true, over32: r.totalGOPS(.avx2, 32), { $0 == 8 ? g : nil })
+    {
+      print(line)
     }
   }
 

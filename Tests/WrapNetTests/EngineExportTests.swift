@@ -40,6 +40,11 @@ import WrapNetEngine
     Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1),
     Case(architecture: "vgg-small", mode: .cyclic, bits: 8, weightBits: 2),
     Case(architecture: "vgg-small", mode: .exact, bits: 32, weightBits: 1),
+    // Binary weights on wrap-around layers run the nibble kernel on the avx2 path: codes <= 7, <= 3 and <= 1
+    // (nibble fields split every 2, 5 and 15 groups), convolutions as implicit GEMMs, linear layers on rows.
+    Case(architecture: "cnn", mode: .cyclic, bits: 8, weightBits: 1, activationBits: 3),
+    Case(architecture: "vgg-small", mode: .wrap, bits: 8, weightBits: 1),
+    Case(architecture: "resnet20", mode: .wrap, bits: 5, weightBits: 1, activationBits: 1),
     // Accumulators wider than a table: the engine evaluates the trainer's Float functions per value.
     Case(architecture: "mlp", mode: .cyclic, bits: 14, weightBits: 8, activationBits: 4),
     Case(architecture: "mlp", mode: .wrap, bits: 14, weightBits: 7, activationBits: 4),
@@ -74,6 +79,10 @@ import WrapNetEngine
       } else {
         #expect(r.accumulatorsCompared > 0)
       }
+    }
+    let nibbleLayers = engine.denseLayers.filter { $0.nibbleWeights != nil && $0.wrapsAround }
+    if c.weightBits == 1 && c.activationBits <= 3 && c.bits <= 8 && (c.mode == .wrap || c.mode == .cyclic) {
+      #expect(!nibbleLayers.isEmpty, "binary low-bit layers should run the nibble kernel on avx2")
     }
     if c.mode != .exact && c.bits > PackedModelFormat.maxTableBits {
       #expect(engine.denseLayers.contains { if case .float = $0.output { return true } else { return false } })

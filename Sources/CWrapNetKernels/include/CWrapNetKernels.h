@@ -41,6 +41,9 @@ enum {
   WRAPNET_CEILING_MADDUBS_ADD16 = 2,
   /// _mm256_madd_epi16 + _mm256_add_epi32: 16 MACs per pair (int16 operands), 32-bit lanes.
   WRAPNET_CEILING_MADD_ADD32 = 3,
+  /// _mm256_xor_si256 + _mm256_add_epi8 on codes two per byte (64 MACs per pair), with the nibble kernel's split
+  /// after every 5 steps; one iteration = 5 steps x 4 accumulators = 1280 MACs.
+  WRAPNET_CEILING_NIBBLE_XOR_ADD8 = 4,
 };
 
 #if defined(__x86_64__)
@@ -61,23 +64,46 @@ void wrapnet_gemm_s7_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, con
 void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
 
+/// Optional epilogue of the nibble kernel: instead of Int32 sums it writes the next layer's activation codes,
+/// straight from the wrapped sums v (no sums array in between):
+///   codes[row * ldo + ch] = table[(ch * shortcut_codes + s) * 2^bits + v + 2^(bits - 1)]
+/// with s = 0 when `shortcut` is NULL (a plain [m, 2^bits] table, shortcut_codes = 1), else the saved block
+/// input's code shortcut[shortcut_rows[row] + ch - pad_before] for pad_before <= ch < pad_before +
+/// shortcut_channels and 0 for the other channels (a residual [m, S, 2^bits] table).
+typedef struct {
+  const uint8_t *table;
+  size_t shortcut_codes;
+  const uint8_t *shortcut;
+  const size_t *shortcut_rows;
+  size_t shortcut_channels;
+  size_t pad_before;
+  uint8_t *codes;
+  size_t ldo;
+} wrapnet_nibble_epilogue;
+
 /// Binary weights x activation codes 0...max_code (max_code 1, 3 or 7) packed two per byte, 8-bit lanes:
 /// c[i * ldc + r] = wrap_bits(sum_t W[r, t] X[i, t]) for 1 <= bits <= 8. See nibble_avx2.c for the method.
 ///   w           ceil(m / 8) panels of `groups` 64-byte blocks (a group = 16 codes t = 16g ..< 16g + 16): byte
 ///               (p * groups + g) * 64 + v * 32 + q * 8 + s holds channel r = 8p + 4v + q at t = 16g + 2s (low
 ///               nibble) and t + 1 (high nibble): max_code where W[r, t] = -1, else 0 (0 for padding).
 ///   correction  8 * ceil(m / 8) int32: max_code * (number of -1 weights in row r); 0 for padding rows.
-///   x           n rows of at least groups * 8 bytes, stride ldx: byte j = X[i, 2j] | X[i, 2j + 1] << 4; every
-///               nibble at t >= k must be 0 and every code <= max_code.
+///   x           packed codes, two per byte (low nibble first): the 16 codes X[i, 16g ..< 16g + 16] are the 8 bytes
+///               at x + row_offsets[i] + group_offsets[g]. Plain rows: row_offsets[i] = i * stride,
+///               group_offsets[g] = 8g. An implicit convolution points them into a zero-bordered NHWC tensor
+///               (row = output pixel, group = 16 channels of one kernel tap), so no im2col copy is made. Every
+///               code must be <= max_code and every nibble at t >= k zero.
+///   c           the sums as above, or NULL to skip them (then `epilogue` must be given).
+///   epilogue    NULL, or also write the next codes as described at wrapnet_nibble_epilogue.
 void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
-                                          int max_code, const uint8_t *x, size_t n, size_t ldx, int32_t *c,
-                                          size_t ldc, int bits);
+                                          int max_code, const uint8_t *x, const size_t *row_offsets,
+                                          const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                          const wrapnet_nibble_epilogue *epilogue);
 /// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
 /// when `count` is odd. Writes ceil(count / 2) bytes.
 void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);
 /// Runs `iterations` of a register-only loop of `primitive` (a WRAPNET_CEILING_* value): 8 multiply-like and 8
 /// add instructions per iteration on eight independent accumulators, no loads. MACs per iteration: 256 (128 for
-/// WRAPNET_CEILING_MADD_ADD32). Returns a value derived from the accumulators (so the loop is not removed), or
+/// WRAPNET_CEILING_MADD_ADD32, 1280 for WRAPNET_CEILING_NIBBLE_XOR_ADD8, see there). Returns a value derived from the accumulators (so the loop is not removed), or
 /// -1 for an unknown primitive.
 int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations);
 

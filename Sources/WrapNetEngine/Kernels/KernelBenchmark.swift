@@ -78,6 +78,60 @@ public enum KernelBenchmark {
 }
 
 extension KernelBenchmark {
+  /// Throughput of the nibble kernel (`wrapGEMM(nibbleWeights:...)`: binary weights x codes packed two per
+  /// byte, 8-bit lanes), the kernel the engine's `avx2` path runs on binary wrap-around layers with codes <= 7,
+  /// in GOPS on the real `m * n * k`. nil where it does not apply (no AVX2, `activationBits` > 3, `bits` > 8).
+  ///
+  /// Random ±1 weights and codes in `0 ..< 2^activationBits` from a fixed seed, rows packed beforehand as the
+  /// engine packs its input (the packing is not timed, as the padded rows of `measureGOPS` are not). The output
+  /// is checked once against the `reference` path (a mismatch stops the program), then timed as `measureGOPS`.
+  public static func measureNibbleGOPS(
+    m: Int, n: Int, k: Int, activationBits: Int, bits: Int, seconds: Double, clock: Clock = .threadCPU
+  ) -> Double? {
+    guard KernelPath.isAVX2Available, (1...3).contains(activationBits), (1...8).contains(bits) else { return nil }
+    precondition(m >= 1 && n >= 1 && k >= 1, "measureNibbleGOPS: shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
+    var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
+    let codes: [Int8] = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? -1 : 1 }
+    let weights = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+    let x: [UInt8] = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> UInt64(64 - activationBits)) }
+    let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+    let nibble = NibbleWeights(weights, maxCode: (1 << activationBits) - 1)
+    let rows = nibble.packActivations(x, n: n)
+    let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
+    let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
+    var output = [Int32](repeating: 0, count: n * m)
+    let timer = SecondsTimer(threadCPU: clock == .threadCPU)
+    var elapsed = 0.0
+    var runs = 0
+    rows.withUnsafeBufferPointer { xb in
+      rowOffsets.withUnsafeBufferPointer { ro in
+        groupOffsets.withUnsafeBufferPointer { go in
+          output.withUnsafeMutableBufferPointer { buffer in
+            let c = buffer
+            let once = {
+              wrapGEMM(nibbleWeights: nibble, base: xb.baseAddress, rowOffsets: ro, groupOffsets: go, bits: bits, output: c)
+            }
+            once()
+            if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
+              preconditionFailure(
+                "measureNibbleGOPS: nibble kernel differs from reference at C[\(bad / m), \(bad % m)]: "
+                  + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] binary, codes < \(1 << activationBits), b = \(bits))")
+            }
+            let start = timer.now()
+            repeat {
+              once()
+              runs += 1
+              elapsed = timer.now() - start
+            } while runs < 3 || elapsed < seconds
+          }
+        }
+      }
+    }
+    return 2 * Double(m) * Double(n) * Double(k) * Double(runs) / elapsed / 1e9
+  }
+}
+
+extension KernelBenchmark {
   /// A register-only loop of one MAC primitive of the AVX2 kernels: the most this core can do with it, since
   /// real kernels add loads, reductions and stores (see `measureCeilingGOPS`).
   public enum CeilingPrimitive: String, Sendable, CaseIterable {
@@ -89,11 +143,14 @@ extension KernelBenchmark {
     case maddubsAdd16 = "maddubs+add16"
     /// `vpmaddwd` + `vpaddd` on int16 operands, 32-bit lanes (the 32-bit-lane kernel's inner step).
     case maddAdd32 = "madd+add32"
+    /// `vpxor` + `vpaddb` on codes two per byte, with the nibble split every 5 steps: the nibble kernel's inner
+    /// step for binary weights x 2-bit codes.
+    case nibbleXorAdd8 = "xor+add8 nibbles"
 
     /// Accumulator lane width of the primitive.
     public var lanes: Int {
       switch self {
-      case .signAdd8, .andAdd8: return 8
+      case .signAdd8, .andAdd8, .nibbleXorAdd8: return 8
       case .maddubsAdd16: return 16
       case .maddAdd32: return 32
       }
@@ -105,11 +162,19 @@ extension KernelBenchmark {
       case .andAdd8: return Int32(WRAPNET_CEILING_AND_ADD8)
       case .maddubsAdd16: return Int32(WRAPNET_CEILING_MADDUBS_ADD16)
       case .maddAdd32: return Int32(WRAPNET_CEILING_MADD_ADD32)
+      case .nibbleXorAdd8: return Int32(WRAPNET_CEILING_NIBBLE_XOR_ADD8)
       }
     }
 
-    /// MACs per loop iteration: 8 vectors of 32 byte products (16 int16 products for madd).
-    var macsPerIteration: Double { self == .maddAdd32 ? 128 : 256 }
+    /// MACs per loop iteration: 8 vectors of 32 byte products (16 int16 products for madd; 5 steps of 4 vectors
+    /// of 64 nibble products for the nibble loop).
+    var macsPerIteration: Double {
+      switch self {
+      case .maddAdd32: return 128
+      case .nibbleXorAdd8: return 1280
+      default: return 256
+      }
+    }
   }
 
   /// GOPS (1 MAC = 2 ops) of `primitive`'s register-only loop on one thread, timed by the thread's CPU clock

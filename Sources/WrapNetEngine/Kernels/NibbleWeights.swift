@@ -107,17 +107,15 @@ public struct NibbleWeights: Sendable, Equatable {
 ///     output[i, r] = wrap_b( Σ_t W[r, t] · X[i, t] )
 ///
 /// `activations` holds `n` rows of `weights.rowBytes` packed bytes at stride `activationRowStride` (as
-/// `NibbleWeights.packActivations` or the engine's im2col writes them): every code at most `weights.maxCode`,
-/// every nibble past column `k` zero. Gives the same integers as every other path (the tests check it against
-/// the reference). `output` is `[n, m]`.
+/// `NibbleWeights.packActivations` writes them): every code at most `weights.maxCode`, every nibble past column
+/// `k` zero. Gives the same integers as every other path (the tests check it against the reference). `output`
+/// is `[n, m]`.
 ///
 /// - Precondition: `KernelPath.isAVX2Available`, `bits` in 1...8, the buffer sizes above.
 public func wrapGEMM(
   nibbleWeights weights: NibbleWeights, activations: UnsafeBufferPointer<UInt8>, n: Int, activationRowStride: Int,
   bits: Int, output: UnsafeMutableBufferPointer<Int32>
 ) {
-  precondition(KernelPath.isAVX2Available, "wrapGEMM(nibbleWeights:): the nibble kernel needs AVX2")
-  precondition((1...8).contains(bits), "wrapGEMM(nibbleWeights:): accumulator bits must be in 1...8, got \(bits)")
   precondition(
     activationRowStride >= weights.rowBytes,
     "wrapGEMM(nibbleWeights:): row stride \(activationRowStride) is below the packed row of \(weights.rowBytes) bytes")
@@ -125,6 +123,35 @@ public func wrapGEMM(
   precondition(
     activations.count >= needed,
     "wrapGEMM(nibbleWeights:): activations has \(activations.count) bytes but X [n: \(n), k: \(weights.k)] packed at stride \(activationRowStride) needs \(needed)")
+  let rowOffsets = (0..<n).map { $0 * activationRowStride }
+  let groupOffsets = (0..<weights.groups).map { UInt32($0 * 8) }
+  rowOffsets.withUnsafeBufferPointer { rows in
+    groupOffsets.withUnsafeBufferPointer { groups in
+      wrapGEMM(
+        nibbleWeights: weights, base: activations.baseAddress, rowOffsets: rows, groupOffsets: groups, bits: bits,
+        output: output)
+    }
+  }
+}
+
+/// The general form of `wrapGEMM(nibbleWeights:...)`: the 16 codes X[i, 16g ..< 16g + 16] are the 8 packed bytes
+/// at `base + rowOffsets[i] + groupOffsets[g]`. With rows at output pixels and groups at (kernel tap, 16
+/// channels) of a zero-bordered NHWC tensor this is a convolution without an im2col copy (the engine's
+/// `avx2` path does that when the input channels are a multiple of 16). `n = rowOffsets.count`.
+///
+/// - Precondition: `KernelPath.isAVX2Available`, `bits` in 1...8, `groupOffsets.count == weights.groups`,
+///   `output.count == n * weights.m`; every addressed byte readable, every code at most `weights.maxCode`,
+///   every nibble past column `k` zero (not checked: O(n k)).
+public func wrapGEMM(
+  nibbleWeights weights: NibbleWeights, base: UnsafePointer<UInt8>?, rowOffsets: UnsafeBufferPointer<Int>,
+  groupOffsets: UnsafeBufferPointer<UInt32>, bits: Int, output: UnsafeMutableBufferPointer<Int32>
+) {
+  let n = rowOffsets.count
+  precondition(KernelPath.isAVX2Available, "wrapGEMM(nibbleWeights:): the nibble kernel needs AVX2")
+  precondition((1...8).contains(bits), "wrapGEMM(nibbleWeights:): accumulator bits must be in 1...8, got \(bits)")
+  precondition(
+    groupOffsets.count == weights.groups,
+    "wrapGEMM(nibbleWeights:): \(groupOffsets.count) group offsets for \(weights.groups) groups of 16 codes (k = \(weights.k))")
   precondition(
     output.count == n * weights.m,
     "wrapGEMM(nibbleWeights:): output has \(output.count) elements but C [n: \(n), m: \(weights.m)] needs \(n * weights.m)")
@@ -133,13 +160,46 @@ public func wrapGEMM(
     output.update(repeating: 0)
     return
   }
+  precondition(base != nil, "wrapGEMM(nibbleWeights:): no activation bytes for \(n) rows")
   #if arch(x86_64)
     weights.masks.withUnsafeBufferPointer { w in
       weights.correction.withUnsafeBufferPointer { corr in
         wrapnet_gemm_binary_nibble_acc8_avx2(
-          w.baseAddress, weights.m, weights.groups, corr.baseAddress, Int32(weights.maxCode), activations.baseAddress,
-          n, activationRowStride, output.baseAddress, weights.m, Int32(bits))
+          w.baseAddress, weights.m, weights.groups, corr.baseAddress, Int32(weights.maxCode), base,
+          rowOffsets.baseAddress, groupOffsets.baseAddress, n, output.baseAddress, weights.m, Int32(bits), nil)
       }
     }
   #endif
+}
+
+extension NibbleWeights {
+  /// The engine's fused form: the kernel writes the next layer's codes `codes` [rows, m] straight from the
+  /// wrapped sums through `table` (a `.table` [m, 2^bits] or, with `shortcut`, a `.residualTable` [m, S, 2^bits]
+  /// indexed by the saved input's code at `shortcutCodes + shortcutRows[row]`), and the sums themselves into
+  /// `sums` [rows, m] only when given (recorded accumulators). Rows and groups as for
+  /// `wrapGEMM(nibbleWeights:base:...)`.
+  func runFused(
+    base: UnsafePointer<UInt8>, rowOffsets: UnsafePointer<Int>, groupOffsets: UnsafePointer<UInt32>, rows: Int,
+    bits: Int, sums: UnsafeMutablePointer<Int32>?, table: [UInt8], shortcut: Shortcut?,
+    shortcutCodes: UnsafePointer<UInt8>?, shortcutRows: UnsafePointer<Int>?, codes: UnsafeMutablePointer<UInt8>
+  ) {
+    precondition(KernelPath.isAVX2Available && (1...8).contains(bits) && k > 0)
+    precondition(table.count == m * (shortcut?.codes ?? 1) << bits, "NibbleWeights.runFused: table size")
+    precondition(shortcut == nil || (shortcutCodes != nil && shortcutRows != nil))
+    #if arch(x86_64)
+      masks.withUnsafeBufferPointer { w in
+        correction.withUnsafeBufferPointer { corr in
+          table.withUnsafeBufferPointer { t in
+            var epilogue = wrapnet_nibble_epilogue(
+              table: t.baseAddress, shortcut_codes: shortcut?.codes ?? 1, shortcut: shortcutCodes,
+              shortcut_rows: shortcutRows, shortcut_channels: shortcut?.channels ?? 0,
+              pad_before: shortcut?.padBefore ?? 0, codes: codes, ldo: m)
+            wrapnet_gemm_binary_nibble_acc8_avx2(
+              w.baseAddress, m, groups, corr.baseAddress, Int32(maxCode), base, rowOffsets, groupOffsets, rows, sums,
+              m, Int32(bits), &epilogue)
+          }
+        }
+      }
+    #endif
+  }
 }

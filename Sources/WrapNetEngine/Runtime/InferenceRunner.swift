@@ -273,7 +273,109 @@ extension InferenceModel {
         let m = layer.outChannels
         let kp = layer.weights.paddedK
         let rows: Int
-        let x: UnsafeMutablePointer<UInt8>
+        var x: UnsafeMutablePointer<UInt8>
+        let bits = layer.wrapsAround ? layer.accumulatorBits : 32
+        let lanes = lanes(for: layer, options: options)
+        let z: UnsafeMutablePointer<Int32>
+        nibble: if options.path == .avx2, lanes == 8, let nibble = layer.nibbleWeights {
+          // Codes two per byte (the loader checked they fit), summed by the nibble kernel, which reads each row's
+          // 16-code groups through offsets: plain packed rows for a linear layer; for a convolution, kernel taps
+          // of a zero-bordered packed NHWC copy of the input, so no im2col rows are written.
+          let groups = nibble.groups
+          let groupOffsets = scratch.typed(.groupOffsets, count: groups, as: UInt32.self)
+          let rowOffsets: UnsafeMutablePointer<Int>
+          switch layer.geometry {
+          case .linear(let inF, _):
+            rows = n
+            let stride = nibble.rowBytes
+            x = scratch.bytes(.columns, count: n * stride)
+            // Zero first: the kernel sums the tail nibbles past inF too (x ^ 0 is not 0 for other bytes).
+            x.update(repeating: 0, count: n * stride)
+            for i in 0..<n { NibbleWeights.packCodes(act + i * inF, count: inF, into: x + i * stride) }
+            rowOffsets = scratch.typed(.rowOffsets, count: n, as: Int.self)
+            for i in 0..<n { rowOffsets[i] = i * stride }
+            for g in 0..<groups { groupOffsets[g] = UInt32(8 * g) }
+            (h, w, c) = (1, 1, m)
+          case .conv(let inC, _, let k, let s, let p):
+            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+            rows = n * ho * wo
+            let (hp, wp, pixelBytes) = (h + 2 * p, w + 2 * p, inC / 2)
+            x = scratch.bytes(.packed, count: n * hp * wp * pixelBytes)
+            // Implicit im2col: the loader set nibble weights only for inC % 16 == 0, so a group (16 channels of one
+            // tap) never straddles two pixels.
+            if p > 0 { x.update(repeating: 0, count: n * hp * wp * pixelBytes) }
+            for i in 0..<n {
+              for y in 0..<h {
+                NibbleWeights.packCodes(
+                  act + (i * h + y) * w * inC, count: w * inC, into: x + ((i * hp + y + p) * wp + p) * pixelBytes)
+              }
+            }
+            rowOffsets = scratch.typed(.rowOffsets, count: rows, as: Int.self)
+            var r = 0
+            for i in 0..<n {
+              for oy in 0..<ho {
+                for ox in 0..<wo {
+                  rowOffsets[r] = ((i * hp + oy * s) * wp + ox * s) * pixelBytes
+                  r += 1
+                }
+              }
+            }
+            for g in 0..<groups {
+              let (tap, ch) = (16 * g).quotientAndRemainder(dividingBy: inC)
+              groupOffsets[g] = UInt32(((tap / k) * wp + tap % k) * pixelBytes + ch / 2)
+            }
+            (h, w, c) = (ho, wo, m)
+          }
+          z = scratch.int32s(.sums, count: rows * m)
+          // Table outputs are fused into the kernel: it writes the next codes straight from the wrapped sums (and
+          // the sums only when they are recorded).
+          let table: [UInt8]?
+          var shortcut: Shortcut? = nil
+          switch layer.output {
+          case .table(let codes): table = codes
+          case .residualTable(let codes, let sc):
+            (table, shortcut) = (codes, sc)
+          default: table = nil
+          }
+          guard let table else {
+            wrapGEMM(
+              nibbleWeights: nibble, base: x, rowOffsets: UnsafeBufferPointer(start: rowOffsets, count: rows),
+              groupOffsets: UnsafeBufferPointer(start: groupOffsets, count: groups), bits: bits,
+              output: UnsafeMutableBufferPointer(start: z, count: rows * m))
+            break nibble
+          }
+          let out = scratch.bytes(.next, count: rows * m)
+          var shortcutRows: UnsafeMutablePointer<Int>? = nil
+          var savedCodes: UnsafePointer<UInt8>? = nil
+          if let sc = shortcut {
+            guard let block = saved else {
+              preconditionFailure("InferenceModel: residual layer '\(layer.name)' without a saved shortcut")
+            }
+            // Offset of each output pixel's shortcut pixel in the saved block input (stride sc.stride).
+            let rowsOut = scratch.typed(.shortcutRows, count: rows, as: Int.self)
+            var r = 0
+            for i in 0..<n {
+              for y in 0..<h {
+                for xx in 0..<w {
+                  rowsOut[r] = ((i * block.h + y * sc.stride) * block.w + xx * sc.stride) * block.c
+                  r += 1
+                }
+              }
+            }
+            (shortcutRows, savedCodes) = (rowsOut, UnsafePointer(block.codes))
+            saved = nil
+          }
+          nibble.runFused(
+            base: x, rowOffsets: rowOffsets, groupOffsets: groupOffsets, rows: rows, bits: bits,
+            sums: records.isEmpty ? nil : z, table: table, shortcut: shortcut, shortcutCodes: savedCodes,
+            shortcutRows: shortcutRows, codes: out)
+          if !records.isEmpty {
+            (records[recordIndex].base + first * (rows / n) * m).update(from: z, count: rows * m)
+            recordIndex += 1
+          }
+          act = scratch.swapActivations()
+          continue
+        } else {
         switch layer.geometry {
         case .linear(let inF, _):
           rows = n
@@ -292,12 +394,12 @@ extension InferenceModel {
           Self.im2col(act, n: n, h: h, w: w, c: inC, kernel: k, stride: s, padding: p, into: x, rowStride: kp)
           (h, w, c) = (ho, wo, m)
         }
-        let z = scratch.int32s(.sums, count: rows * m)
-        let bits = layer.wrapsAround ? layer.accumulatorBits : 32
+        z = scratch.int32s(.sums, count: rows * m)
         wrapGEMM(
           weights: layer.weights, activations: UnsafeBufferPointer(start: x, count: rows * kp), n: rows,
-          activationRowStride: kp, bits: bits, lanes: lanes(for: layer, options: options), path: options.path,
+          activationRowStride: kp, bits: bits, lanes: lanes, path: options.path,
           output: UnsafeMutableBufferPointer(start: z, count: rows * m))
+        }
         if layer.accumulatorMode == .clamp {
           let lo = Int32(-(1 << (layer.accumulatorBits - 1))), hi = Int32((1 << (layer.accumulatorBits - 1)) - 1)
           for j in 0..<(rows * m) { z[j] = min(max(z[j], lo), hi) }
@@ -540,6 +642,13 @@ fileprivate final class ForwardScratch {
     case next
     /// im2col rows or padded linear rows, UInt8.
     case columns
+    /// The current activations packed two codes per byte (nibble kernel), UInt8; zero-bordered for a convolution.
+    case packed
+    /// Nibble kernel: byte offset of each row (Int) and of each 16-code group in a row (UInt32); offset of each
+    /// output pixel's shortcut pixel in a residual block's saved input (Int).
+    case rowOffsets
+    case groupOffsets
+    case shortcutRows
     /// Accumulator values, Int32.
     case sums
     /// A residual block's saved input, UInt8.
@@ -569,6 +678,11 @@ fileprivate final class ForwardScratch {
   /// `count` Int32 values of `slot`.
   func int32s(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Int32> {
     raw(slot, bytes: count * 4).bindMemory(to: Int32.self, capacity: max(count, 1))
+  }
+
+  /// `count` values of type `T` (a plain integer type) in `slot`.
+  func typed<T>(_ slot: Slot, count: Int, as type: T.Type) -> UnsafeMutablePointer<T> {
+    raw(slot, bytes: count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: max(count, 1))
   }
 
   /// Makes `.next` the current activations (and the old activations the next output buffer); returns them.
