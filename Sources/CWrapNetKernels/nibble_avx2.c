@@ -73,29 +73,47 @@ static inline void nibble_store(__m256i sums, __m256i correction, int bits, int3
 }
 
 // One tile row's results: the wrapped sums to c (when c is not NULL) and, with an epilogue, the next codes
-// (see wrapnet_nibble_epilogue).
+// (see wrapnet_nibble_epilogue). The table indices are computed as one vector (channel base + shortcut code
+// * 2^bits + wrapped sum), so the 8 byte look-ups that follow are independent loads.
 static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int32_t *c, size_t ldc,
                                  const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
   if (c) nibble_store(sums, correction, bits, c + row * ldc + m0, channels);
   if (!e) return;
   const __m128i shift = _mm_cvtsi32_si128(32 - bits);
-  const __m256i r = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
-  int32_t v[8];
-  _mm256_storeu_si256((__m256i *)v, r);
-  const ptrdiff_t size = (ptrdiff_t)1 << bits;
-  const ptrdiff_t offset = (ptrdiff_t)1 << (bits - 1);
-  uint8_t *out = e->codes + row * e->ldo + m0;
-  if (e->shortcut == NULL) {
-    const uint8_t *t = e->table + (ptrdiff_t)m0 * size + offset;
-    for (size_t i = 0; i < channels; i++) out[i] = t[(ptrdiff_t)i * size + v[i]];
-    return;
+  const __m256i v = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+  // Entries per channel: S * 2^bits; channel ch's block starts at ch * S * 2^bits (+ 2^(bits-1) centres v).
+  const int per_channel = (int)(e->shortcut_codes << bits);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i index = _mm256_add_epi32(
+      _mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32((int)m0), lane), _mm256_set1_epi32(per_channel)),
+      _mm256_add_epi32(v, _mm256_set1_epi32(1 << (bits - 1))));
+  if (e->shortcut != NULL) {
+    const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
+    __m256i code;
+    if (e->pad_before == 0 && m0 + 8 <= e->shortcut_channels) {
+      // Every channel of the tile reaches the shortcut: its 8 codes are contiguous.
+      int64_t eight;
+      __builtin_memcpy(&eight, sc + m0, 8);
+      code = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight));
+    } else {
+      // Output channel ch reads shortcut channel ch - pad_before when that exists, else shortcut code 0.
+      int32_t codes[8] = {0};
+      for (size_t i = 0; i < channels; i++) {
+        const size_t ch = m0 + i;
+        if (ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels) codes[i] = sc[ch - e->pad_before];
+      }
+      code = _mm256_loadu_si256((const __m256i *)codes);
+    }
+    index = _mm256_add_epi32(index, _mm256_sll_epi32(code, _mm_cvtsi32_si128(bits)));
   }
-  // Output channel ch reads shortcut channel ch - pad_before when that exists, else shortcut code 0.
-  const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
-  for (size_t i = 0; i < channels; i++) {
-    const size_t ch = m0 + i;
-    const size_t code = ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels ? sc[ch - e->pad_before] : 0;
-    out[i] = e->table[(ptrdiff_t)(ch * e->shortcut_codes + code) * size + offset + v[i]];
+  int32_t at[8];
+  _mm256_storeu_si256((__m256i *)at, index);
+  const uint8_t *restrict table = e->table;
+  uint8_t *restrict out = e->codes + row * e->ldo + m0;
+  if (channels == 8) {
+    for (int i = 0; i < 8; i++) out[i] = table[at[i]];
+  } else {
+    for (size_t i = 0; i < channels; i++) out[i] = table[at[i]];
   }
 }
 
