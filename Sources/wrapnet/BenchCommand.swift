@@ -22,8 +22,8 @@ struct BenchCommand: ParsableCommand {
       0. Ceiling. Register-only loops (no loads, eight independent accumulators) of each kernel's inner step: \
       sign+add8 (binary/ternary, 8-bit lanes), and+add8 (binary weights as masks), maddubs+add16, madd+add32 \
       (32-bit lanes), "xor+add8 nibbles" (the nibble kernel's step: two codes per byte, 64 MACs per pair, with \
-      its nibble split every 5 steps), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can beat its ceiling \
-      on this core, so it is the honest yardstick for the kernel GOPS below.
+      its nibble split every 5 steps), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can \
+      beat its ceiling on this core, so it is the honest yardstick for the kernel GOPS below.
 
       1. Kernels. For every low-bit layer (all but the wide first and last layers), the engine's wrap-around GEMM \
       W [m, k] x X [n, k] with m = output channels, k = fan-in, n = output positions x --batch (n = Ho·Wo·batch \
@@ -477,7 +477,8 @@ extension BenchCommand {
     )
     if weightBits == 1 && actBits <= 3 && accBits <= 8 && KernelPath.isAVX2Available {
       print(
-        "  avx2 nib = the nibble kernel the engine runs on these layers: codes two per byte, weights as XOR masks, 8-bit lanes.")
+        "  avx2 nib = the nibble kernel the engine runs on these layers: codes two per byte, weights as XOR masks, "
+          + "8-bit lanes.")
     }
     if !ceilings.isEmpty {
       print(

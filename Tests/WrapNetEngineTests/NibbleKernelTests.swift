@@ -77,7 +77,8 @@ struct NibbleKernelTests {
           let codes = [Int8](repeating: code, count: m * k)
           let x = [UInt8](repeating: xValue, count: n * k)
           for bits in [1, 5, 8] {
-            checkNibble(codes: codes, x: x, m: m, n: n, k: k, maxCode: maxCode, bits: bits, label: "extreme x=\(xValue)")
+            checkNibble(
+              codes: codes, x: x, m: m, n: n, k: k, maxCode: maxCode, bits: bits, label: "extreme x=\(xValue)")
           }
         }
       }
@@ -118,7 +119,8 @@ struct NibbleKernelTests {
       var out = [UInt8](repeating: 0xAA, count: (count + 1) / 2 + 1)
       codes.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
-          NibbleWeights.packCodes(src.baseAddress ?? UnsafePointer(dst.baseAddress!), count: count, into: dst.baseAddress!)
+          NibbleWeights.packCodes(
+            src.baseAddress ?? UnsafePointer(dst.baseAddress!), count: count, into: dst.baseAddress!)
         }
       }
       let expected = (0..<((count + 1) / 2)).map { j in codes[2 * j] | (2 * j + 1 < count ? codes[2 * j + 1] << 4 : 0) }

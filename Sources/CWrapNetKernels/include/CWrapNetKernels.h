@@ -103,8 +103,8 @@ void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t gro
 void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);
 /// Runs `iterations` of a register-only loop of `primitive` (a WRAPNET_CEILING_* value): 8 multiply-like and 8
 /// add instructions per iteration on eight independent accumulators, no loads. MACs per iteration: 256 (128 for
-/// WRAPNET_CEILING_MADD_ADD32, 1280 for WRAPNET_CEILING_NIBBLE_XOR_ADD8, see there). Returns a value derived from the accumulators (so the loop is not removed), or
-/// -1 for an unknown primitive.
+/// WRAPNET_CEILING_MADD_ADD32, 1280 for WRAPNET_CEILING_NIBBLE_XOR_ADD8, see there). Returns a value derived from
+/// the accumulators (so the loop is not removed), or -1 for an unknown primitive.
 int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations);
 
 #endif  // __x86_64__

@@ -71,7 +71,9 @@ public struct NibbleWeights: Sendable, Equatable {
 
   /// Packs `count` codes (each <= 15) two per byte into `destination`: byte j = codes[2j] | codes[2j + 1] << 4,
   /// the last high nibble 0 when `count` is odd; writes `(count + 1) / 2` bytes.
-  public static func packCodes(_ codes: UnsafePointer<UInt8>, count: Int, into destination: UnsafeMutablePointer<UInt8>) {
+  public static func packCodes(
+    _ codes: UnsafePointer<UInt8>, count: Int, into destination: UnsafeMutablePointer<UInt8>
+  ) {
     #if arch(x86_64)
       if KernelPath.isAVX2Available {
         wrapnet_pack_nibbles_avx2(codes, count, destination)
@@ -89,7 +91,8 @@ public struct NibbleWeights: Sendable, Equatable {
   /// Packs rows `X [n, k]` (UInt8 codes <= 15) into rows of `rowBytes` bytes, zero beyond the codes: the kernel's
   /// activation form.
   public func packActivations(_ x: [UInt8], n: Int) -> [UInt8] {
-    precondition(x.count == n * k, "NibbleWeights: activations have \(x.count) codes but X [n: \(n), k: \(k)] needs \(n * k)")
+    precondition(
+      x.count == n * k, "NibbleWeights: activations have \(x.count) codes but X [n: \(n), k: \(k)] needs \(n * k)")
     var out = [UInt8](repeating: 0, count: n * rowBytes)
     x.withUnsafeBufferPointer { src in
       out.withUnsafeMutableBufferPointer { dst in
@@ -122,7 +125,8 @@ public func wrapGEMM(
   let needed = n == 0 ? 0 : (n - 1) * activationRowStride + weights.rowBytes
   precondition(
     activations.count >= needed,
-    "wrapGEMM(nibbleWeights:): activations has \(activations.count) bytes but X [n: \(n), k: \(weights.k)] packed at stride \(activationRowStride) needs \(needed)")
+    "wrapGEMM(nibbleWeights:): activations has \(activations.count) bytes but X [n: \(n), k: \(weights.k)] packed at stride \(activationRowStride) needs \(needed)"
+  )
   let rowOffsets = (0..<n).map { $0 * activationRowStride }
   let groupOffsets = (0..<weights.groups).map { UInt32($0 * 8) }
   rowOffsets.withUnsafeBufferPointer { rows in
@@ -151,10 +155,12 @@ public func wrapGEMM(
   precondition((1...8).contains(bits), "wrapGEMM(nibbleWeights:): accumulator bits must be in 1...8, got \(bits)")
   precondition(
     groupOffsets.count == weights.groups,
-    "wrapGEMM(nibbleWeights:): \(groupOffsets.count) group offsets for \(weights.groups) groups of 16 codes (k = \(weights.k))")
+    "wrapGEMM(nibbleWeights:): \(groupOffsets.count) group offsets for \(weights.groups) groups of 16 codes (k = \(weights.k))"
+  )
   precondition(
     output.count == n * weights.m,
-    "wrapGEMM(nibbleWeights:): output has \(output.count) elements but C [n: \(n), m: \(weights.m)] needs \(n * weights.m)")
+    "wrapGEMM(nibbleWeights:): output has \(output.count) elements but C [n: \(n), m: \(weights.m)] needs \(n * weights.m)"
+  )
   if n == 0 || weights.m == 0 { return }
   if weights.k == 0 {
     output.update(repeating: 0)

@@ -279,53 +279,12 @@ extension InferenceModel {
         let z: UnsafeMutablePointer<Int32>
         nibble: if options.path == .avx2, lanes == 8, let nibble = layer.nibbleWeights {
           // Codes two per byte (the loader checked they fit), summed by the nibble kernel, which reads each row's
-          // 16-code groups through offsets: plain packed rows for a linear layer; for a convolution, kernel taps
-          // of a zero-bordered packed NHWC copy of the input, so no im2col rows are written.
-          let groups = nibble.groups
-          let groupOffsets = scratch.typed(.groupOffsets, count: groups, as: UInt32.self)
-          let rowOffsets: UnsafeMutablePointer<Int>
-          switch layer.geometry {
-          case .linear(let inF, _):
-            rows = n
-            let stride = nibble.rowBytes
-            x = scratch.bytes(.columns, count: n * stride)
-            // Zero first: the kernel sums the tail nibbles past inF too (x ^ 0 is not 0 for other bytes).
-            x.update(repeating: 0, count: n * stride)
-            for i in 0..<n { NibbleWeights.packCodes(act + i * inF, count: inF, into: x + i * stride) }
-            rowOffsets = scratch.typed(.rowOffsets, count: n, as: Int.self)
-            for i in 0..<n { rowOffsets[i] = i * stride }
-            for g in 0..<groups { groupOffsets[g] = UInt32(8 * g) }
-            (h, w, c) = (1, 1, m)
-          case .conv(let inC, _, let k, let s, let p):
-            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
-            rows = n * ho * wo
-            let (hp, wp, pixelBytes) = (h + 2 * p, w + 2 * p, inC / 2)
-            x = scratch.bytes(.packed, count: n * hp * wp * pixelBytes)
-            // Implicit im2col: the loader set nibble weights only for inC % 16 == 0, so a group (16 channels of one
-            // tap) never straddles two pixels.
-            if p > 0 { x.update(repeating: 0, count: n * hp * wp * pixelBytes) }
-            for i in 0..<n {
-              for y in 0..<h {
-                NibbleWeights.packCodes(
-                  act + (i * h + y) * w * inC, count: w * inC, into: x + ((i * hp + y + p) * wp + p) * pixelBytes)
-              }
-            }
-            rowOffsets = scratch.typed(.rowOffsets, count: rows, as: Int.self)
-            var r = 0
-            for i in 0..<n {
-              for oy in 0..<ho {
-                for ox in 0..<wo {
-                  rowOffsets[r] = ((i * hp + oy * s) * wp + ox * s) * pixelBytes
-                  r += 1
-                }
-              }
-            }
-            for g in 0..<groups {
-              let (tap, ch) = (16 * g).quotientAndRemainder(dividingBy: inC)
-              groupOffsets[g] = UInt32(((tap / k) * wp + tap % k) * pixelBytes + ch / 2)
-            }
-            (h, w, c) = (ho, wo, m)
-          }
+          // 16-code groups through offsets: no im2col rows for a convolution (see `nibbleInput`).
+          let input = Self.nibbleInput(
+            act, n: n, h: h, w: w, geometry: layer.geometry, weights: nibble, scratch: scratch)
+          (rows, x) = (input.rows, input.base)
+          (h, w, c) = (input.h, input.w, m)
+          let (rowOffsets, groupOffsets, groups) = (input.rowOffsets, input.groupOffsets, nibble.groups)
           z = scratch.int32s(.sums, count: rows * m)
           // Table outputs are fused into the kernel: it writes the next codes straight from the wrapped sums (and
           // the sums only when they are recorded).
@@ -351,18 +310,18 @@ extension InferenceModel {
             guard let block = saved else {
               preconditionFailure("InferenceModel: residual layer '\(layer.name)' without a saved shortcut")
             }
-            // Offset of each output pixel's shortcut pixel in the saved block input (stride sc.stride).
-            let rowsOut = scratch.typed(.shortcutRows, count: rows, as: Int.self)
+            // Offset of each output pixel's shortcut pixel in the saved block input [n, block.h, block.w, block.c].
+            let offsets = scratch.typed(.shortcutRows, count: rows, as: Int.self)
             var r = 0
             for i in 0..<n {
               for y in 0..<h {
                 for xx in 0..<w {
-                  rowsOut[r] = ((i * block.h + y * sc.stride) * block.w + xx * sc.stride) * block.c
+                  offsets[r] = ((i * block.h + y * sc.stride) * block.w + xx * sc.stride) * block.c
                   r += 1
                 }
               }
             }
-            (shortcutRows, savedCodes) = (rowsOut, UnsafePointer(block.codes))
+            (shortcutRows, savedCodes) = (offsets, UnsafePointer(block.codes))
             saved = nil
           }
           nibble.runFused(
@@ -376,29 +335,29 @@ extension InferenceModel {
           act = scratch.swapActivations()
           continue
         } else {
-        switch layer.geometry {
-        case .linear(let inF, _):
-          rows = n
-          if kp == inF {
-            x = act
-          } else {
-            // Rows of kp bytes; the columns inF ..< kp may hold anything (they meet zero weights).
-            x = scratch.bytes(.columns, count: n * kp)
-            for i in 0..<n { (x + i * kp).update(from: act + i * inF, count: inF) }
+          switch layer.geometry {
+          case .linear(let inF, _):
+            rows = n
+            if kp == inF {
+              x = act
+            } else {
+              // Rows of kp bytes; the columns inF ..< kp may hold anything (they meet zero weights).
+              x = scratch.bytes(.columns, count: n * kp)
+              for i in 0..<n { (x + i * kp).update(from: act + i * inF, count: inF) }
+            }
+            (h, w, c) = (1, 1, m)
+          case .conv(let inC, _, let k, let s, let p):
+            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+            rows = n * ho * wo
+            x = scratch.bytes(.columns, count: rows * kp)
+            Self.im2col(act, n: n, h: h, w: w, c: inC, kernel: k, stride: s, padding: p, into: x, rowStride: kp)
+            (h, w, c) = (ho, wo, m)
           }
-          (h, w, c) = (1, 1, m)
-        case .conv(let inC, _, let k, let s, let p):
-          let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
-          rows = n * ho * wo
-          x = scratch.bytes(.columns, count: rows * kp)
-          Self.im2col(act, n: n, h: h, w: w, c: inC, kernel: k, stride: s, padding: p, into: x, rowStride: kp)
-          (h, w, c) = (ho, wo, m)
-        }
-        z = scratch.int32s(.sums, count: rows * m)
-        wrapGEMM(
-          weights: layer.weights, activations: UnsafeBufferPointer(start: x, count: rows * kp), n: rows,
-          activationRowStride: kp, bits: bits, lanes: lanes, path: options.path,
-          output: UnsafeMutableBufferPointer(start: z, count: rows * m))
+          z = scratch.int32s(.sums, count: rows * m)
+          wrapGEMM(
+            weights: layer.weights, activations: UnsafeBufferPointer(start: x, count: rows * kp), n: rows,
+            activationRowStride: kp, bits: bits, lanes: lanes, path: options.path,
+            output: UnsafeMutableBufferPointer(start: z, count: rows * m))
         }
         if layer.accumulatorMode == .clamp {
           let lo = Int32(-(1 << (layer.accumulatorBits - 1))), hi = Int32((1 << (layer.accumulatorBits - 1)) - 1)
@@ -430,6 +389,63 @@ extension InferenceModel {
         }
         act = scratch.swapActivations()
       }
+    }
+  }
+
+  /// The nibble kernel's input for one dense layer on codes `act` [n, h, w, c] (NHWC): the packed bytes and the
+  /// offsets of each row (output pixel) and of each 16-code group in it (see `wrapGEMM(nibbleWeights:base:...)`).
+  /// A linear layer gets plain packed rows with zero tails. A convolution gets a zero-bordered packed copy of its
+  /// input [n, h + 2p, w + 2p, c / 2] and no im2col at all: row (i, oy, ox) starts at its window's top-left
+  /// pixel, group g at kernel tap (16g) / c, channel (16g) % c (the loader only packs layers with c % 16 == 0,
+  /// so a group never straddles two pixels). Returns the output grid (1 × 1 for linear).
+  fileprivate static func nibbleInput(
+    _ act: UnsafePointer<UInt8>, n: Int, h: Int, w: Int, geometry: DenseGeometry, weights: NibbleWeights,
+    scratch: ForwardScratch
+  ) -> (
+    base: UnsafeMutablePointer<UInt8>, rows: Int, rowOffsets: UnsafeMutablePointer<Int>,
+    groupOffsets: UnsafeMutablePointer<UInt32>, h: Int, w: Int
+  ) {
+    let groups = weights.groups
+    let groupOffsets = scratch.typed(.groupOffsets, count: groups, as: UInt32.self)
+    switch geometry {
+    case .linear(let inF, _):
+      let stride = weights.rowBytes
+      let x = scratch.bytes(.columns, count: n * stride)
+      // Zero first: the kernel sums the tail nibbles past inF too (x ^ 0 is not 0 for other bytes).
+      x.update(repeating: 0, count: n * stride)
+      let rowOffsets = scratch.typed(.rowOffsets, count: n, as: Int.self)
+      for i in 0..<n {
+        NibbleWeights.packCodes(act + i * inF, count: inF, into: x + i * stride)
+        rowOffsets[i] = i * stride
+      }
+      for g in 0..<groups { groupOffsets[g] = UInt32(8 * g) }
+      return (x, n, rowOffsets, groupOffsets, 1, 1)
+    case .conv(let inC, _, let k, let s, let p):
+      let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+      let (hp, wp, pixelBytes) = (h + 2 * p, w + 2 * p, inC / 2)
+      let x = scratch.bytes(.packed, count: n * hp * wp * pixelBytes)
+      if p > 0 { x.update(repeating: 0, count: n * hp * wp * pixelBytes) }
+      for i in 0..<n {
+        for y in 0..<h {
+          NibbleWeights.packCodes(
+            act + (i * h + y) * w * inC, count: w * inC, into: x + ((i * hp + y + p) * wp + p) * pixelBytes)
+        }
+      }
+      let rowOffsets = scratch.typed(.rowOffsets, count: n * ho * wo, as: Int.self)
+      var r = 0
+      for i in 0..<n {
+        for oy in 0..<ho {
+          for ox in 0..<wo {
+            rowOffsets[r] = ((i * hp + oy * s) * wp + ox * s) * pixelBytes
+            r += 1
+          }
+        }
+      }
+      for g in 0..<groups {
+        let (tap, ch) = (16 * g).quotientAndRemainder(dividingBy: inC)
+        groupOffsets[g] = UInt32(((tap / k) * wp + tap % k) * pixelBytes + ch / 2)
+      }
+      return (x, n * ho * wo, rowOffsets, groupOffsets, ho, wo)
     }
   }
 
