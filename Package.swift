@@ -51,7 +51,7 @@ let package = Package(
     ),
 
     // MARK: - Tests
-    .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine"]),
+    .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine", "CWrapNetKernels"]),
     .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine"]),
   ],
   swiftLanguageModes: [.v6]

@@ -46,6 +46,12 @@ enum {
   WRAPNET_CEILING_NIBBLE_XOR_ADD8 = 4,
 };
 
+/// Threshold codes (all CPUs): out[r * m + ch] = the number of l < levels with z[r * m + ch] >= t[ch * levels + l]
+/// (or <= when descending[ch] is 1), for r < rows. Counted without branching on the comparisons, which depend on
+/// the data; the engine uses it for up to 8 levels (more levels use a binary search).
+void wrapnet_threshold_codes(const int32_t *z, size_t rows, size_t m, const int64_t *t, size_t levels,
+                             const uint8_t *descending, uint8_t *out);
+
 #if defined(__x86_64__)
 
 /// |w| <= 1 (binary, ternary) x uint8, 8-bit lanes: _mm256_sign_epi8 then _mm256_add_epi8 (exact mod 2^8).

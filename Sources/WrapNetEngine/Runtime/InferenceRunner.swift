@@ -1,3 +1,4 @@
+import CWrapNetKernels
 import Dispatch
 
 /// How `InferenceModel.run` computes: kernel path, lane width, threads, and whether to record accumulators.
@@ -547,6 +548,15 @@ extension InferenceModel {
         for r in 0..<rows {
           let zr = z + r * m, or = out + r * m
           for ch in 0..<m { or[ch] = t[ch &* size &+ Int(zr[ch]) &+ offset] }
+        }
+      }
+    case .thresholds(let thresholds, let levels, let descending) where levels <= 8:
+      // Few levels (1-3 for 2-bit codes): counted in C without branches (a `where` filter mispredicts).
+      thresholds.withUnsafeBufferPointer { t in
+        descending.withUnsafeBufferPointer { down in
+          // Bool is one byte, 0 or 1.
+          let flags = UnsafeRawPointer(down.baseAddress!).assumingMemoryBound(to: UInt8.self)
+          wrapnet_threshold_codes(z, rows, m, t.baseAddress!, levels, flags, out)
         }
       }
     case .thresholds(let thresholds, let levels, let descending):

@@ -1,0 +1,55 @@
+import CWrapNetKernels
+import Testing
+
+// wrapnet_threshold_codes (exact and clamp layers: a 32-bit sum -> the number of thresholds it passes) against
+// its definition, with channel counts around the AVX2 loop's 4-channel step and values and thresholds at the
+// extremes of their ranges.
+@Suite("Threshold codes agree with their definition")
+struct ThresholdCodeTests {
+  /// SplitMix64, so that failures reproduce.
+  struct Random {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+  }
+
+  @Test("random shapes, extreme values and thresholds", arguments: [1, 2, 3, 4, 5, 7, 8])
+  func matchesDefinition(levels: Int) {
+    var rng = Random(state: UInt64(levels))
+    for m in [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33] {
+      let rows = 1 + Int(rng.next() % 9)
+      let z: [Int32] = (0..<(rows * m)).map { _ in
+        switch rng.next() % 8 {
+        case 0: return Int32.min
+        case 1: return Int32.max
+        default: return Int32(Int64(rng.next() % 401) - 200)
+        }
+      }
+      let t: [Int64] = (0..<(m * levels)).map { _ in
+        switch rng.next() % 10 {
+        case 0: return Int64.min
+        case 1: return Int64.max
+        case 2: return Int64(Int32.min)
+        case 3: return Int64(Int32.max) + 1
+        default: return Int64(rng.next() % 401) - 200
+        }
+      }
+      let down: [UInt8] = (0..<m).map { _ in UInt8(rng.next() & 1) }
+      var out = [UInt8](repeating: 0xFF, count: rows * m)
+      wrapnet_threshold_codes(z, rows, m, t, levels, down, &out)
+      for r in 0..<rows {
+        for ch in 0..<m {
+          let v = Int64(z[r * m + ch])
+          let row = t[(ch * levels)..<((ch + 1) * levels)]
+          let expected = row.filter { down[ch] == 1 ? v <= $0 : v >= $0 }.count
+          #expect(Int(out[r * m + ch]) == expected, "m \(m) levels \(levels) row \(r) channel \(ch): v \(v), t \(Array(row))")
+        }
+      }
+    }
+  }
+}
