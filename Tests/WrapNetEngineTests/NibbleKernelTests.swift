@@ -1,3 +1,4 @@
+import CWrapNetKernels
 import Testing
 import WrapNetEngine
 
@@ -135,5 +136,71 @@ struct NibbleKernelTests {
     #expect(NibbleWeights.maxCode(covering: 2) == 3)
     #expect(NibbleWeights.maxCode(covering: 7) == 7)
     #expect(NibbleWeights.maxCode(covering: 8) == nil)
+  }
+}
+
+// The fused epilogue (the engine's table outputs): codes written straight from the wrapped sums through a
+// plain [m, 2^b] table or a residual [m, S, 2^b] table indexed by a shortcut code, against the same look-ups
+// done here on the reference sums; odd channel counts (the last panel's tail), shortcuts that reach only some
+// channels (pad_before > 0), and the sums written alongside.
+@Suite("Nibble kernel epilogue agrees with the reference", .enabled(if: KernelPath.isAVX2Available))
+struct NibbleEpilogueTests {
+  @Test(
+    "plain and residual tables",
+    arguments: [(1, 7, 37, 0), (3, 11, 144, 0), (8, 5, 33, 0), (13, 9, 160, 0), (13, 9, 160, 2), (24, 6, 288, 4)]
+      as [(Int, Int, Int, Int)])
+  func tables(m: Int, n: Int, k: Int, padBefore: Int) {
+    var rng = NibbleRandom(state: UInt64(m * 1000 + k + padBefore))
+    let bits = 5
+    let size = 1 << bits
+    let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
+    let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
+    let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+    let sums = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+    let nibble = NibbleWeights(packed, maxCode: 3)
+    let rows = nibble.packActivations(x, n: n)
+    let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
+    let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
+    for residual in [false, true] {
+      // S shortcut codes; the saved input has `reached` channels per pixel, one pixel per row.
+      let s = residual ? 4 : 1
+      let reached = residual ? max(1, m - 2 * padBefore) : 0
+      let table = (0..<(m * s * size)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+      let saved = (0..<(n * max(reached, 1))).map { _ in UInt8(rng.next() % UInt64(s)) }
+      let savedRows = (0..<n).map { $0 * max(reached, 1) }
+      var expected = [UInt8](repeating: 0, count: n * m)
+      for i in 0..<n {
+        for ch in 0..<m {
+          let j = ch - padBefore
+          let code = residual && j >= 0 && j < reached ? Int(saved[savedRows[i] + j]) : 0
+          expected[i * m + ch] = table[(ch * s + code) * size + Int(sums[i * m + ch]) + size / 2]
+        }
+      }
+      var got = [UInt8](repeating: 0xEE, count: n * m)
+      var gotSums = [Int32](repeating: 0, count: n * m)
+      nibble.masks.withUnsafeBufferPointer { w in
+        nibble.correction.withUnsafeBufferPointer { corr in
+          rows.withUnsafeBufferPointer { xb in
+            table.withUnsafeBufferPointer { t in
+              saved.withUnsafeBufferPointer { sv in
+                savedRows.withUnsafeBufferPointer { sr in
+                  got.withUnsafeMutableBufferPointer { out in
+                    var epilogue = wrapnet_nibble_epilogue(
+                      table: t.baseAddress, shortcut_codes: s, shortcut: residual ? sv.baseAddress : nil,
+                      shortcut_rows: residual ? sr.baseAddress : nil, shortcut_channels: reached,
+                      pad_before: padBefore, codes: out.baseAddress, ldo: m)
+                    wrapnet_gemm_binary_nibble_acc8_avx2(
+                      w.baseAddress, m, nibble.groups, corr.baseAddress, Int32(nibble.maxCode), xb.baseAddress,
+                      rowOffsets, groupOffsets, n, &gotSums, m, Int32(bits), &epilogue)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      #expect(got == expected, "m \(m) n \(n) k \(k) padBefore \(padBefore) residual \(residual)")
+      #expect(gotSums == sums, "sums beside the codes")
+    }
   }
 }
