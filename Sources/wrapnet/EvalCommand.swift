@@ -48,7 +48,12 @@ struct EvalCommand: ParsableCommand {
   @Flag(help: "Print one JSON object instead of text.")
   var json = false
 
-  @Option(help: "Engine models: kernel path reference, portable or avx2 (default: the fastest available).")
+  @Option(
+    help: """
+      Engine models: kernel path reference, portable or avx2 (default: the fastest available). With avx2 and \
+      8-bit lanes, binary layers whose input codes have at most 3 bits run the nibble kernel (two codes per \
+      byte, table look-ups fused in); every path gives the same integers.
+      """)
   var kernel: String?
 
   @Option(help: "Engine models: lane width 8, 16 or 32 for wrap-around layers (default: the narrowest valid).")
