@@ -19,9 +19,12 @@
 // Sums of one tile: P activation rows x 8 channels (one weight panel). out[p] = 8 int32 sums of (x ^ mask)
 // over the row, channel order 0..7, before the correction. Registers: 2 weight vectors, 1 broadcast, 2P
 // accumulators (P <= 6 fits the 16 YMM registers).
+//
+// Ternary weights (w in {-1, 0, +1}) add a keep mask: (x & keep) ^ flip is x, 0 or max_code - x; a group's block
+// is then 128 bytes, keep masks of both vectors first, then the flip masks.
 static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, size_t groups, size_t period,
                                                               const uint8_t *const *rows, const uint32_t *goff,
-                                                              __m256i *out, const int P) {
+                                                              __m256i *out, const int P, const int ternary) {
   const __m256i low = _mm256_set1_epi8(0x0F);
   __m256i total[12], part[12];
   for (int i = 0; i < 2 * P; i++) total[i] = _mm256_setzero_si256();
@@ -30,15 +33,30 @@ static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, 
     for (int i = 0; i < 2 * P; i++) part[i] = _mm256_setzero_si256();
     // Nibble fields: each step adds at most M to each, so `period` steps stay below 16 (no carry).
     for (size_t g = g0; g < gend; g++) {
-      const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + g * 64));
-      const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + g * 64 + 32));
       const size_t at = goff[g];
-      for (int p = 0; p < P; p++) {
-        int64_t codes;
-        __builtin_memcpy(&codes, rows[p] + at, 8);
-        const __m256i b = _mm256_set1_epi64x(codes);
-        part[2 * p] = _mm256_add_epi8(part[2 * p], _mm256_xor_si256(b, w0));
-        part[2 * p + 1] = _mm256_add_epi8(part[2 * p + 1], _mm256_xor_si256(b, w1));
+      if (ternary) {
+        const uint8_t *block = w + g * 128;
+        const __m256i k0 = _mm256_loadu_si256((const __m256i *)block);
+        const __m256i k1 = _mm256_loadu_si256((const __m256i *)(block + 32));
+        const __m256i f0 = _mm256_loadu_si256((const __m256i *)(block + 64));
+        const __m256i f1 = _mm256_loadu_si256((const __m256i *)(block + 96));
+        for (int p = 0; p < P; p++) {
+          int64_t codes;
+          __builtin_memcpy(&codes, rows[p] + at, 8);
+          const __m256i b = _mm256_set1_epi64x(codes);
+          part[2 * p] = _mm256_add_epi8(part[2 * p], _mm256_xor_si256(_mm256_and_si256(b, k0), f0));
+          part[2 * p + 1] = _mm256_add_epi8(part[2 * p + 1], _mm256_xor_si256(_mm256_and_si256(b, k1), f1));
+        }
+      } else {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + g * 64));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + g * 64 + 32));
+        for (int p = 0; p < P; p++) {
+          int64_t codes;
+          __builtin_memcpy(&codes, rows[p] + at, 8);
+          const __m256i b = _mm256_set1_epi64x(codes);
+          part[2 * p] = _mm256_add_epi8(part[2 * p], _mm256_xor_si256(b, w0));
+          part[2 * p + 1] = _mm256_add_epi8(part[2 * p + 1], _mm256_xor_si256(b, w1));
+        }
       }
     }
     // Split the fields: low + high nibble per byte (<= 30), summed into bytes that wrap mod 2^8.
@@ -117,10 +135,10 @@ static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int
   }
 }
 
-void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
-                                          int max_code, const uint8_t *x, const size_t *row_offsets,
-                                          const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
-                                          const wrapnet_nibble_epilogue *epilogue) {
+static inline __attribute__((always_inline)) void nibble_gemm(
+    const uint8_t *w, size_t m, size_t groups, const int32_t *correction, int max_code, const uint8_t *x,
+    const size_t *row_offsets, const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+    const wrapnet_nibble_epilogue *epilogue, const int ternary) {
   enum { P = 5 };
   if (m == 0 || n == 0) return;
   const size_t period = (size_t)(15 / max_code);
@@ -131,7 +149,7 @@ void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t gro
   for (size_t nbeg = 0; nbeg < n; nbeg += nb) {
     const size_t nend = n - nbeg < nb ? n : nbeg + nb;
     for (size_t m0 = 0; m0 < m; m0 += 8) {
-      const uint8_t *panel = w + m0 / 8 * groups * 64;
+      const uint8_t *panel = w + m0 / 8 * groups * (ternary ? 128 : 64);
       const size_t channels = m - m0 < 8 ? m - m0 : 8;
       const __m256i corr = _mm256_loadu_si256((const __m256i *)(correction + m0));
       size_t n0 = nbeg;
@@ -139,17 +157,31 @@ void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t gro
         const uint8_t *rows[P];
         for (int p = 0; p < P; p++) rows[p] = x + row_offsets[n0 + p];
         __m256i sums[P];
-        nibble_tile(panel, groups, period, rows, group_offsets, sums, P);
+        nibble_tile(panel, groups, period, rows, group_offsets, sums, P, ternary);
         for (int p = 0; p < P; p++) nibble_finish(sums[p], corr, bits, c, ldc, epilogue, n0 + p, m0, channels);
       }
       for (; n0 < nend; n0++) {
         const uint8_t *rows[1] = {x + row_offsets[n0]};
         __m256i sums[1];
-        nibble_tile(panel, groups, period, rows, group_offsets, sums, 1);
+        nibble_tile(panel, groups, period, rows, group_offsets, sums, 1, ternary);
         nibble_finish(sums[0], corr, bits, c, ldc, epilogue, n0, m0, channels);
       }
     }
   }
+}
+
+void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
+                                          int max_code, const uint8_t *x, const size_t *row_offsets,
+                                          const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                          const wrapnet_nibble_epilogue *epilogue) {
+  nibble_gemm(w, m, groups, correction, max_code, x, row_offsets, group_offsets, n, c, ldc, bits, epilogue, 0);
+}
+
+void wrapnet_gemm_ternary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
+                                           int max_code, const uint8_t *x, const size_t *row_offsets,
+                                           const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                           const wrapnet_nibble_epilogue *epilogue) {
+  nibble_gemm(w, m, groups, correction, max_code, x, row_offsets, group_offsets, n, c, ldc, bits, epilogue, 1);
 }
 
 void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst) {

@@ -29,8 +29,8 @@ struct BenchCommand: ParsableCommand {
       W [m, k] x X [n, k] with m = output channels, k = fan-in, n = output positions x --batch (n = Ho·Wo·batch \
       for convolutions), weight codes of --weight-bits, activation codes of --act-bits, a b = --acc-bits \
       wrap-around accumulator. Every kernel path this CPU has (portable; avx2 when available; reference only for \
-      shapes up to 4 M MACs, or all with --reference) x lane width 8, 16, 32, and for binary weights with \
-      activation codes of at most 3 bits the row "avx2 nib": the nibble kernel that the engine's avx2 path runs \
+      shapes up to 4 M MACs, or all with --reference) x lane width 8, 16, 32, and for binary or ternary weights \
+      with activation codes of at most 3 bits the row "avx2 nib": the nibble kernel that the engine's avx2 path runs \
       on those layers (codes two per byte, weights as XOR masks, 8-bit lanes; its 8/32 is over the avx2 \
       32-bit-lane kernel). Single thread. Each case is first \
       checked against the reference path (a mismatch stops the program), then timed for at least --seconds and \
@@ -208,13 +208,14 @@ struct BenchCommand: ParsableCommand {
           measured[key] = gops
           r.kernels.append(KernelResult(shape: shape, path: path, lanes: path == .reference ? nil : lanes, gops: gops))
         }
-        // The nibble kernel: what the engine's avx2 path runs with 8-bit lanes for binary weights x codes <= 7.
-        if weightKind == .binary && accBits <= 8 {
+        // The nibble kernel: what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights x
+        // codes <= 7.
+        if (weightKind == .binary || weightKind == .ternary) && accBits <= 8 {
           let key = "\(shape.m),\(shape.n),\(shape.k),nibble"
           if let gops = measured[key]
             ?? KernelBenchmark.measureNibbleGOPS(
-              m: shape.m, n: shape.n, k: shape.k, activationBits: actBits, bits: accBits, seconds: seconds,
-              clock: clock.kernelClock)
+              m: shape.m, n: shape.n, k: shape.k, weights: weightKind, activationBits: actBits, bits: accBits,
+              seconds: seconds, clock: clock.kernelClock)
           {
             measured[key] = gops
             r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, nibble: true))
@@ -475,7 +476,7 @@ extension BenchCommand {
     print(
       "  8/32 = GOPS with 8-bit lanes over 32-bit lanes; total = MAC-weighted over the low-bit layers (all MACs / all time)."
     )
-    if weightBits == 1 && actBits <= 3 && accBits <= 8 && KernelPath.isAVX2Available {
+    if weightBits <= 2 && actBits <= 3 && accBits <= 8 && KernelPath.isAVX2Available {
       print(
         "  avx2 nib = the nibble kernel the engine runs on these layers: codes two per byte, weights as XOR masks, "
           + "8-bit lanes.")

@@ -2,7 +2,7 @@ import CWrapNetKernels
 import Testing
 import WrapNetEngine
 
-// The nibble kernel (binary weights x codes <= 1, 3 or 7 packed two per byte, 8-bit lanes) against the
+// The nibble kernel (binary or ternary weights x codes <= 1, 3 or 7 packed two per byte, 8-bit lanes) against the
 // reference path on the same codes, over sizes below, at and above its tile edges (8 channels, 5 rows, 16 codes
 // per group, nibble split every 15 / maxCode groups, L1 row blocks), with sums that overflow many times.
 
@@ -20,9 +20,10 @@ private struct NibbleRandom {
 
 /// Runs the nibble kernel on row-major codes and compares with the reference path; records the first mismatch.
 private func checkNibble(
-  codes: [Int8], x: [UInt8], m: Int, n: Int, k: Int, maxCode: Int, bits: Int, label: String
+  codes: [Int8], x: [UInt8], m: Int, n: Int, k: Int, maxCode: Int, bits: Int, label: String,
+  kind: PackedWeights.CodeKind = .binary
 ) {
-  let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+  let packed = PackedWeights(codes: codes, m: m, k: k, kind: kind)
   let expected = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
   let nibble = NibbleWeights(packed, maxCode: maxCode)
   let rows = nibble.packActivations(x, n: n)
@@ -35,7 +36,8 @@ private func checkNibble(
   if let bad = expected.indices.first(where: { got[$0] != expected[$0] }) {
     Issue.record(
       Comment(
-        rawValue: "\(label): nibble kernel maxCode \(maxCode) b=\(bits) W[m: \(m), k: \(k)] X[n: \(n)]: first mismatch "
+        rawValue:
+          "\(label): nibble kernel \(kind) maxCode \(maxCode) b=\(bits) W[m: \(m), k: \(k)] X[n: \(n)]: first mismatch "
           + "at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"))
   }
 }
@@ -83,6 +85,28 @@ struct NibbleKernelTests {
           }
         }
       }
+    }
+  }
+
+  /// Ternary weights (keep and XOR masks): the same sweeps, zero weights included, and all-zero rows.
+  @Test("ternary: sweeps and extremes", arguments: [1, 3, 7])
+  func ternary(maxCode: Int) {
+    var rng = NibbleRandom(state: UInt64(100 + maxCode))
+    for (index, size) in nibbleEdges.enumerated() {
+      let bits = [1, 2, 3, 4, 5, 6, 7, 8][index % 8]
+      for (m, n, k) in [(size, 6, 37), (9, size, 37), (9, 6, size)] {
+        let codes = (0..<(m * k)).map { _ in Int8(Int(rng.next() % 3) - 1) }
+        let x = (0..<(n * k)).map { _ in UInt8(rng.next() % UInt64(maxCode + 1)) }
+        checkNibble(
+          codes: codes, x: x, m: m, n: n, k: k, maxCode: maxCode, bits: bits, label: "ternary \(m)x\(n)x\(k)",
+          kind: .ternary)
+      }
+    }
+    for code in [Int8(-1), 0, 1] {
+      let (m, n, k) = (17, 11, 160)
+      checkNibble(
+        codes: [Int8](repeating: code, count: m * k), x: [UInt8](repeating: UInt8(maxCode), count: n * k), m: m,
+        n: n, k: k, maxCode: maxCode, bits: 8, label: "ternary extreme \(code)", kind: .ternary)
     }
   }
 

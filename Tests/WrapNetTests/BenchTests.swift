@@ -110,8 +110,9 @@ private func number(_ value: Any?) -> Double? {
     let kernels = try #require(doc["kernels"] as? [[String: Any]])
     #expect(Set(kernels.compactMap { $0["layer"] as? String }).count == 18)
     #expect(kernels.allSatisfy { (number($0["gops"]) ?? 0) > 0 })
-    // Ternary weights: the byte kernels only (the nibble kernel is for binary weights).
-    #expect(kernels.allSatisfy { $0["kernel"] as? String == "bytes" })
+    // Ternary weights x 2-bit codes: the byte kernels, and the nibble kernel on every layer where AVX2 exists.
+    let nibbleLayers = Set(kernels.filter { $0["kernel"] as? String == "nibble" }.compactMap { $0["layer"] as? String })
+    #expect(nibbleLayers.count == (KernelPath.isAVX2Available ? 18 : 0))
     let bytes = try #require((doc["model_bytes"] as? [[String: Any]])?.first)
     #expect(bytes["computed"] as? Bool == false)
     #expect(((bytes["packed_bytes"] as? Int) ?? 0) > 0)

@@ -40,11 +40,14 @@ import WrapNetEngine
     Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1),
     Case(architecture: "vgg-small", mode: .cyclic, bits: 8, weightBits: 2),
     Case(architecture: "vgg-small", mode: .exact, bits: 32, weightBits: 1),
-    // Binary weights on wrap-around layers run the nibble kernel on the avx2 path: codes <= 7, <= 3 and <= 1
-    // (nibble fields split every 2, 5 and 15 groups), convolutions as implicit GEMMs, linear layers on rows.
+    // Binary and ternary weights on wrap-around layers run the nibble kernel on the avx2 path: codes <= 7, <= 3 and
+    // <= 1 (nibble fields split every 2, 5 and 15 groups), convolutions as implicit GEMMs, linear layers on rows.
     Case(architecture: "cnn", mode: .cyclic, bits: 8, weightBits: 1, activationBits: 3),
     Case(architecture: "vgg-small", mode: .wrap, bits: 8, weightBits: 1),
     Case(architecture: "resnet20", mode: .wrap, bits: 5, weightBits: 1, activationBits: 1),
+    Case(architecture: "resnet20", mode: .wrap, bits: 5, weightBits: 2),
+    Case(architecture: "vgg-small", mode: .cyclic, bits: 6, weightBits: 2, activationBits: 3),
+    Case(architecture: "cnn", mode: .cyclic, bits: 5, weightBits: 2),
     // Accumulators wider than a table: the engine evaluates the trainer's Float functions per value.
     Case(architecture: "mlp", mode: .cyclic, bits: 14, weightBits: 8, activationBits: 4),
     Case(architecture: "mlp", mode: .wrap, bits: 14, weightBits: 7, activationBits: 4),
@@ -81,8 +84,8 @@ import WrapNetEngine
       }
     }
     let nibbleLayers = engine.denseLayers.filter { $0.nibbleWeights != nil && $0.wrapsAround }
-    if c.weightBits == 1 && c.activationBits <= 3 && c.bits <= 8 && (c.mode == .wrap || c.mode == .cyclic) {
-      #expect(!nibbleLayers.isEmpty, "binary low-bit layers should run the nibble kernel on avx2")
+    if c.weightBits <= 2 && c.activationBits <= 3 && c.bits <= 8 && (c.mode == .wrap || c.mode == .cyclic) {
+      #expect(!nibbleLayers.isEmpty, "binary and ternary low-bit layers should run the nibble kernel on avx2")
     }
     if c.mode != .exact && c.bits > PackedModelFormat.maxTableBits {
       #expect(engine.denseLayers.contains { if case .float = $0.output { return true } else { return false } })

@@ -104,6 +104,13 @@ void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t gro
                                           int max_code, const uint8_t *x, const size_t *row_offsets,
                                           const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
                                           const wrapnet_nibble_epilogue *epilogue);
+/// Ternary weights, otherwise as wrapnet_gemm_binary_nibble_acc8_avx2: a group's block is 128 bytes per panel,
+/// keep masks (0xF nibble where W != 0) at (p * groups + g) * 128 + v * 32 + q * 8 + s, flip masks (max_code where
+/// W = -1) 64 bytes after them; each code contributes (x & keep) ^ flip = W x + max_code [W = -1].
+void wrapnet_gemm_ternary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
+                                           int max_code, const uint8_t *x, const size_t *row_offsets,
+                                           const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                           const wrapnet_nibble_epilogue *epilogue);
 /// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
 /// when `count` is odd. Writes ceil(count / 2) bytes.
 void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);

@@ -78,21 +78,27 @@ public enum KernelBenchmark {
 }
 
 extension KernelBenchmark {
-  /// Throughput of the nibble kernel (`wrapGEMM(nibbleWeights:...)`: binary weights x codes packed two per
-  /// byte, 8-bit lanes), the kernel the engine's `avx2` path runs on binary wrap-around layers with codes <= 7,
-  /// in GOPS on the real `m * n * k`. nil where it does not apply (no AVX2, `activationBits` > 3, `bits` > 8).
+  /// Throughput of the nibble kernel (`wrapGEMM(nibbleWeights:...)`: binary or ternary weights x codes packed
+  /// two per byte, 8-bit lanes), the kernel the engine's `avx2` path runs on such wrap-around layers with codes
+  /// <= 7, in GOPS on the real `m * n * k`. nil where it does not apply (no AVX2, other weights,
+  /// `activationBits` > 3, `bits` > 8).
   ///
-  /// Random ±1 weights and codes in `0 ..< 2^activationBits` from a fixed seed, rows packed beforehand as the
+  /// Random weights of `kind` and codes in `0 ..< 2^activationBits` from a fixed seed, rows packed beforehand as the
   /// engine packs its input (the packing is not timed, as the padded rows of `measureGOPS` are not). The output
   /// is checked once against the `reference` path (a mismatch stops the program), then timed as `measureGOPS`.
   public static func measureNibbleGOPS(
-    m: Int, n: Int, k: Int, activationBits: Int, bits: Int, seconds: Double, clock: Clock = .threadCPU
+    m: Int, n: Int, k: Int, weights kind: PackedWeights.CodeKind = .binary, activationBits: Int, bits: Int,
+    seconds: Double, clock: Clock = .threadCPU
   ) -> Double? {
-    guard KernelPath.isAVX2Available, (1...3).contains(activationBits), (1...8).contains(bits) else { return nil }
+    guard KernelPath.isAVX2Available, kind == .binary || kind == .ternary, (1...3).contains(activationBits),
+      (1...8).contains(bits)
+    else { return nil }
     precondition(m >= 1 && n >= 1 && k >= 1, "measureNibbleGOPS: shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
     var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
-    let codes: [Int8] = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? -1 : 1 }
-    let weights = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+    let codes: [Int8] = (0..<(m * k)).map { _ in
+      kind == .binary ? (rng.next() & 1 == 0 ? -1 : 1) : Int8(Int(rng.next() % 3) - 1)
+    }
+    let weights = PackedWeights(codes: codes, m: m, k: k, kind: kind)
     let x: [UInt8] = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> UInt64(64 - activationBits)) }
     let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
     let nibble = NibbleWeights(weights, maxCode: (1 << activationBits) - 1)
@@ -115,7 +121,7 @@ extension KernelBenchmark {
             if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
               preconditionFailure(
                 "measureNibbleGOPS: nibble kernel differs from reference at C[\(bad / m), \(bad % m)]: "
-                  + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] binary, codes < \(1 << activationBits), b = \(bits))")
+                  + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] \(kind), codes < \(1 << activationBits), b = \(bits))")
             }
             let start = timer.now()
             repeat {

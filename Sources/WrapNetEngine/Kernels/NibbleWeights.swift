@@ -1,7 +1,7 @@
 import CWrapNetKernels
 
-/// Binary weights packed for the nibble kernel: activation codes `0...maxCode` two per byte, summed with XOR
-/// masks in 8-bit lanes (`wrapGEMM(nibbleWeights:...)`). Built once per layer from `PackedWeights`.
+/// Binary or ternary weights packed for the nibble kernel: activation codes `0...maxCode` two per byte, summed
+/// with XOR masks in 8-bit lanes (`wrapGEMM(nibbleWeights:...)`). Built once per layer from `PackedWeights`.
 ///
 /// Why: with codes of at most 3 bits, a byte holds two codes and one 256-bit add sums 64 products instead of
 /// 32. For w = ±1, `x ^ 0 = x` and `x ^ maxCode = maxCode - x`, so Σ w·x = Σ (x ^ mask) − maxCode · #(w = −1): the
@@ -14,12 +14,16 @@ import CWrapNetKernels
 ///                                                          = maxCode where W[row, column] = −1, else 0
 ///
 /// Rows `m ..< 8 * ceil(m / 8)` and columns `k ..< 16 * groups` are 0. `correction[row]` = maxCode · #(W[row, :] =
-/// −1), 0 for padding rows (count `8 * ceil(m / 8)`).
+/// −1), 0 for padding rows (count `8 * ceil(m / 8)`). Ternary weights (w = 0 must contribute 0 whatever x is) use
+/// 128-byte blocks: a keep mask (0xF nibble where w ≠ 0) at `(p * groups + g) * 128 + v * 32 + q * 8 + s`, the
+/// XOR mask 64 bytes later, and each code adds `(x & keep) ^ mask`, which is x, 0 or maxCode − x.
 public struct NibbleWeights: Sendable, Equatable {
   /// Largest activation codes the packing supports: 1, 3 or 7 (1-, 2- and 3-bit codes). A nibble field adds at
   /// most `maxCode` per step, so it must be split every `15 / maxCode` steps (15, 5 or 2).
   public static let supportedMaxCodes = [1, 3, 7]
 
+  /// `.binary` or `.ternary`.
+  public let kind: PackedWeights.CodeKind
   /// Rows of W (output channels) and fan-in.
   public let m: Int
   public let k: Int
@@ -27,7 +31,7 @@ public struct NibbleWeights: Sendable, Equatable {
   public let groups: Int
   /// Largest activation code the kernel accepts (1, 3 or 7).
   public let maxCode: Int
-  /// XOR masks, layout above.
+  /// XOR masks (and, for ternary weights, keep masks), layout above.
   public let masks: [UInt8]
   /// Per-channel correction, `8 * ceil(m / 8)` values.
   public let correction: [Int32]
@@ -40,27 +44,37 @@ public struct NibbleWeights: Sendable, Equatable {
     supportedMaxCodes.first { $0 >= largestCode }
   }
 
-  /// Packs binary `weights` for activation codes `0...maxCode`.
+  /// Packs binary or ternary `weights` for activation codes `0...maxCode`.
   ///
-  /// - Precondition: `weights.kind == .binary`, `maxCode` in `supportedMaxCodes`.
+  /// - Precondition: `weights.kind` is `.binary` or `.ternary`, `maxCode` in `supportedMaxCodes`.
   public init(_ weights: PackedWeights, maxCode: Int) {
-    precondition(weights.kind == .binary, "NibbleWeights: only binary weights pack to XOR masks, got \(weights.kind)")
+    precondition(
+      weights.kind == .binary || weights.kind == .ternary,
+      "NibbleWeights: only binary and ternary weights pack to nibble masks, got \(weights.kind)")
     precondition(
       Self.supportedMaxCodes.contains(maxCode), "NibbleWeights: maxCode must be 1, 3 or 7, got \(maxCode)")
     let (m, k) = (weights.m, weights.k)
+    let ternary = weights.kind == .ternary
+    let blockBytes = ternary ? 128 : 64
     let groups = (k + 15) / 16
     let panels = (m + 7) / 8
-    var masks = [UInt8](repeating: 0, count: panels * groups * 64)
+    var masks = [UInt8](repeating: 0, count: panels * groups * blockBytes)
     var correction = [Int32](repeating: 0, count: panels * 8)
     let codes = weights.unpacked()
     for row in 0..<m {
-      for column in 0..<k where codes[row * k + column] < 0 {
+      for column in 0..<k where codes[row * k + column] != 0 {
         let (p, v, q) = (row / 8, (row % 8) / 4, row % 4)
-        let index = (p * groups + column / 16) * 64 + v * 32 + q * 8 + (column % 16) / 2
-        masks[index] |= UInt8(maxCode << (4 * (column & 1)))
-        correction[row] += Int32(maxCode)
+        let index = (p * groups + column / 16) * blockBytes + v * 32 + q * 8 + (column % 16) / 2
+        let shift = 4 * (column & 1)
+        // Binary: one XOR mask. Ternary: a keep mask (every nonzero weight), then the XOR masks 64 bytes later.
+        if ternary { masks[index] |= UInt8(0x0F << shift) }
+        if codes[row * k + column] < 0 {
+          masks[index + (ternary ? 64 : 0)] |= UInt8(maxCode << shift)
+          correction[row] += Int32(maxCode)
+        }
       }
     }
+    self.kind = weights.kind
     self.m = m
     self.k = k
     self.groups = groups
@@ -105,7 +119,7 @@ public struct NibbleWeights: Sendable, Equatable {
   }
 }
 
-/// `wrapGEMM` for binary weights on nibble-packed activation codes, 8-bit lanes, AVX2 only:
+/// `wrapGEMM` for binary or ternary weights on nibble-packed activation codes, 8-bit lanes, AVX2 only:
 ///
 ///     output[i, r] = wrap_b( Σ_t W[r, t] · X[i, t] )
 ///
@@ -170,7 +184,9 @@ public func wrapGEMM(
   #if arch(x86_64)
     weights.masks.withUnsafeBufferPointer { w in
       weights.correction.withUnsafeBufferPointer { corr in
-        wrapnet_gemm_binary_nibble_acc8_avx2(
+        let run =
+          weights.kind == .ternary ? wrapnet_gemm_ternary_nibble_acc8_avx2 : wrapnet_gemm_binary_nibble_acc8_avx2
+        run(
           w.baseAddress, weights.m, weights.groups, corr.baseAddress, Int32(weights.maxCode), base,
           rowOffsets.baseAddress, groupOffsets.baseAddress, n, output.baseAddress, weights.m, Int32(bits), nil)
       }
@@ -200,7 +216,8 @@ extension NibbleWeights {
               table: t.baseAddress, shortcut_codes: shortcut?.codes ?? 1, shortcut: shortcutCodes,
               shortcut_rows: shortcutRows, shortcut_channels: shortcut?.channels ?? 0,
               pad_before: shortcut?.padBefore ?? 0, codes: codes, ldo: m)
-            wrapnet_gemm_binary_nibble_acc8_avx2(
+            let run = kind == .ternary ? wrapnet_gemm_ternary_nibble_acc8_avx2 : wrapnet_gemm_binary_nibble_acc8_avx2
+            run(
               w.baseAddress, m, groups, corr.baseAddress, Int32(maxCode), base, rowOffsets, groupOffsets, rows, sums,
               m, Int32(bits), &epilogue)
           }

@@ -129,9 +129,9 @@ public struct DenseLayer: Sendable, Equatable {
   /// Largest output code (table / thresholds outputs; 0 for logits).
   public var maxOutputCode: Int
   /// The weights packed for the nibble kernel (`wrapGEMM(nibbleWeights:...)`), which the `avx2` path runs with
-  /// 8-bit lanes on wrap-around layers: set by the loader for binary weights whose input codes are at most 7
-  /// (and, for a convolution, input channels a multiple of 16: it runs as an implicit GEMM on the packed input,
-  /// 16 channels of one kernel tap per group). nil otherwise.
+  /// 8-bit lanes on wrap-around layers: set by the loader for binary and ternary weights whose input codes are at
+  /// most 7 (and, for a convolution, input channels a multiple of 16: it runs as an implicit GEMM on the packed
+  /// input, 16 channels of one kernel tap per group). nil otherwise.
   public var nibbleWeights: NibbleWeights? = nil
 
   /// Whether the accumulator is a b-bit wrap-around register run by `wrapGEMM(bits: b)`.
@@ -505,7 +505,7 @@ public struct InferenceModel: Sendable, Equatable {
     var layer = DenseLayer(
       name: d.name, geometry: geometry, weights: weights, accumulatorBits: lowBit ? bits : 32,
       accumulatorMode: lowBit ? mode : .exact, output: output, maxOutputCode: maxOut)
-    if kind == .binary, let maxCode = NibbleWeights.maxCode(covering: inputMaxCode) {
+    if kind == .binary || kind == .ternary, let maxCode = NibbleWeights.maxCode(covering: inputMaxCode) {
       // A convolution reads its input in place (no im2col), 16 channels of one kernel tap per group.
       var groupsFit = true
       if case .conv(let inC, _, _, _, _) = geometry { groupsFit = inC % 16 == 0 }
