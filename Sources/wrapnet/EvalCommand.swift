@@ -51,7 +51,7 @@ struct EvalCommand: ParsableCommand {
   @Option(
     help: """
       Engine models: kernel path reference, portable or avx2 (default: the fastest available). With avx2 and \
-      8-bit lanes, binary layers whose input codes have at most 3 bits run the nibble kernel (two codes per \
+      8-bit lanes, binary and ternary layers whose input codes have at most 3 bits run the nibble kernel (two codes per \
       byte, table look-ups fused in); every path gives the same integers.
       """)
   var kernel: String?
