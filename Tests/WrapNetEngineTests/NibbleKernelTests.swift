@@ -163,10 +163,12 @@ struct NibbleKernelTests {
   }
 }
 
+#if arch(x86_64)
 // The fused epilogue (the engine's table outputs): codes written straight from the wrapped sums through a
 // plain [m, 2^b] table or a residual [m, S, 2^b] table indexed by a shortcut code, against the same look-ups
 // done here on the reference sums; odd channel counts (the last panel's tail), shortcuts that reach only some
-// channels (pad_before > 0), and the sums written alongside.
+// channels (pad_before > 0), and the sums written alongside. The C kernel (and its epilogue type) exist only on
+// x86_64.
 @Suite("Nibble kernel epilogue agrees with the reference", .enabled(if: KernelPath.isAVX2Available))
 struct NibbleEpilogueTests {
   @Test(
@@ -228,3 +230,4 @@ struct NibbleEpilogueTests {
     }
   }
 }
+#endif
