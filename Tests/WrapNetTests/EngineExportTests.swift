@@ -98,6 +98,9 @@ import WrapNetEngine
       options: InferenceOptions(path: .fastest, threads: 3, chunkSize: 1, recordAccumulators: true))
     #expect(threaded.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))
     #expect(threaded.accumulators == single.accumulators)
+    // Without recording, the nibble kernel writes only the next codes (no sums): the same logits.
+    let plain = try engine.run(pixels: data.images, count: data.count, options: InferenceOptions(path: .fastest))
+    #expect(plain.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))
   }
 
   /// Threshold search against brute force on the real maps of an exact model's hidden layers.
