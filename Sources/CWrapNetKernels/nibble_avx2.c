@@ -77,28 +77,27 @@ static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, 
   }
 }
 
-// Subtracts the correction, keeps the low `bits` bits sign-extended (wrap_bits) and stores `channels` <= 8.
-static inline void nibble_store(__m256i sums, __m256i correction, int bits, int32_t *c, size_t channels) {
-  const __m128i shift = _mm_cvtsi32_si128(32 - bits);
-  const __m256i r = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+// Stores `channels` <= 8 of the wrapped sums v.
+static inline void nibble_store(__m256i v, int32_t *c, size_t channels) {
   if (channels == 8) {
-    _mm256_storeu_si256((__m256i *)c, r);
+    _mm256_storeu_si256((__m256i *)c, v);
     return;
   }
   int32_t tmp[8];
-  _mm256_storeu_si256((__m256i *)tmp, r);
+  _mm256_storeu_si256((__m256i *)tmp, v);
   for (size_t i = 0; i < channels; i++) c[i] = tmp[i];
 }
 
-// One tile row's results: the wrapped sums to c (when c is not NULL) and, with an epilogue, the next codes
-// (see wrapnet_nibble_epilogue). The table indices are computed as one vector (channel base + shortcut code
-// * 2^bits + wrapped sum), so the 8 byte look-ups that follow are independent loads.
+// One tile row's results: the sums minus the correction, wrapped to `bits` (low bits sign-extended), to c (when
+// c is not NULL) and, with an epilogue, the next codes (see wrapnet_nibble_epilogue). The table indices are
+// computed as one vector (channel base + shortcut code * 2^bits + wrapped sum), so the 8 byte look-ups that
+// follow are independent loads.
 static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int32_t *c, size_t ldc,
                                  const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
-  if (c) nibble_store(sums, correction, bits, c + row * ldc + m0, channels);
-  if (!e) return;
   const __m128i shift = _mm_cvtsi32_si128(32 - bits);
   const __m256i v = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+  if (c) nibble_store(v, c + row * ldc + m0, channels);
+  if (!e) return;
   // Entries per channel: S * 2^bits; channel ch's block starts at ch * S * 2^bits (+ 2^(bits-1) centres v).
   const int per_channel = (int)(e->shortcut_codes << bits);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

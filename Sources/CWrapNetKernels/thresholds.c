@@ -33,9 +33,8 @@ static void threshold_codes_plain(const int32_t *z, size_t rows, size_t m, const
 // of four channels. A channel passes threshold t when v >= t (ascending), i.e. not t > v, or v <= t
 // (descending), i.e. not v > t; so code = levels - (number of "greater" results), and each "greater" lane is -1.
 __attribute__((target("avx2"))) static void threshold_codes_avx2(const int32_t *z, size_t rows, size_t m,
-                                                                 const int64_t *t, size_t levels,
-                                                                 const uint8_t *descending, uint8_t *out,
-                                                                 const int64_t *tt, size_t m4) {
+                                                                 size_t levels, const uint8_t *descending,
+                                                                 uint8_t *out, const int64_t *tt, size_t m4) {
   for (size_t r = 0; r < rows; r++) {
     const int32_t *zr = z + r * m;
     uint8_t *o = out + r * m;
@@ -59,7 +58,6 @@ __attribute__((target("avx2"))) static void threshold_codes_avx2(const int32_t *
       o[ch + 3] = (uint8_t)c[3];
     }
   }
-  (void)t;
 }
 
 #endif
@@ -73,7 +71,7 @@ void wrapnet_threshold_codes(const int32_t *z, size_t rows, size_t m, const int6
     if (tt) {
       for (size_t ch = 0; ch < m4; ch++)
         for (size_t l = 0; l < levels; l++) tt[l * m4 + ch] = t[ch * levels + l];
-      threshold_codes_avx2(z, rows, m, t, levels, descending, out, tt, m4);
+      threshold_codes_avx2(z, rows, m, levels, descending, out, tt, m4);
       free(tt);
       threshold_codes_plain(z, rows, m, t, levels, descending, out, m4);
       return;

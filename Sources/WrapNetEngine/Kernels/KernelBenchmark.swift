@@ -40,10 +40,7 @@ public enum KernelBenchmark {
 
     let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: .reference)
     var output = [Int32](repeating: 0, count: n * m)
-    let timer = SecondsTimer(threadCPU: clock == .threadCPU)
-    func now() -> Double { timer.now() }
-    var elapsed = 0.0
-    var runs = 0
+    var timing = (runs: 0, seconds: 0.0)
     // The engine hands the kernels rows already padded to `paddedK` (its im2col writes them so), so time that
     // form: a fan-in that is not a multiple of 32 would otherwise add a padding copy to every call.
     let kp = weights.paddedK
@@ -65,15 +62,23 @@ public enum KernelBenchmark {
             "measureGOPS: \(path) path with \(lanes)-bit lanes differs from reference at C[\(bad / m), \(bad % m)]: "
               + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] \(kind), b = \(bits))")
         }
-        let start = now()
-        repeat {
-          once()
-          runs += 1
-          elapsed = now() - start
-        } while runs < 3 || elapsed < seconds
+        timing = repeatFor(seconds: seconds, clock: clock, once)
       }
     }
-    return 2 * Double(m) * Double(n) * Double(k) * Double(runs) / elapsed / 1e9
+    return 2 * Double(m) * Double(n) * Double(k) * Double(timing.runs) / timing.seconds / 1e9
+  }
+
+  /// Runs `once` at least 3 times and for at least `seconds` of `clock`: (runs, seconds taken).
+  static func repeatFor(seconds: Double, clock: Clock, _ once: () -> Void) -> (runs: Int, seconds: Double) {
+    let timer = SecondsTimer(threadCPU: clock == .threadCPU)
+    let start = timer.now()
+    var (runs, elapsed) = (0, 0.0)
+    repeat {
+      once()
+      runs += 1
+      elapsed = timer.now() - start
+    } while runs < 3 || elapsed < seconds
+    return (runs, elapsed)
   }
 }
 
@@ -106,9 +111,7 @@ extension KernelBenchmark {
     let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
     let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
     var output = [Int32](repeating: 0, count: n * m)
-    let timer = SecondsTimer(threadCPU: clock == .threadCPU)
-    var elapsed = 0.0
-    var runs = 0
+    var timing = (runs: 0, seconds: 0.0)
     rows.withUnsafeBufferPointer { xb in
       rowOffsets.withUnsafeBufferPointer { ro in
         groupOffsets.withUnsafeBufferPointer { go in
@@ -123,17 +126,12 @@ extension KernelBenchmark {
                 "measureNibbleGOPS: nibble kernel differs from reference at C[\(bad / m), \(bad % m)]: "
                   + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] \(kind), codes < \(1 << activationBits), b = \(bits))")
             }
-            let start = timer.now()
-            repeat {
-              once()
-              runs += 1
-              elapsed = timer.now() - start
-            } while runs < 3 || elapsed < seconds
+            timing = repeatFor(seconds: seconds, clock: clock, once)
           }
         }
       }
     }
-    return 2 * Double(m) * Double(n) * Double(k) * Double(runs) / elapsed / 1e9
+    return 2 * Double(m) * Double(n) * Double(k) * Double(timing.runs) / timing.seconds / 1e9
   }
 }
 

@@ -184,9 +184,7 @@ public func wrapGEMM(
   #if arch(x86_64)
     weights.masks.withUnsafeBufferPointer { w in
       weights.correction.withUnsafeBufferPointer { corr in
-        let run =
-          weights.kind == .ternary ? wrapnet_gemm_ternary_nibble_acc8_avx2 : wrapnet_gemm_binary_nibble_acc8_avx2
-        run(
+        weights.cKernel(
           w.baseAddress, weights.m, weights.groups, corr.baseAddress, Int32(weights.maxCode), base,
           rowOffsets.baseAddress, groupOffsets.baseAddress, n, output.baseAddress, weights.m, Int32(bits), nil)
       }
@@ -195,6 +193,19 @@ public func wrapGEMM(
 }
 
 extension NibbleWeights {
+  #if arch(x86_64)
+    /// The C kernel for `kind`: binary (XOR masks) or ternary (keep and XOR masks).
+    var cKernel:
+      @convention(c) (
+        UnsafePointer<UInt8>?, Int, Int, UnsafePointer<Int32>?, Int32, UnsafePointer<UInt8>?, UnsafePointer<Int>?,
+        UnsafePointer<UInt32>?, Int, UnsafeMutablePointer<Int32>?, Int, Int32,
+        UnsafePointer<wrapnet_nibble_epilogue>?
+      ) -> Void
+    {
+      kind == .ternary ? wrapnet_gemm_ternary_nibble_acc8_avx2 : wrapnet_gemm_binary_nibble_acc8_avx2
+    }
+  #endif
+
   /// The engine's fused form: the kernel writes the next layer's codes `codes` [rows, m] straight from the
   /// wrapped sums through `table` (a `.table` [m, 2^bits] or, with `shortcut`, a `.residualTable` [m, S, 2^bits]
   /// indexed by the saved input's code at `shortcutCodes + shortcutRows[row]`), and the sums themselves into
@@ -216,8 +227,7 @@ extension NibbleWeights {
               table: t.baseAddress, shortcut_codes: shortcut?.codes ?? 1, shortcut: shortcutCodes,
               shortcut_rows: shortcutRows, shortcut_channels: shortcut?.channels ?? 0,
               pad_before: shortcut?.padBefore ?? 0, codes: codes, ldo: m)
-            let run = kind == .ternary ? wrapnet_gemm_ternary_nibble_acc8_avx2 : wrapnet_gemm_binary_nibble_acc8_avx2
-            run(
+            cKernel(
               w.baseAddress, m, groups, corr.baseAddress, Int32(maxCode), base, rowOffsets, groupOffsets, rows, sums,
               m, Int32(bits), &epilogue)
           }

@@ -10,14 +10,15 @@ public enum KernelPath: String, Sendable, CaseIterable {
   /// C micro-kernels for AVX2 (`CWrapNetKernels`); only where `isAVX2Available`.
   case avx2
 
-  /// Whether this CPU (and OS) can run the `avx2` path. Always false off x86_64.
-  public static var isAVX2Available: Bool {
+  /// Whether this CPU (and OS) can run the `avx2` path. Always false off x86_64. Asked once (hot paths such as
+  /// the nibble packer check it per row).
+  public static let isAVX2Available: Bool = {
     #if arch(x86_64)
       return wrapnet_cpu_has_avx2() != 0
     #else
       return false
     #endif
-  }
+  }()
 
   /// Whether this path can run on this machine.
   public var isAvailable: Bool { self != .avx2 || Self.isAVX2Available }

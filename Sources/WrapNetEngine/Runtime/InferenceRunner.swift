@@ -311,17 +311,10 @@ extension InferenceModel {
             guard let block = saved else {
               preconditionFailure("InferenceModel: residual layer '\(layer.name)' without a saved shortcut")
             }
-            // Offset of each output pixel's shortcut pixel in the saved block input [n, block.h, block.w, block.c].
             let offsets = scratch.typed(.shortcutRows, count: rows, as: Int.self)
-            var r = 0
-            for i in 0..<n {
-              for y in 0..<h {
-                for xx in 0..<w {
-                  offsets[r] = ((i * block.h + y * sc.stride) * block.w + xx * sc.stride) * block.c
-                  r += 1
-                }
-              }
-            }
+            Self.shortcutPixelOffsets(
+              from: 0, count: rows, outputGrid: (h, w), saved: (block.h, block.w, block.c), stride: sc.stride,
+              into: offsets)
             (shortcutRows, savedCodes) = (offsets, UnsafePointer(block.codes))
             saved = nil
           }
@@ -578,6 +571,20 @@ extension InferenceModel {
     }
   }
 
+  /// Offsets in a residual block's saved input [n, saved.h, saved.w, saved.c] of the shortcut pixels of output
+  /// rows r0 ..< r0 + count (row = (i, y, x) over `outputGrid`; the shortcut samples every `stride`-th pixel).
+  static func shortcutPixelOffsets(
+    from r0: Int, count: Int, outputGrid: (h: Int, w: Int), saved: (h: Int, w: Int, c: Int), stride st: Int,
+    into offsets: UnsafeMutablePointer<Int>
+  ) {
+    let plane = outputGrid.h * outputGrid.w
+    for b in 0..<count {
+      let (i, pos) = (r0 + b).quotientAndRemainder(dividingBy: plane)
+      let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
+      offsets[b] = ((i * saved.h + y * st) * saved.w + x * st) * saved.c
+    }
+  }
+
   /// Next activation codes of a residual block's last layer: accumulator values v [rows, channels] (rows =
   /// (i, y, x) over `outputGrid`) and the saved block input's code s at the shortcut position, through the
   /// [C, S, 2^b] table or the [C, S, levels] thresholds.
@@ -585,18 +592,14 @@ extension InferenceModel {
     _ z: UnsafePointer<Int32>, rows: Int, channels m: Int, output: DenseOutput, bits: Int, outputGrid: (h: Int, w: Int),
     shortcut saved: (codes: UnsafePointer<UInt8>, h: Int, w: Int, c: Int), into out: UnsafeMutablePointer<UInt8>
   ) {
-    let plane = outputGrid.h * outputGrid.w
     // Rows go in blocks, channels outermost inside a block: one channel's table rows (S · 2^b bytes) stay in L1
     // while the block's rows use them, where a row-by-row walk would cycle through all C · S · 2^b bytes.
     let blockRows = 32
     var shortcutRows = [Int](repeating: 0, count: blockRows)
-    /// Offsets in the saved input of the shortcut pixels of rows r0 ..< r0 + count (row = (i, y, x)).
     func shortcutOffsets(from r0: Int, count: Int, stride st: Int, into sr: UnsafeMutableBufferPointer<Int>) {
-      for b in 0..<count {
-        let (i, pos) = (r0 + b).quotientAndRemainder(dividingBy: plane)
-        let (y, x) = pos.quotientAndRemainder(dividingBy: outputGrid.w)
-        sr[b] = ((i * saved.h + y * st) * saved.w + x * st) * saved.c
-      }
+      Self.shortcutPixelOffsets(
+        from: r0, count: count, outputGrid: outputGrid, saved: (saved.h, saved.w, saved.c), stride: st,
+        into: sr.baseAddress!)
     }
     /// Calls `body(index, channel, shortcut code)` for every value z[index] (index = row · m + channel); used by
     /// the rarer outputs (32-bit residual thresholds, Float post-processing).
@@ -696,20 +699,16 @@ fileprivate final class ForwardScratch {
     return buffers[i]!
   }
 
-  /// `count` bytes of `slot`.
-  func bytes(_ slot: Slot, count: Int) -> UnsafeMutablePointer<UInt8> {
-    raw(slot, bytes: count).bindMemory(to: UInt8.self, capacity: max(count, 1))
-  }
-
-  /// `count` Int32 values of `slot`.
-  func int32s(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Int32> {
-    raw(slot, bytes: count * 4).bindMemory(to: Int32.self, capacity: max(count, 1))
-  }
-
   /// `count` values of type `T` (a plain integer type) in `slot`.
   func typed<T>(_ slot: Slot, count: Int, as type: T.Type) -> UnsafeMutablePointer<T> {
     raw(slot, bytes: count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: max(count, 1))
   }
+
+  /// `count` bytes of `slot`.
+  func bytes(_ slot: Slot, count: Int) -> UnsafeMutablePointer<UInt8> { typed(slot, count: count, as: UInt8.self) }
+
+  /// `count` Int32 values of `slot`.
+  func int32s(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Int32> { typed(slot, count: count, as: Int32.self) }
 
   /// Makes `.next` the current activations (and the old activations the next output buffer); returns them.
   func swapActivations() -> UnsafeMutablePointer<UInt8> {
