@@ -5,19 +5,6 @@ import WrapNetEngine
 // textbook wrap_b), over sizes below, at and above each tile edge (4 rows, 2 columns, 32 codes, L1 column
 // blocks) and at the extremes of the code ranges.
 
-/// SplitMix64, so that failures reproduce.
-private struct TestRandom: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// wrap_b(z) = ((z + 2^(b-1)) mod 2^b) - 2^(b-1), with a non-negative mod.
 private func textbookWrap(_ z: Int64, bits: Int) -> Int64 {
   let modulus = Int64(1) << bits
@@ -40,7 +27,7 @@ private func oracle(codes: [Int8], x: [UInt8], m: Int, n: Int, k: Int, bits: Int
   return c
 }
 
-private func randomCodes(_ kind: PackedWeights.CodeKind, count: Int, rng: inout TestRandom) -> [Int8] {
+private func randomCodes(_ kind: PackedWeights.CodeKind, count: Int, rng: inout SplitMix64) -> [Int8] {
   let magnitude = UInt64(kind.maxMagnitude)
   return (0..<count).map { _ in
     if case .binary = kind { return rng.next() & 1 == 0 ? -1 : 1 }
@@ -92,7 +79,7 @@ private let kinds: [PackedWeights.CodeKind] = [.binary, .ternary, .symmetric(bit
 struct KernelPathTests {
   @Test("sweep M with small N, K", arguments: kinds)
   func sweepM(kind: PackedWeights.CodeKind) {
-    var rng = TestRandom(seed: 1)
+    var rng = SplitMix64(seed: 1)
     for (index, m) in edgeSizes.enumerated() {
       let (n, k) = (3, 33)
       let codes = randomCodes(kind, count: m * k, rng: &rng)
@@ -104,7 +91,7 @@ struct KernelPathTests {
 
   @Test("sweep N with small M, K", arguments: kinds)
   func sweepN(kind: PackedWeights.CodeKind) {
-    var rng = TestRandom(seed: 2)
+    var rng = SplitMix64(seed: 2)
     for (index, n) in edgeSizes.enumerated() {
       let (m, k) = (5, 33)
       let codes = randomCodes(kind, count: m * k, rng: &rng)
@@ -116,7 +103,7 @@ struct KernelPathTests {
 
   @Test("sweep K with small M, N", arguments: kinds)
   func sweepK(kind: PackedWeights.CodeKind) {
-    var rng = TestRandom(seed: 3)
+    var rng = SplitMix64(seed: 3)
     for (index, k) in edgeSizes.enumerated() {
       let (m, n) = (5, 3)
       let codes = randomCodes(kind, count: m * k, rng: &rng)
@@ -130,7 +117,7 @@ struct KernelPathTests {
     "big combinations",
     arguments: [(129, 65, 63), (1023, 5, 33), (17, 1023, 33), (65, 33, 129)] as [(Int, Int, Int)])
   func bigCombinations(m: Int, n: Int, k: Int) {
-    var rng = TestRandom(seed: UInt64(m * 7 + n * 3 + k))
+    var rng = SplitMix64(seed: UInt64(m * 7 + n * 3 + k))
     for kind in [PackedWeights.CodeKind.ternary, .symmetric(bits: 8)] {
       let codes = randomCodes(kind, count: m * k, rng: &rng)
       // 2-bit activations, as in WrapNet's low-bit layers.
@@ -163,7 +150,7 @@ struct KernelPathTests {
   /// Alternating extreme weights and random extreme activations: the sign pattern reaches every lane.
   @Test("mixed extremes", arguments: kinds)
   func mixedExtremes(kind: PackedWeights.CodeKind) {
-    var rng = TestRandom(seed: 4)
+    var rng = SplitMix64(seed: 4)
     let (m, n, k) = (9, 5, 300)
     let top = Int8(kind.maxMagnitude)
     let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? top : -top }
@@ -174,7 +161,7 @@ struct KernelPathTests {
   /// Pre-padded rows at a wider stride, with garbage after column k: every path ignores it.
   @Test("padded activation rows are used in place", arguments: [PackedWeights.CodeKind.ternary, .symmetric(bits: 8)])
   func paddedRows(kind: PackedWeights.CodeKind) {
-    var rng = TestRandom(seed: 5)
+    var rng = SplitMix64(seed: 5)
     let (m, n, k) = (9, 7, 45)
     let codes = randomCodes(kind, count: m * k, rng: &rng)
     let x = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }

@@ -6,18 +6,6 @@ import WrapNetEngine
 // reference path on the same codes, over sizes below, at and above its tile edges (8 channels, 5 rows, 16 codes
 // per group, nibble split every 15 / maxCode groups, L1 row blocks), with sums that overflow many times.
 
-/// SplitMix64, so that failures reproduce.
-private struct NibbleRandom {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// Runs the nibble kernel on row-major codes and compares with the reference path; records the first mismatch.
 private func checkNibble(
   codes: [Int8], x: [UInt8], m: Int, n: Int, k: Int, maxCode: Int, bits: Int, label: String,
@@ -48,7 +36,7 @@ private let nibbleEdges = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129, 
 struct NibbleKernelTests {
   @Test("sweep M, N and K at every tile edge", arguments: [1, 3, 7])
   func sweeps(maxCode: Int) {
-    var rng = NibbleRandom(state: UInt64(maxCode))
+    var rng = SplitMix64(seed: UInt64(maxCode))
     for (index, size) in nibbleEdges.enumerated() {
       let bits = [1, 2, 3, 4, 5, 6, 7, 8][index % 8]
       for (m, n, k) in [(size, 6, 37), (9, size, 37), (9, 6, size)] {
@@ -62,7 +50,7 @@ struct NibbleKernelTests {
   /// The real layer shapes of the zoo's convolutional models, 2-bit codes.
   @Test("zoo shapes", arguments: [(16, 1024, 144), (32, 256, 288), (64, 64, 576), (64, 49, 576), (10, 129, 1023)])
   func zooShapes(m: Int, n: Int, k: Int) {
-    var rng = NibbleRandom(state: UInt64(m * 7 + n * 3 + k))
+    var rng = SplitMix64(seed: UInt64(m * 7 + n * 3 + k))
     let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
     let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
     for bits in [4, 8] {
@@ -91,7 +79,7 @@ struct NibbleKernelTests {
   /// Ternary weights (keep and XOR masks): the same sweeps, zero weights included, and all-zero rows.
   @Test("ternary: sweeps and extremes", arguments: [1, 3, 7])
   func ternary(maxCode: Int) {
-    var rng = NibbleRandom(state: UInt64(100 + maxCode))
+    var rng = SplitMix64(seed: UInt64(100 + maxCode))
     for (index, size) in nibbleEdges.enumerated() {
       let bits = [1, 2, 3, 4, 5, 6, 7, 8][index % 8]
       for (m, n, k) in [(size, 6, 37), (9, size, 37), (9, 6, size)] {
@@ -113,7 +101,7 @@ struct NibbleKernelTests {
   /// Rows at a wider stride than `rowBytes`, with garbage after each packed row: the kernel never reads it.
   @Test("rows at a wider stride")
   func widerStride() {
-    var rng = NibbleRandom(state: 9)
+    var rng = SplitMix64(seed: 9)
     let (m, n, k) = (12, 13, 45)
     let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
     let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
@@ -138,7 +126,7 @@ struct NibbleKernelTests {
   /// The vector packer against the byte-by-byte definition, odd counts included.
   @Test("packing codes two per byte")
   func packing() {
-    var rng = NibbleRandom(state: 10)
+    var rng = SplitMix64(seed: 10)
     for count in [0, 1, 2, 3, 63, 64, 65, 127, 128, 129, 1000, 1001] {
       let codes = (0..<count).map { _ in UInt8(rng.next() & 15) }
       var out = [UInt8](repeating: 0xAA, count: (count + 1) / 2 + 1)
@@ -164,70 +152,70 @@ struct NibbleKernelTests {
 }
 
 #if arch(x86_64)
-// The fused epilogue (the engine's table outputs): codes written straight from the wrapped sums through a
-// plain [m, 2^b] table or a residual [m, S, 2^b] table indexed by a shortcut code, against the same look-ups
-// done here on the reference sums; odd channel counts (the last panel's tail), shortcuts that reach only some
-// channels (pad_before > 0), and the sums written alongside. The C kernel (and its epilogue type) exist only on
-// x86_64.
-@Suite("Nibble kernel epilogue agrees with the reference", .enabled(if: KernelPath.isAVX2Available))
-struct NibbleEpilogueTests {
-  @Test(
-    "plain and residual tables",
-    arguments: [(1, 7, 37, 0), (3, 11, 144, 0), (8, 5, 33, 0), (13, 9, 160, 0), (13, 9, 160, 2), (24, 6, 288, 4)]
-      as [(Int, Int, Int, Int)])
-  func tables(m: Int, n: Int, k: Int, padBefore: Int) {
-    var rng = NibbleRandom(state: UInt64(m * 1000 + k + padBefore))
-    let bits = 5
-    let size = 1 << bits
-    let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
-    let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
-    let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
-    let sums = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
-    let nibble = NibbleWeights(packed, maxCode: 3)
-    let rows = nibble.packActivations(x, n: n)
-    let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
-    let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
-    for residual in [false, true] {
-      // S shortcut codes; the saved input has `reached` channels per pixel, one pixel per row.
-      let s = residual ? 4 : 1
-      let reached = residual ? max(1, m - 2 * padBefore) : 0
-      let table = (0..<(m * s * size)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-      let saved = (0..<(n * max(reached, 1))).map { _ in UInt8(rng.next() % UInt64(s)) }
-      let savedRows = (0..<n).map { $0 * max(reached, 1) }
-      var expected = [UInt8](repeating: 0, count: n * m)
-      for i in 0..<n {
-        for ch in 0..<m {
-          let j = ch - padBefore
-          let code = residual && j >= 0 && j < reached ? Int(saved[savedRows[i] + j]) : 0
-          expected[i * m + ch] = table[(ch * s + code) * size + Int(sums[i * m + ch]) + size / 2]
+  // The fused epilogue (the engine's table outputs): codes written straight from the wrapped sums through a
+  // plain [m, 2^b] table or a residual [m, S, 2^b] table indexed by a shortcut code, against the same look-ups
+  // done here on the reference sums; odd channel counts (the last panel's tail), shortcuts that reach only some
+  // channels (pad_before > 0), and the sums written alongside. The C kernel (and its epilogue type) exist only on
+  // x86_64.
+  @Suite("Nibble kernel epilogue agrees with the reference", .enabled(if: KernelPath.isAVX2Available))
+  struct NibbleEpilogueTests {
+    @Test(
+      "plain and residual tables",
+      arguments: [(1, 7, 37, 0), (3, 11, 144, 0), (8, 5, 33, 0), (13, 9, 160, 0), (13, 9, 160, 2), (24, 6, 288, 4)]
+        as [(Int, Int, Int, Int)])
+    func tables(m: Int, n: Int, k: Int, padBefore: Int) {
+      var rng = SplitMix64(seed: UInt64(m * 1000 + k + padBefore))
+      let bits = 5
+      let size = 1 << bits
+      let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
+      let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
+      let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+      let sums = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+      let nibble = NibbleWeights(packed, maxCode: 3)
+      let rows = nibble.packActivations(x, n: n)
+      let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
+      let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
+      for residual in [false, true] {
+        // S shortcut codes; the saved input has `reached` channels per pixel, one pixel per row.
+        let s = residual ? 4 : 1
+        let reached = residual ? max(1, m - 2 * padBefore) : 0
+        let table = (0..<(m * s * size)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let saved = (0..<(n * max(reached, 1))).map { _ in UInt8(rng.next() % UInt64(s)) }
+        let savedRows = (0..<n).map { $0 * max(reached, 1) }
+        var expected = [UInt8](repeating: 0, count: n * m)
+        for i in 0..<n {
+          for ch in 0..<m {
+            let j = ch - padBefore
+            let code = residual && j >= 0 && j < reached ? Int(saved[savedRows[i] + j]) : 0
+            expected[i * m + ch] = table[(ch * s + code) * size + Int(sums[i * m + ch]) + size / 2]
+          }
         }
-      }
-      var got = [UInt8](repeating: 0xEE, count: n * m)
-      var gotSums = [Int32](repeating: 0, count: n * m)
-      nibble.masks.withUnsafeBufferPointer { w in
-        nibble.correction.withUnsafeBufferPointer { corr in
-          rows.withUnsafeBufferPointer { xb in
-            table.withUnsafeBufferPointer { t in
-              saved.withUnsafeBufferPointer { sv in
-                savedRows.withUnsafeBufferPointer { sr in
-                  got.withUnsafeMutableBufferPointer { out in
-                    var epilogue = wrapnet_nibble_epilogue(
-                      table: t.baseAddress, shortcut_codes: s, shortcut: residual ? sv.baseAddress : nil,
-                      shortcut_rows: residual ? sr.baseAddress : nil, shortcut_channels: reached,
-                      pad_before: padBefore, codes: out.baseAddress, ldo: m)
-                    wrapnet_gemm_binary_nibble_acc8_avx2(
-                      w.baseAddress, m, nibble.groups, corr.baseAddress, Int32(nibble.maxCode), xb.baseAddress,
-                      rowOffsets, groupOffsets, n, &gotSums, m, Int32(bits), &epilogue)
+        var got = [UInt8](repeating: 0xEE, count: n * m)
+        var gotSums = [Int32](repeating: 0, count: n * m)
+        nibble.masks.withUnsafeBufferPointer { w in
+          nibble.correction.withUnsafeBufferPointer { corr in
+            rows.withUnsafeBufferPointer { xb in
+              table.withUnsafeBufferPointer { t in
+                saved.withUnsafeBufferPointer { sv in
+                  savedRows.withUnsafeBufferPointer { sr in
+                    got.withUnsafeMutableBufferPointer { out in
+                      var epilogue = wrapnet_nibble_epilogue(
+                        table: t.baseAddress, shortcut_codes: s, shortcut: residual ? sv.baseAddress : nil,
+                        shortcut_rows: residual ? sr.baseAddress : nil, shortcut_channels: reached,
+                        pad_before: padBefore, codes: out.baseAddress, ldo: m)
+                      wrapnet_gemm_binary_nibble_acc8_avx2(
+                        w.baseAddress, m, nibble.groups, corr.baseAddress, Int32(nibble.maxCode), xb.baseAddress,
+                        rowOffsets, groupOffsets, n, &gotSums, m, Int32(bits), &epilogue)
+                    }
                   }
                 }
               }
             }
           }
         }
+        #expect(got == expected, "m \(m) n \(n) k \(k) padBefore \(padBefore) residual \(residual)")
+        #expect(gotSums == sums, "sums beside the codes")
       }
-      #expect(got == expected, "m \(m) n \(n) k \(k) padBefore \(padBefore) residual \(residual)")
-      #expect(gotSums == sums, "sums beside the codes")
     }
   }
-}
 #endif

@@ -6,21 +6,9 @@ import Testing
 // extremes of their ranges.
 @Suite("Threshold codes agree with their definition")
 struct ThresholdCodeTests {
-  /// SplitMix64, so that failures reproduce.
-  struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-  }
-
   @Test("random shapes, extreme values and thresholds", arguments: [1, 2, 3, 4, 5, 7, 8])
   func matchesDefinition(levels: Int) {
-    var rng = Random(state: UInt64(levels))
+    var rng = SplitMix64(seed: UInt64(levels))
     for m in [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33] {
       let rows = 1 + Int(rng.next() % 9)
       let z: [Int32] = (0..<(rows * m)).map { _ in
@@ -47,7 +35,8 @@ struct ThresholdCodeTests {
           let v = Int64(z[r * m + ch])
           let row = t[(ch * levels)..<((ch + 1) * levels)]
           let expected = row.filter { down[ch] == 1 ? v <= $0 : v >= $0 }.count
-          #expect(Int(out[r * m + ch]) == expected, "m \(m) levels \(levels) row \(r) channel \(ch): v \(v), t \(Array(row))")
+          #expect(
+            Int(out[r * m + ch]) == expected, "m \(m) levels \(levels) row \(r) channel \(ch): v \(v), t \(Array(row))")
         }
       }
     }
