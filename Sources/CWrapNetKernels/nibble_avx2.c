@@ -134,6 +134,97 @@ static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int
   }
 }
 
+// Rows buffered per panel for the arc epilogue: the tiles' raw sums wait here until 4 rows fill one vector.
+enum { ARC_ROWS = 20, ARC_BUFFER = ARC_ROWS + 8 };
+
+// The shortcut codes of one row's 8 channels m0 ..< m0 + 8 (0 where the shortcut does not reach), as 8 bytes.
+static inline uint64_t arc_shortcut_codes(const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
+  const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
+  uint64_t eight = 0;
+  if (e->pad_before == 0 && m0 + 8 <= e->shortcut_channels) {
+    __builtin_memcpy(&eight, sc + m0, 8);
+    return eight;
+  }
+  for (size_t i = 0; i < channels; i++) {
+    const size_t ch = m0 + i;
+    if (ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels)
+      eight |= (uint64_t)sc[ch - e->pad_before] << (8 * i);
+  }
+  return eight;
+}
+
+// One arc parameter (kind) for the 32 lanes: plain layers read it directly (lanes e = ch % 8 and ch % 8 + 8 hold
+// the same channel), residual ones pick entry (s & 1) * 8 + ch per lane, from the half s >> 1.
+static inline __m256i arc_param(const int8_t *kind, __m256i index, __m256i high, int residual, int two_halves) {
+  const __m256i h0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kind));
+  if (!residual) return h0;
+  const __m256i p0 = _mm256_shuffle_epi8(h0, index);
+  if (!two_halves) return p0;
+  const __m256i h1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(kind + 16)));
+  return _mm256_blendv_epi8(p0, _mm256_shuffle_epi8(h1, index), high);
+}
+
+// The arc epilogue over `count` <= ARC_BUFFER buffered rows row0 ... (raw sums raw[i][0..7], channel order): the
+// sums (when c is given) and the next codes, 4 rows per vector. Buffer rows past `count` may be overwritten.
+static void nibble_arc_flush(int32_t (*raw)[8], size_t count, size_t row0, __m256i correction, int bits,
+                             int32_t *c, size_t ldc, const wrapnet_nibble_epilogue *e, size_t m0, size_t channels) {
+  if (c) {
+    const __m128i shift = _mm_cvtsi32_si128(32 - bits);
+    for (size_t i = 0; i < count; i++) {
+      const __m256i r = _mm256_loadu_si256((const __m256i *)raw[i]);
+      const __m256i v = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(r, correction), shift), shift);
+      nibble_store(v, c + (row0 + i) * ldc + m0, channels);
+    }
+  }
+  const int levels = e->levels, kinds = 1 + 2 * levels;
+  const int residual = e->shortcut != NULL, two_halves = e->shortcut_codes > 2;
+  const int8_t *arcs = e->arcs + (size_t)(m0 / 8) * kinds * 32;
+  const __m128i up = _mm_cvtsi32_si128(8 - bits);
+  const __m256i low_byte = _mm256_set1_epi16(0x00FF);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i lane_channel = _mm256_set1_epi64x(0x0706050403020100LL);
+  for (size_t i = 0; i < count; i += 4) {
+    const size_t rows = count - i < 4 ? count - i : 4;
+    for (size_t j = rows; j < 4; j++) __builtin_memset(raw[i + j], 0, 32);
+    // Raw sums (< 2^11) of rows A..D -> bytes r8 = (r << (8 - bits)) mod 2^8, laid out A, B | C, D (8 each).
+    const __m256i ab = _mm256_packus_epi32(_mm256_loadu_si256((const __m256i *)raw[i]),
+                                           _mm256_loadu_si256((const __m256i *)raw[i + 1]));
+    const __m256i cd = _mm256_packus_epi32(_mm256_loadu_si256((const __m256i *)raw[i + 2]),
+                                           _mm256_loadu_si256((const __m256i *)raw[i + 3]));
+    const __m256i r8 = _mm256_permutevar8x32_epi32(
+        _mm256_packus_epi16(_mm256_and_si256(_mm256_sll_epi16(ab, up), low_byte),
+                            _mm256_and_si256(_mm256_sll_epi16(cd, up), low_byte)),
+        order);
+    __m256i index = lane_channel, high = _mm256_setzero_si256();
+    if (residual) {
+      // In registers, not through a stack array (four 8-byte stores read back as one vector would stall).
+      const size_t r = row0 + i;
+      const uint64_t s0 = arc_shortcut_codes(e, r, m0, channels);
+      const uint64_t s1 = rows > 1 ? arc_shortcut_codes(e, r + 1, m0, channels) : 0;
+      const uint64_t s2 = rows > 2 ? arc_shortcut_codes(e, r + 2, m0, channels) : 0;
+      const uint64_t s3 = rows > 3 ? arc_shortcut_codes(e, r + 3, m0, channels) : 0;
+      const __m256i codes = _mm256_setr_epi64x((long long)s0, (long long)s1, (long long)s2, (long long)s3);
+      // (s & 1) * 8 + ch: codes are < 4, so the 16-bit shift keeps every byte's bits in that byte.
+      index = _mm256_or_si256(lane_channel, _mm256_slli_epi16(_mm256_and_si256(codes, _mm256_set1_epi8(1)), 3));
+      high = _mm256_cmpgt_epi8(codes, _mm256_set1_epi8(1));
+    }
+    __m256i code = arc_param(arcs, index, high, residual, two_halves);
+    for (int j = 1; j <= levels; j++) {
+      const __m256i offset = arc_param(arcs + (2 * j - 1) * 32, index, high, residual, two_halves);
+      const __m256i limit = arc_param(arcs + 2 * j * 32, index, high, residual, two_halves);
+      // In arc j: (int8)(r8 - offset) < limit; the compare's -1 adds one to the code.
+      code = _mm256_sub_epi8(code, _mm256_cmpgt_epi8(limit, _mm256_sub_epi8(r8, offset)));
+    }
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, code);
+    for (size_t j = 0; j < rows; j++) {
+      uint8_t *dst = e->codes + (row0 + i + j) * e->ldo + m0;
+      if (channels == 8) __builtin_memcpy(dst, &out[j], 8);
+      else __builtin_memcpy(dst, &out[j], channels);
+    }
+  }
+}
+
 static inline __attribute__((always_inline)) void nibble_gemm(
     const uint8_t *w, size_t m, size_t groups, const int32_t *correction, int max_code, const uint8_t *x,
     const size_t *row_offsets, const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
@@ -141,6 +232,7 @@ static inline __attribute__((always_inline)) void nibble_gemm(
   enum { P = 5 };
   if (m == 0 || n == 0) return;
   const size_t period = (size_t)(15 / max_code);
+  const int arcs = epilogue != NULL && epilogue->arcs != NULL;
   // Rows per L1-resident block: every weight panel streams over these rows (an implicit convolution's rows
   // overlap, so they take less).
   size_t nb = (size_t)16384 / (groups * 8 ? groups * 8 : 1);
@@ -152,6 +244,34 @@ static inline __attribute__((always_inline)) void nibble_gemm(
       const size_t channels = m - m0 < 8 ? m - m0 : 8;
       const __m256i corr = _mm256_loadu_si256((const __m256i *)(correction + m0));
       size_t n0 = nbeg;
+      if (arcs) {
+        // Tiles append raw sums to the buffer; every ARC_ROWS rows (and at the block's end) the arc epilogue
+        // turns them into codes, 4 rows per vector.
+        int32_t raw[ARC_BUFFER][8];
+        size_t count = 0, first = n0;
+        while (n0 < nend) {
+          const int tile = nend - n0 >= P ? P : 1;
+          const uint8_t *rows[P];
+          __m256i sums[P];
+          if (tile == P) {
+            for (int p = 0; p < P; p++) rows[p] = x + row_offsets[n0 + p];
+            nibble_tile(panel, groups, period, rows, group_offsets, sums, P, ternary);
+          } else {
+            rows[0] = x + row_offsets[n0];
+            nibble_tile(panel, groups, period, rows, group_offsets, sums, 1, ternary);
+          }
+          for (int p = 0; p < tile; p++) _mm256_storeu_si256((__m256i *)raw[count + p], sums[p]);
+          count += tile;
+          n0 += tile;
+          if (count >= ARC_ROWS) {
+            nibble_arc_flush(raw, count, first, corr, bits, c, ldc, epilogue, m0, channels);
+            first += count;
+            count = 0;
+          }
+        }
+        if (count) nibble_arc_flush(raw, count, first, corr, bits, c, ldc, epilogue, m0, channels);
+        continue;
+      }
       for (; n0 + P <= nend; n0 += P) {
         const uint8_t *rows[P];
         for (int p = 0; p < P; p++) rows[p] = x + row_offsets[n0 + p];

@@ -163,10 +163,11 @@ struct NibbleKernelTests {
       "plain and residual tables",
       arguments: [(1, 7, 37, 0), (3, 11, 144, 0), (8, 5, 33, 0), (13, 9, 160, 0), (13, 9, 160, 2), (24, 6, 288, 4)]
         as [(Int, Int, Int, Int)])
-    func tables(m: Int, n: Int, k: Int, padBefore: Int) {
+    func tables(m: Int, n: Int, k: Int, padBefore: Int) throws {
       var rng = SplitMix64(seed: UInt64(m * 1000 + k + padBefore))
-      let bits = 5
+      let bits = k % 2 == 0 ? 8 : 5
       let size = 1 << bits
+      let levels = [1, 3, 7][m % 3]
       let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
       let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
       let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
@@ -175,11 +176,25 @@ struct NibbleKernelTests {
       let rows = nibble.packActivations(x, n: n)
       let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
       let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
-      for residual in [false, true] {
+      for (residual, arcs) in [(false, false), (true, false), (false, true), (true, true)] {
         // S shortcut codes; the saved input has `reached` channels per pixel, one pixel per row.
-        let s = residual ? 4 : 1
+        let s = residual ? [4, 2, 3][m % 3] : 1
         let reached = residual ? max(1, m - 2 * padBefore) : 0
-        let table = (0..<(m * s * size)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        // Random codes for the look-ups; for the arcs, tables of the trainer's form (see `arcTable`).
+        let table =
+          arcs
+          ? arcTable(count: m * s, size: size, levels: levels, rng: &rng)
+          : (0..<(m * s * size)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let arcBytes: [Int8]
+        if arcs {
+          let built = try #require(
+            NibbleCodeArcs(
+              table: table, channels: m, shortcutCodes: s, bits: bits, levels: levels, correction: nibble.correction),
+            "a table of nested arcs must convert")
+          arcBytes = built.bytes
+        } else {
+          arcBytes = []
+        }
         let saved = (0..<(n * max(reached, 1))).map { _ in UInt8(rng.next() % UInt64(s)) }
         let savedRows = (0..<n).map { $0 * max(reached, 1) }
         var expected = [UInt8](repeating: 0, count: n * m)
@@ -199,13 +214,16 @@ struct NibbleKernelTests {
                 saved.withUnsafeBufferPointer { sv in
                   savedRows.withUnsafeBufferPointer { sr in
                     got.withUnsafeMutableBufferPointer { out in
-                      var epilogue = wrapnet_nibble_epilogue(
-                        table: t.baseAddress, shortcut_codes: s, shortcut: residual ? sv.baseAddress : nil,
-                        shortcut_rows: residual ? sr.baseAddress : nil, shortcut_channels: reached,
-                        pad_before: padBefore, codes: out.baseAddress, ldo: m)
-                      wrapnet_gemm_binary_nibble_acc8_avx2(
-                        w.baseAddress, m, nibble.groups, corr.baseAddress, Int32(nibble.maxCode), xb.baseAddress,
-                        rowOffsets, groupOffsets, n, &gotSums, m, Int32(bits), &epilogue)
+                      arcBytes.withUnsafeBufferPointer { a in
+                        var epilogue = wrapnet_nibble_epilogue(
+                          table: t.baseAddress, shortcut_codes: s, shortcut: residual ? sv.baseAddress : nil,
+                          shortcut_rows: residual ? sr.baseAddress : nil, shortcut_channels: reached,
+                          pad_before: padBefore, codes: out.baseAddress, ldo: m, arcs: arcs ? a.baseAddress : nil,
+                          levels: Int32(levels))
+                        wrapnet_gemm_binary_nibble_acc8_avx2(
+                          w.baseAddress, m, nibble.groups, corr.baseAddress, Int32(nibble.maxCode), xb.baseAddress,
+                          rowOffsets, groupOffsets, n, &gotSums, m, Int32(bits), &epilogue)
+                      }
                     }
                   }
                 }
@@ -213,9 +231,85 @@ struct NibbleKernelTests {
             }
           }
         }
-        #expect(got == expected, "m \(m) n \(n) k \(k) padBefore \(padBefore) residual \(residual)")
-        #expect(gotSums == sums, "sums beside the codes")
+        #expect(got == expected, "m \(m) n \(n) k \(k) padBefore \(padBefore) residual \(residual) arcs \(arcs)")
+        #expect(gotSums == sums, "sums beside the codes (arcs \(arcs))")
       }
+    }
+
+    /// Without the sums (codes only), over every n from 1 to 47: the arc epilogue buffers 20 rows and works on 4
+    /// at a time, so this covers each partial group and flush.
+    @Test func arcRowTails() throws {
+      var rng = SplitMix64(seed: 77)
+      let (m, k, bits, levels) = (11, 48, 8, 3)
+      let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
+      let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
+      let nibble = NibbleWeights(packed, maxCode: 3)
+      let table = arcTable(count: m, size: 1 << bits, levels: levels, rng: &rng)
+      let arcs = try #require(
+        NibbleCodeArcs(table: table, channels: m, shortcutCodes: 1, bits: bits, levels: levels, correction: nibble.correction))
+      for n in 1...47 {
+        let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
+        let sums = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+        let expected = (0..<(n * m)).map { table[($0 % m) << bits + Int(sums[$0]) + 128] }
+        let rows = nibble.packActivations(x, n: n)
+        let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
+        let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
+        var got = [UInt8](repeating: 0xEE, count: n * m)
+        nibble.masks.withUnsafeBufferPointer { w in
+          nibble.correction.withUnsafeBufferPointer { corr in
+            arcs.bytes.withUnsafeBufferPointer { a in
+              got.withUnsafeMutableBufferPointer { out in
+                // The table pointer is not read when arcs are given.
+                var epilogue = wrapnet_nibble_epilogue(
+                  table: nil, shortcut_codes: 1, shortcut: nil, shortcut_rows: nil, shortcut_channels: 0,
+                  pad_before: 0, codes: out.baseAddress, ldo: m, arcs: a.baseAddress, levels: Int32(levels))
+                wrapnet_gemm_binary_nibble_acc8_avx2(
+                  w.baseAddress, m, nibble.groups, corr.baseAddress, Int32(nibble.maxCode), rows, rowOffsets,
+                  groupOffsets, n, nil, m, Int32(bits), &epilogue)
+              }
+            }
+          }
+        }
+        #expect(got == expected, "n \(n)")
+      }
+    }
+  }
+
+  /// `count` tables of `size` codes 0...levels of the trainer's form: around a random centre on the circle the
+  /// code falls with the circular distance (a triangle wave, as the cyclic activation), from a random top, so
+  /// each level's codes form one arc; some levels reach every value, some none.
+  private func arcTable(count: Int, size: Int, levels: Int, rng: inout SplitMix64) -> [UInt8] {
+    var table = [UInt8]()
+    for _ in 0..<count {
+      let centre = Int(rng.next() % UInt64(size))
+      let top = Int(rng.next() % UInt64(2 * levels + 2)) - levels / 2
+      let step = 1 + Int(rng.next() % UInt64(max(1, size / 8)))
+      let descending = rng.next() & 1 == 0
+      for u in 0..<size {
+        let d = min(abs(u - centre), size - abs(u - centre))
+        let code = descending ? top - d / step : top - (size / 2 - d) / step
+        table.append(UInt8(min(max(code, 0), levels)))
+      }
+    }
+    return table
+  }
+
+  @Suite("Nibble code arcs")
+  struct NibbleCodeArcsTests {
+    /// A table whose codes go up and down twice around the circle has no single arc per level: no arcs.
+    @Test func rejectsTwoPeaks() {
+      let table = (0..<32).map { UInt8(($0 / 4) % 2) }
+      #expect(NibbleCodeArcs(table: table, channels: 1, shortcutCodes: 1, bits: 5, levels: 1, correction: [0]) == nil)
+      #expect(NibbleCodeArcs(table: [UInt8](repeating: 4, count: 32), channels: 1, shortcutCodes: 1, bits: 5, levels: 3, correction: [0]) == nil)
+    }
+
+    /// Constant tables (every level full or empty) and a single step convert.
+    @Test func acceptsConstantsAndSteps() {
+      for value in 0...3 {
+        #expect(NibbleCodeArcs(table: [UInt8](repeating: UInt8(value), count: 16), channels: 1, shortcutCodes: 1, bits: 4, levels: 3, correction: [5]) != nil)
+      }
+      let step = (0..<256).map { UInt8($0 < 100 ? 0 : ($0 < 200 ? 2 : 3)) }
+      #expect(NibbleCodeArcs(table: step, channels: 1, shortcutCodes: 1, bits: 8, levels: 3, correction: [77]) != nil)
     }
   }
 #endif

@@ -87,6 +87,14 @@ import WrapNetEngine
     if c.weightBits <= 2 && c.activationBits <= 3 && c.bits <= 8 && (c.mode == .wrap || c.mode == .cyclic) {
       #expect(!nibbleLayers.isEmpty, "binary and ternary low-bit layers should run the nibble kernel on avx2")
     }
+    // The trainer's tables (cyclic activation or wrap, batch norm, quantizer, shortcut) are nested arcs per level,
+    // so the fused epilogue computes them with byte compares (`NibbleCodeArcs`; the comparisons above ran them).
+    for layer in nibbleLayers where layer.accumulatorBits <= 8 {
+      switch layer.output {
+      case .table, .residualTable: #expect(layer.nibbleArcs != nil, "\(layer.name): table not converted to arcs")
+      default: break
+      }
+    }
     if c.mode != .exact && c.bits > PackedModelFormat.maxTableBits {
       #expect(engine.denseLayers.contains { if case .float = $0.output { return true } else { return false } })
     }

@@ -85,6 +85,17 @@ typedef struct {
   size_t pad_before;
   uint8_t *codes;
   size_t ldo;
+  /// NULL, or the same table as arcs (then `table` is not read): for output levels j = 1...levels, the set of v
+  /// with code >= j is one arc of the circle of 2^bits values, so code = base + #{j : v in arc j}, and 32 codes
+  /// are computed per vector with byte compares instead of 32 look-ups. Per panel p = ch / 8, shortcut code s,
+  /// e = (s & 1) * 8 + ch % 8 and half = s >> 1 (S <= 4 shortcut codes):
+  ///   arcs[((p * (1 + 2 * levels) + kind) * 2 + half) * 16 + e]
+  /// kind 0: base; kind 2j - 1: offset_j; kind 2j: limit_j. With r the kernel's raw sum (before the correction)
+  /// and r8 = (r << (8 - bits)) mod 2^8: v is in arc j when (int8)(r8 - offset_j) < limit_j (signed); an empty
+  /// arc has limit -128. Entries of shortcut codes s >= S repeat s = 0 (so e = ch % 8 + 8 repeats the panel's 8
+  /// channels for plain layers). Built and checked against the table by NibbleCodeArcs (Swift).
+  const int8_t *arcs;
+  int levels;
 } wrapnet_nibble_epilogue;
 
 /// Binary weights x activation codes 0...max_code (max_code 1, 3 or 7) packed two per byte, 8-bit lanes:

@@ -133,6 +133,10 @@ public struct DenseLayer: Sendable, Equatable {
   /// most 7 (and, for a convolution, input channels a multiple of 16: it runs as an implicit GEMM on the packed
   /// input, 16 channels of one kernel tap per group). nil otherwise.
   public var nibbleWeights: NibbleWeights? = nil
+  /// The layer's table (`.table` or `.residualTable`) as arcs for the nibble kernel's fused epilogue (32 codes
+  /// per vector instead of 32 look-ups): set by the loader with `nibbleWeights` when the table has that form
+  /// (checked entry by entry, see `NibbleCodeArcs`); nil keeps the look-ups.
+  public var nibbleArcs: NibbleCodeArcs? = nil
 
   /// Whether the accumulator is a b-bit wrap-around register run by `wrapGEMM(bits: b)`.
   public var wrapsAround: Bool { (accumulatorMode == .wrap || accumulatorMode == .cyclic) && accumulatorBits < 32 }
@@ -509,7 +513,23 @@ public struct InferenceModel: Sendable, Equatable {
       // A convolution reads its input in place (no im2col), 16 channels of one kernel tap per group.
       var groupsFit = true
       if case .conv(let inC, _, _, _, _) = geometry { groupsFit = inC % 16 == 0 }
-      if groupsFit { layer.nibbleWeights = NibbleWeights(weights, maxCode: maxCode) }
+      if groupsFit {
+        let nibble = NibbleWeights(weights, maxCode: maxCode)
+        layer.nibbleWeights = nibble
+        if layer.wrapsAround && bits <= 8 && ProcessInfo.processInfo.environment["WRAPNET_NO_ARCS"] == nil {
+          switch output {
+          case .table(let codes):
+            layer.nibbleArcs = NibbleCodeArcs(
+              table: codes, channels: outputs, shortcutCodes: 1, bits: bits, levels: maxOut,
+              correction: nibble.correction)
+          case .residualTable(let codes, let shortcut):
+            layer.nibbleArcs = NibbleCodeArcs(
+              table: codes, channels: outputs, shortcutCodes: shortcut.codes, bits: bits, levels: maxOut,
+              correction: nibble.correction)
+          default: break
+          }
+        }
+      }
     }
     return layer
   }

@@ -321,7 +321,7 @@ extension InferenceModel {
           nibble.runFused(
             base: x, rowOffsets: rowOffsets, groupOffsets: groupOffsets, rows: rows, bits: bits,
             sums: records.isEmpty ? nil : z, table: table, shortcut: shortcut, shortcutCodes: savedCodes,
-            shortcutRows: shortcutRows, codes: out)
+            shortcutRows: shortcutRows, arcs: layer.nibbleArcs, codes: out)
           if !records.isEmpty {
             (records[recordIndex].base + first * (rows / n) * m).update(from: z, count: rows * m)
             recordIndex += 1
