@@ -166,8 +166,11 @@ static inline __m256i arc_param(const int8_t *kind, __m256i index, __m256i high,
 
 // The arc epilogue over `count` <= ARC_BUFFER buffered rows row0 ... (raw sums raw[i][0..7], channel order): the
 // sums (when c is given) and the next codes, 4 rows per vector. Buffer rows past `count` may be overwritten.
-static void nibble_arc_flush(int32_t (*raw)[8], size_t count, size_t row0, __m256i correction, int bits,
-                             int32_t *c, size_t ldc, const wrapnet_nibble_epilogue *e, size_t m0, size_t channels) {
+static inline __attribute__((always_inline)) void arc_flush(int32_t (*raw)[8], size_t count, size_t row0,
+                                                            __m256i correction, int bits, int32_t *c, size_t ldc,
+                                                            const wrapnet_nibble_epilogue *e, size_t m0,
+                                                            size_t channels, const int levels, const int residual,
+                                                            const int two_halves) {
   if (c) {
     const __m128i shift = _mm_cvtsi32_si128(32 - bits);
     for (size_t i = 0; i < count; i++) {
@@ -176,8 +179,7 @@ static void nibble_arc_flush(int32_t (*raw)[8], size_t count, size_t row0, __m25
       nibble_store(v, c + (row0 + i) * ldc + m0, channels);
     }
   }
-  const int levels = e->levels, kinds = 1 + 2 * levels;
-  const int residual = e->shortcut != NULL, two_halves = e->shortcut_codes > 2;
+  const int kinds = 1 + 2 * levels;
   const int8_t *arcs = e->arcs + (size_t)(m0 / 8) * kinds * 32;
   const __m128i up = _mm_cvtsi32_si128(8 - bits);
   const __m256i low_byte = _mm256_set1_epi16(0x00FF);
@@ -223,6 +225,21 @@ static void nibble_arc_flush(int32_t (*raw)[8], size_t count, size_t row0, __m25
       else __builtin_memcpy(dst, &out[j], channels);
     }
   }
+}
+
+// arc_flush with the level count and the shortcut form as constants (the common 1-, 2- and 3-bit codes), so its
+// loops unroll and its branches go.
+static void nibble_arc_flush(int32_t (*raw)[8], size_t count, size_t row0, __m256i correction, int bits,
+                             int32_t *c, size_t ldc, const wrapnet_nibble_epilogue *e, size_t m0, size_t channels) {
+  const int form = e->shortcut == NULL ? 0 : (e->shortcut_codes > 2 ? 2 : 1);
+#define ARC_CASE(L, F)                                                                                              \
+  if (e->levels == L && form == F)                                                                                 \
+    return arc_flush(raw, count, row0, correction, bits, c, ldc, e, m0, channels, L, F > 0, F > 1);
+  ARC_CASE(1, 0) ARC_CASE(3, 0) ARC_CASE(7, 0)
+  ARC_CASE(1, 1) ARC_CASE(3, 1) ARC_CASE(7, 1)
+  ARC_CASE(1, 2) ARC_CASE(3, 2) ARC_CASE(7, 2)
+#undef ARC_CASE
+  arc_flush(raw, count, row0, correction, bits, c, ldc, e, m0, channels, e->levels, form > 0, form > 1);
 }
 
 static inline __attribute__((always_inline)) void nibble_gemm(
