@@ -217,12 +217,18 @@ static inline __attribute__((always_inline)) void arc_flush(int32_t (*raw)[8], s
       // In arc j: (int8)(r8 - offset) < limit; the compare's -1 adds one to the code.
       code = _mm256_sub_epi8(code, _mm256_cmpgt_epi8(limit, _mm256_sub_epi8(r8, offset)));
     }
-    uint64_t out[4];
-    _mm256_storeu_si256((__m256i *)out, code);
-    for (size_t j = 0; j < rows; j++) {
-      uint8_t *dst = e->codes + (row0 + i + j) * e->ldo + m0;
-      if (channels == 8) __builtin_memcpy(dst, &out[j], 8);
-      else __builtin_memcpy(dst, &out[j], channels);
+    uint8_t *dst = e->codes + (row0 + i) * e->ldo + m0;
+    if (channels == 8 && rows == 4) {
+      // Straight from the register: a 32-byte stack store read back as 8-byte pieces stalls store forwarding.
+      const __m128i ab8 = _mm256_castsi256_si128(code), cd8 = _mm256_extracti128_si256(code, 1);
+      _mm_storel_epi64((__m128i *)dst, ab8);
+      _mm_storeh_pd((double *)(dst + e->ldo), _mm_castsi128_pd(ab8));
+      _mm_storel_epi64((__m128i *)(dst + 2 * e->ldo), cd8);
+      _mm_storeh_pd((double *)(dst + 3 * e->ldo), _mm_castsi128_pd(cd8));
+    } else {
+      uint8_t out[32];
+      _mm256_storeu_si256((__m256i *)out, code);
+      for (size_t j = 0; j < rows; j++) __builtin_memcpy(dst + j * e->ldo, out + 8 * j, channels);
     }
   }
 }

@@ -516,7 +516,7 @@ public struct InferenceModel: Sendable, Equatable {
       if groupsFit {
         let nibble = NibbleWeights(weights, maxCode: maxCode)
         layer.nibbleWeights = nibble
-        if layer.wrapsAround && bits <= 8 && ProcessInfo.processInfo.environment["WRAPNET_NO_ARCS"] == nil {
+        if layer.wrapsAround && bits <= 8 {
           switch output {
           case .table(let codes):
             layer.nibbleArcs = NibbleCodeArcs(
