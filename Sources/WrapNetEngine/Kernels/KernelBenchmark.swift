@@ -17,7 +17,8 @@ public enum KernelBenchmark {
   /// Weights are uniform random codes of `kind`, activations uniform in `0 ..< 2^activationBits`, both from a
   /// fixed seed, in rows padded to `paddedK` bytes as the engine's im2col writes them (no copy is timed). Before timing, the path's output is checked once against the `reference` path; a mismatch
   /// stops the program (a kernel bug, never a timing artefact). Then the GEMM runs repeatedly, single-threaded,
-  /// for at least `seconds` (and at least 3 times after one warm-up run), timed by `clock`.
+  /// for at least `seconds` (and at least 3 times after one warm-up run), timed by `clock`; GOPS from the median
+  /// run.
   ///
   /// - Precondition: `m, n, k >= 1`; `bits`, `lanes`, `path` as for `wrapGEMM`; `activationBits` in 1...8.
   public static func measureGOPS(
@@ -40,7 +41,7 @@ public enum KernelBenchmark {
 
     let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: .reference)
     var output = [Int32](repeating: 0, count: n * m)
-    var timing = (runs: 0, seconds: 0.0)
+    var timing = (runs: 0, seconds: 0.0, median: 0.0)
     // The engine hands the kernels rows already padded to `paddedK` (its im2col writes them so), so time that
     // form: a fan-in that is not a multiple of 32 would otherwise add a padding copy to every call.
     let kp = weights.paddedK
@@ -65,20 +66,33 @@ public enum KernelBenchmark {
         timing = repeatFor(seconds: seconds, clock: clock, once)
       }
     }
-    return 2 * Double(m) * Double(n) * Double(k) * Double(timing.runs) / timing.seconds / 1e9
+    return 2 * Double(m) * Double(n) * Double(k) / timing.median / 1e9
   }
 
-  /// Runs `once` at least 3 times and for at least `seconds` of `clock`: (runs, seconds taken).
-  static func repeatFor(seconds: Double, clock: Clock, _ once: () -> Void) -> (runs: Int, seconds: Double) {
+  /// Runs `once` at least 3 times and for at least `seconds` of `clock`: (runs, seconds taken, the median
+  /// seconds of one run). GOPS come from the median run, as the peer benchmark reports the median of its
+  /// repeats: on a shared machine a neighbour's busy spell slows some runs, and the median is not moved by a few.
+  static func repeatFor(seconds: Double, clock: Clock, _ once: () -> Void) -> (runs: Int, seconds: Double, median: Double) {
     let timer = SecondsTimer(threadCPU: clock == .threadCPU)
     let start = timer.now()
-    var (runs, elapsed) = (0, 0.0)
+    var (runs, elapsed, last) = (0, 0.0, start)
+    var times: [Double] = []
     repeat {
       once()
       runs += 1
-      elapsed = timer.now() - start
+      let now = timer.now()
+      times.append(now - last)
+      (elapsed, last) = (now - start, now)
     } while runs < 3 || elapsed < seconds
-    return (runs, elapsed)
+    return (runs, elapsed, median(times))
+  }
+
+  /// The median of `values` (the mean of the middle two for an even count).
+  public static func median(_ values: [Double]) -> Double {
+    precondition(!values.isEmpty, "median of no values")
+    let sorted = values.sorted()
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
   }
 }
 
@@ -111,7 +125,7 @@ extension KernelBenchmark {
     let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
     let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
     var output = [Int32](repeating: 0, count: n * m)
-    var timing = (runs: 0, seconds: 0.0)
+    var timing = (runs: 0, seconds: 0.0, median: 0.0)
     rows.withUnsafeBufferPointer { xb in
       rowOffsets.withUnsafeBufferPointer { ro in
         groupOffsets.withUnsafeBufferPointer { go in
@@ -131,7 +145,7 @@ extension KernelBenchmark {
         }
       }
     }
-    return 2 * Double(m) * Double(n) * Double(k) * Double(timing.runs) / timing.seconds / 1e9
+    return 2 * Double(m) * Double(n) * Double(k) / timing.median / 1e9
   }
 }
 

@@ -233,9 +233,9 @@ extension InferenceModel {
       case .flatten:
         (h, w, c) = (1, 1, h * w * c)
       case .saveShortcut:
-        let copy = scratch.bytes(.shortcut, count: n * h * w * c)
-        copy.update(from: act, count: n * h * w * c)
-        saved = (copy, h, w, c)
+        // The current buffer itself becomes the saved input (no copy): it leaves the two-buffer rotation until
+        // the next block, and the block's layers read it as their input as before.
+        saved = (scratch.keepActivationsAsShortcut(), h, w, c)
       case .sumPool:
         // [n, h·w, c] -> [n, c]; the loader checked that the sums fit in a byte.
         let out = scratch.bytes(.next, count: n * c)
@@ -726,6 +726,15 @@ fileprivate final class ForwardScratch {
     buffers.swapAt(a, n)
     capacities.swapAt(a, n)
     return buffers[a]!.assumingMemoryBound(to: UInt8.self)
+  }
+
+  /// Moves the current activations to `.shortcut` (the old shortcut buffer takes their slot and is written
+  /// only after the next `swapActivations`), so a residual block keeps its input without a copy; returns them.
+  func keepActivationsAsShortcut() -> UnsafeMutablePointer<UInt8> {
+    let (a, s) = (Slot.activations.rawValue, Slot.shortcut.rawValue)
+    buffers.swapAt(a, s)
+    capacities.swapAt(a, s)
+    return buffers[s]!.assumingMemoryBound(to: UInt8.self)
   }
 
   deinit {
