@@ -276,14 +276,16 @@ static inline __attribute__((always_inline)) void nibble_gemm(
           const int tile = nend - n0 >= P ? P : 1;
           const uint8_t *rows[P];
           __m256i sums[P];
+          // Stores with constant counts: a loop to `tile` became a memcpy call (and a vzeroupper) per tile.
           if (tile == P) {
             for (int p = 0; p < P; p++) rows[p] = x + row_offsets[n0 + p];
             nibble_tile(panel, groups, period, rows, group_offsets, sums, P, ternary);
+            for (int p = 0; p < P; p++) _mm256_storeu_si256((__m256i *)raw[count + p], sums[p]);
           } else {
             rows[0] = x + row_offsets[n0];
             nibble_tile(panel, groups, period, rows, group_offsets, sums, 1, ternary);
+            _mm256_storeu_si256((__m256i *)raw[count], sums[0]);
           }
-          for (int p = 0; p < tile; p++) _mm256_storeu_si256((__m256i *)raw[count + p], sums[p]);
           count += tile;
           n0 += tile;
           if (count >= ARC_ROWS) {
