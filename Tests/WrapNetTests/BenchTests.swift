@@ -16,6 +16,13 @@ private func number(_ value: Any?) -> Double? {
 /// `wrapnet bench` end to end (tiny --seconds: these tests check what is reported, never how fast), and the
 /// layer shapes and computed sizes it reports.
 @Suite(.serialized) struct BenchTests {
+  /// The statistic behind every reported rate: odd counts give the middle value, even counts the mean of the two.
+  @Test func medianOfRuns() {
+    #expect(KernelBenchmark.median([3]) == 3)
+    #expect(KernelBenchmark.median([5, 1, 4]) == 4)
+    #expect(KernelBenchmark.median([9, 1, 4, 2]) == 3)
+  }
+
   /// The `models` contract of `benchmarks/peers/peers.py` (model, batch, threads, images_per_second), kernel
   /// entries with positive GOPS on every available path, and the packed bytes of the real file.
   @Test func mlpJSONHasTheDocumentedKeys() throws {
@@ -32,6 +39,9 @@ private func number(_ value: Any?) -> Double? {
     #expect(m["batch"] as? Int == 1)
     #expect(m["threads"] as? Int == 1)
     #expect((number(m["images_per_second"]) ?? 0) > 0)
+    // images/s come from the median run.
+    let median = try #require(number(m["median_run_seconds"]))
+    #expect(abs((number(m["images_per_second"]) ?? 0) - 1 / median) < 1e-6 / median)
 
     let kernels = try #require(doc["kernels"] as? [[String: Any]])
     #expect(!kernels.isEmpty)
