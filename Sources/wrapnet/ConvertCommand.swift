@@ -51,8 +51,13 @@ struct ConvertCommand: ParsableCommand {
       case .float(let f): output = f.shortcut == nil ? "Float post-processing" : "Float post-processing with residual add"
       case .logits: output = "logits"
       }
+      // What the avx2 path runs on this layer with 8-bit lanes (the loader decides it from the file).
+      var kernel = ""
+      if layer.nibbleWeights != nil && layer.wrapsAround && layer.accumulatorBits <= 8 {
+        kernel = layer.nibbleArcs != nil ? "  (avx2: nibble kernel, table as arcs)" : "  (avx2: nibble kernel)"
+      }
       print("  " + layer.name.padding(toLength: width, withPad: " ", startingAt: 0)
-        + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)")
+        + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)\(kernel)")
     }
   }
 }
