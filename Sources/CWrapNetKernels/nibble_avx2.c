@@ -77,6 +77,30 @@ static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *w, 
   }
 }
 
+// The sums minus the correction, wrapped to `bits` (the low bits sign-extended).
+static inline __m256i nibble_wrap(__m256i sums, __m256i correction, int bits) {
+  const __m128i shift = _mm_cvtsi32_si128(32 - bits);
+  return _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+}
+
+// The shortcut codes of one row's channels m0 ..< m0 + channels (channels <= 8) as 8 bytes: output channel ch reads
+// shortcut channel ch - pad_before when that exists, else code 0.
+static inline uint64_t shortcut_codes8(const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
+  const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
+  uint64_t eight = 0;
+  if (e->pad_before == 0 && m0 + 8 <= e->shortcut_channels) {
+    // Every channel of the tile reaches the shortcut: its 8 codes are contiguous.
+    __builtin_memcpy(&eight, sc + m0, 8);
+    return eight;
+  }
+  for (size_t i = 0; i < channels; i++) {
+    const size_t ch = m0 + i;
+    if (ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels)
+      eight |= (uint64_t)sc[ch - e->pad_before] << (8 * i);
+  }
+  return eight;
+}
+
 // Stores `channels` <= 8 of the wrapped sums v.
 static inline void nibble_store(__m256i v, int32_t *c, size_t channels) {
   if (channels == 8) {
@@ -94,8 +118,7 @@ static inline void nibble_store(__m256i v, int32_t *c, size_t channels) {
 // follow are independent loads.
 static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int32_t *c, size_t ldc,
                                  const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
-  const __m128i shift = _mm_cvtsi32_si128(32 - bits);
-  const __m256i v = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(sums, correction), shift), shift);
+  const __m256i v = nibble_wrap(sums, correction, bits);
   if (c) nibble_store(v, c + row * ldc + m0, channels);
   if (!e) return;
   // Entries per channel: S * 2^bits; channel ch's block starts at ch * S * 2^bits (+ 2^(bits-1) centres v).
@@ -105,22 +128,8 @@ static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int
       _mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32((int)m0), lane), _mm256_set1_epi32(per_channel)),
       _mm256_add_epi32(v, _mm256_set1_epi32(1 << (bits - 1))));
   if (e->shortcut != NULL) {
-    const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
-    __m256i code;
-    if (e->pad_before == 0 && m0 + 8 <= e->shortcut_channels) {
-      // Every channel of the tile reaches the shortcut: its 8 codes are contiguous.
-      int64_t eight;
-      __builtin_memcpy(&eight, sc + m0, 8);
-      code = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight));
-    } else {
-      // Output channel ch reads shortcut channel ch - pad_before when that exists, else shortcut code 0.
-      int32_t codes[8] = {0};
-      for (size_t i = 0; i < channels; i++) {
-        const size_t ch = m0 + i;
-        if (ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels) codes[i] = sc[ch - e->pad_before];
-      }
-      code = _mm256_loadu_si256((const __m256i *)codes);
-    }
+    const __m256i code =
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)shortcut_codes8(e, row, m0, channels)));
     index = _mm256_add_epi32(index, _mm256_sll_epi32(code, _mm_cvtsi32_si128(bits)));
   }
   int32_t at[8];
@@ -136,22 +145,6 @@ static inline void nibble_finish(__m256i sums, __m256i correction, int bits, int
 
 // Rows buffered per panel for the arc epilogue: the tiles' raw sums wait here until 4 rows fill one vector.
 enum { ARC_ROWS = 20, ARC_BUFFER = ARC_ROWS + 8 };
-
-// The shortcut codes of one row's 8 channels m0 ..< m0 + 8 (0 where the shortcut does not reach), as 8 bytes.
-static inline uint64_t arc_shortcut_codes(const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
-  const uint8_t *sc = e->shortcut + e->shortcut_rows[row];
-  uint64_t eight = 0;
-  if (e->pad_before == 0 && m0 + 8 <= e->shortcut_channels) {
-    __builtin_memcpy(&eight, sc + m0, 8);
-    return eight;
-  }
-  for (size_t i = 0; i < channels; i++) {
-    const size_t ch = m0 + i;
-    if (ch >= e->pad_before && ch - e->pad_before < e->shortcut_channels)
-      eight |= (uint64_t)sc[ch - e->pad_before] << (8 * i);
-  }
-  return eight;
-}
 
 // One arc parameter (kind) for the 32 lanes: plain layers read it directly (lanes e = ch % 8 and ch % 8 + 8 hold
 // the same channel), residual ones pick entry (s & 1) * 8 + ch per lane, from the half s >> 1.
@@ -172,12 +165,9 @@ static inline __attribute__((always_inline)) void arc_flush(int32_t (*raw)[8], s
                                                             size_t channels, const int levels, const int residual,
                                                             const int two_halves) {
   if (c) {
-    const __m128i shift = _mm_cvtsi32_si128(32 - bits);
-    for (size_t i = 0; i < count; i++) {
-      const __m256i r = _mm256_loadu_si256((const __m256i *)raw[i]);
-      const __m256i v = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_sub_epi32(r, correction), shift), shift);
-      nibble_store(v, c + (row0 + i) * ldc + m0, channels);
-    }
+    for (size_t i = 0; i < count; i++)
+      nibble_store(nibble_wrap(_mm256_loadu_si256((const __m256i *)raw[i]), correction, bits),
+                   c + (row0 + i) * ldc + m0, channels);
   }
   const int kinds = 1 + 2 * levels;
   const int8_t *arcs = e->arcs + (size_t)(m0 / 8) * kinds * 32;
@@ -201,10 +191,10 @@ static inline __attribute__((always_inline)) void arc_flush(int32_t (*raw)[8], s
     if (residual) {
       // In registers, not through a stack array (four 8-byte stores read back as one vector would stall).
       const size_t r = row0 + i;
-      const uint64_t s0 = arc_shortcut_codes(e, r, m0, channels);
-      const uint64_t s1 = rows > 1 ? arc_shortcut_codes(e, r + 1, m0, channels) : 0;
-      const uint64_t s2 = rows > 2 ? arc_shortcut_codes(e, r + 2, m0, channels) : 0;
-      const uint64_t s3 = rows > 3 ? arc_shortcut_codes(e, r + 3, m0, channels) : 0;
+      const uint64_t s0 = shortcut_codes8(e, r, m0, channels);
+      const uint64_t s1 = rows > 1 ? shortcut_codes8(e, r + 1, m0, channels) : 0;
+      const uint64_t s2 = rows > 2 ? shortcut_codes8(e, r + 2, m0, channels) : 0;
+      const uint64_t s3 = rows > 3 ? shortcut_codes8(e, r + 3, m0, channels) : 0;
       const __m256i codes = _mm256_setr_epi64x((long long)s0, (long long)s1, (long long)s2, (long long)s3);
       // (s & 1) * 8 + ch: codes are < 4, so the 16-bit shift keeps every byte's bits in that byte.
       index = _mm256_or_si256(lane_channel, _mm256_slli_epi16(_mm256_and_si256(codes, _mm256_set1_epi8(1)), 3));

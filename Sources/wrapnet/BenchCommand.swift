@@ -265,22 +265,13 @@ struct BenchCommand: ParsableCommand {
     let pixels = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
     let options = InferenceOptions(path: .fastest, lanes: nil, threads: threads)
     _ = try engine.run(pixels: pixels, count: batch, options: options)
-    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
-    let start = ContinuousClock.now
-    var (runs, elapsed, last) = (0, 0.0, start)
-    var times: [Double] = []
-    repeat {
+    // The median run, as for the kernels (and the peer benchmark's median of repeats); wall clock.
+    let timing = try KernelBenchmark.repeatFor(seconds: modelSeconds, clock: .wall) {
       _ = try engine.run(pixels: pixels, count: batch, options: options)
-      runs += 1
-      let now = ContinuousClock.now
-      times.append(seconds(last.duration(to: now)))
-      (elapsed, last) = (seconds(start.duration(to: now)), now)
-    } while runs < 3 || elapsed < modelSeconds
-    // The median run, as for the kernels (and the peer benchmark's median of repeats).
-    let median = KernelBenchmark.median(times)
+    }
     return WholeModelResult(
-      batch: batch, threads: threads, imagesPerSecond: Double(batch) / median, seconds: elapsed, runs: runs,
-      medianSeconds: median)
+      batch: batch, threads: threads, imagesPerSecond: Double(batch) / timing.median, seconds: timing.seconds,
+      runs: timing.runs, medianSeconds: timing.median)
   }
 
   /// Peak GOPS for a lane width.

@@ -40,8 +40,6 @@ public enum KernelBenchmark {
     let x: [UInt8] = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> UInt64(64 - activationBits)) }
 
     let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: .reference)
-    var output = [Int32](repeating: 0, count: n * m)
-    var timing = (runs: 0, seconds: 0.0, median: 0.0)
     // The engine hands the kernels rows already padded to `paddedK` (its im2col writes them so), so time that
     // form: a fan-in that is not a multiple of 32 would otherwise add a padding copy to every call.
     let kp = weights.paddedK
@@ -49,36 +47,48 @@ public enum KernelBenchmark {
     for i in 0..<n {
       for t in 0..<k { padded[i * kp + t] = x[i * k + t] }
     }
-    padded.withUnsafeBufferPointer { xb in
-      output.withUnsafeMutableBufferPointer { buffer in
-        let c = buffer
-        let once = {
-          wrapGEMM(
-            weights: weights, activations: xb, n: n, activationRowStride: kp, bits: bits, lanes: lanes, path: path,
-            output: c)
-        }
-        once()
-        if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
-          preconditionFailure(
-            "measureGOPS: \(path) path with \(lanes)-bit lanes differs from reference at C[\(bad / m), \(bad % m)]: "
-              + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] \(kind), b = \(bits))")
-        }
-        timing = repeatFor(seconds: seconds, clock: clock, once)
+    return padded.withUnsafeBufferPointer { xb in
+      checkedGOPS(
+        m: m, n: n, k: k, expected: expected, seconds: seconds, clock: clock,
+        mismatch: "measureGOPS: \(path) path with \(lanes)-bit lanes", detail: "W [\(m), \(k)] \(kind), b = \(bits)"
+      ) { c in
+        wrapGEMM(
+          weights: weights, activations: xb, n: n, activationRowStride: kp, bits: bits, lanes: lanes, path: path,
+          output: c)
       }
     }
-    return 2 * Double(m) * Double(n) * Double(k) / timing.median / 1e9
+  }
+
+  /// Runs `gemm` once into a C [n, m] buffer and stops the program (naming `mismatch` and `detail`) if it differs
+  /// from `expected`, then times it as `repeatFor` does: GOPS = 2·m·n·k / the median run.
+  static func checkedGOPS(
+    m: Int, n: Int, k: Int, expected: [Int32], seconds: Double, clock: Clock, mismatch: String, detail: String,
+    _ gemm: (UnsafeMutableBufferPointer<Int32>) -> Void
+  ) -> Double {
+    var output = [Int32](repeating: 0, count: n * m)
+    let median = output.withUnsafeMutableBufferPointer { c in
+      gemm(c)
+      if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
+        preconditionFailure(
+          "\(mismatch) differs from reference at C[\(bad / m), \(bad % m)]: \(c[bad]) != \(expected[bad]) (\(detail))")
+      }
+      return repeatFor(seconds: seconds, clock: clock) { gemm(c) }.median
+    }
+    return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
   }
 
   /// Runs `once` at least 3 times and for at least `seconds` of `clock`: (runs, seconds taken, the median
   /// seconds of one run). GOPS come from the median run, as the peer benchmark reports the median of its
   /// repeats: on a shared machine a neighbour's busy spell slows some runs, and the median is not moved by a few.
-  static func repeatFor(seconds: Double, clock: Clock, _ once: () -> Void) -> (runs: Int, seconds: Double, median: Double) {
+  public static func repeatFor(
+    seconds: Double, clock: Clock, _ once: () throws -> Void
+  ) rethrows -> (runs: Int, seconds: Double, median: Double) {
     let timer = SecondsTimer(threadCPU: clock == .threadCPU)
     let start = timer.now()
     var (runs, elapsed, last) = (0, 0.0, start)
     var times: [Double] = []
     repeat {
-      once()
+      try once()
       runs += 1
       let now = timer.now()
       times.append(now - last)
@@ -124,28 +134,19 @@ extension KernelBenchmark {
     let rows = nibble.packActivations(x, n: n)
     let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
     let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
-    var output = [Int32](repeating: 0, count: n * m)
-    var timing = (runs: 0, seconds: 0.0, median: 0.0)
-    rows.withUnsafeBufferPointer { xb in
+    return rows.withUnsafeBufferPointer { xb in
       rowOffsets.withUnsafeBufferPointer { ro in
         groupOffsets.withUnsafeBufferPointer { go in
-          output.withUnsafeMutableBufferPointer { buffer in
-            let c = buffer
-            let once = {
-              wrapGEMM(nibbleWeights: nibble, base: xb.baseAddress, rowOffsets: ro, groupOffsets: go, bits: bits, output: c)
-            }
-            once()
-            if let bad = expected.indices.first(where: { c[$0] != expected[$0] }) {
-              preconditionFailure(
-                "measureNibbleGOPS: nibble kernel differs from reference at C[\(bad / m), \(bad % m)]: "
-                  + "\(c[bad]) != \(expected[bad]) (W [\(m), \(k)] \(kind), codes < \(1 << activationBits), b = \(bits))")
-            }
-            timing = repeatFor(seconds: seconds, clock: clock, once)
+          checkedGOPS(
+            m: m, n: n, k: k, expected: expected, seconds: seconds, clock: clock,
+            mismatch: "measureNibbleGOPS: nibble kernel",
+            detail: "W [\(m), \(k)] \(kind), codes < \(1 << activationBits), b = \(bits)"
+          ) { c in
+            wrapGEMM(nibbleWeights: nibble, base: xb.baseAddress, rowOffsets: ro, groupOffsets: go, bits: bits, output: c)
           }
         }
       }
     }
-    return 2 * Double(m) * Double(n) * Double(k) / timing.median / 1e9
   }
 }
 

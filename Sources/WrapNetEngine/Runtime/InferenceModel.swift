@@ -516,18 +516,17 @@ public struct InferenceModel: Sendable, Equatable {
       if groupsFit {
         let nibble = NibbleWeights(weights, maxCode: maxCode)
         layer.nibbleWeights = nibble
-        if layer.wrapsAround && bits <= 8 {
-          switch output {
-          case .table(let codes):
-            layer.nibbleArcs = NibbleCodeArcs(
-              table: codes, channels: outputs, shortcutCodes: 1, bits: bits, levels: maxOut,
-              correction: nibble.correction)
-          case .residualTable(let codes, let shortcut):
-            layer.nibbleArcs = NibbleCodeArcs(
-              table: codes, channels: outputs, shortcutCodes: shortcut.codes, bits: bits, levels: maxOut,
-              correction: nibble.correction)
-          default: break
-          }
+        // The kernel's fused epilogue computes table outputs from arcs when the table has that form.
+        let table: (codes: [UInt8], shortcutCodes: Int)?
+        switch output {
+        case .table(let codes): table = (codes, 1)
+        case .residualTable(let codes, let shortcut): table = (codes, shortcut.codes)
+        default: table = nil
+        }
+        if layer.wrapsAround && bits <= 8, let table {
+          layer.nibbleArcs = NibbleCodeArcs(
+            table: table.codes, channels: outputs, shortcutCodes: table.shortcutCodes, bits: bits, levels: maxOut,
+            correction: nibble.correction)
         }
       }
     }
