@@ -41,6 +41,7 @@ int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations) {
     case WRAPNET_CEILING_AND_ADD8: { WRAPNET_CEILING_LOOP(and_si256, _mm256_add_epi8) break; }
     case WRAPNET_CEILING_MADDUBS_ADD16: { WRAPNET_CEILING_LOOP(_mm256_maddubs_epi16, _mm256_add_epi16) break; }
     case WRAPNET_CEILING_MADD_ADD32: { WRAPNET_CEILING_LOOP(_mm256_madd_epi16, _mm256_add_epi32) break; }
+    case WRAPNET_CEILING_SHUFFLE_ADD8: { WRAPNET_CEILING_LOOP(_mm256_shuffle_epi8, _mm256_add_epi8) break; }
     case WRAPNET_CEILING_NIBBLE_XOR_ADD8: {
       // The nibble kernel's step: xor + add8 on codes packed two per byte (64 MACs per pair), with its nibble
       // split (and, shift, and, add, add per accumulator) after every 5 steps, as for 2-bit codes. One

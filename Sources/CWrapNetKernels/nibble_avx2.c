@@ -335,6 +335,309 @@ void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst) {
   if (i < count) dst[i / 2] = src[i];
 }
 
+// ---- Lookup kernel ------------------------------------------------------------------------------------------
+//
+// Why: a binary weight pattern over 4 codes (4 signs = one 4-bit index) picks one of 16 partial sums, and
+// `pshufb` does 32 such picks per instruction. So each activation group of 4 codes gets a 16-entry table of all
+// its signed sums (built once per pixel, shared by every output channel and every kernel tap that reads it), and
+// the weights become table indices: one shuffle + one byte add per 32 x 4 = 128 products, against xor + add per
+// 64 and a nibble split for the nibble kernel. Byte sums wrap mod 2^8, exactly the b <= 8 bit accumulator, so no
+// split and no widening: any code values work. Ternary weights (w in {-1, 0, +1}) use subset-sum tables and two
+// indices, sum(w x) = S[pos] - S[neg].
+//
+// A 256-bit table vector holds groups 2j (low 128-bit lane) and 2j + 1 (high lane) of one row; the index vector
+// holds 16 channels' patterns for those two groups, so a tile's sums need one lane fold at the end.
+
+// Tables of `count` codes (ceil(count / 8) pairs; missing codes count as 0): pair j's 32 bytes at out + 32j,
+// byte 16h + pat = sum_i s_i x[8j + 4h + i] over i < 4, s_i = +1 where bit i of pat is set, else -1 (signed
+// tables) or 0 (`subset` tables, for ternary weights).
+void wrapnet_lut_tables_avx2(const uint8_t *codes, size_t count, uint8_t *out, int subset) {
+  // sel_i picks code 4h + i in lane h; sign_i / mask_i are +1 / -1 (all-ones / 0) by bit i of the byte index.
+  __m256i sel[4], sgn[4];
+  for (int i = 0; i < 4; i++) {
+    int8_t s[32], c[32];
+    for (int b = 0; b < 32; b++) {
+      c[b] = (int8_t)((b >> 4) * 4 + i);
+      const int bit = ((b & 15) >> i) & 1;
+      s[b] = subset ? (int8_t)-bit : (int8_t)(bit ? 1 : -1);
+    }
+    sel[i] = _mm256_loadu_si256((const __m256i *)c);
+    sgn[i] = _mm256_loadu_si256((const __m256i *)s);
+  }
+  for (size_t i = 0; i < count; i += 8) {
+    int64_t eight = 0;
+    if (count - i >= 8) {
+      __builtin_memcpy(&eight, codes + i, 8);
+    } else {
+      __builtin_memcpy(&eight, codes + i, count - i);
+    }
+    const __m256i x = _mm256_set1_epi64x(eight);
+    __m256i t;
+    if (subset) {
+      t = _mm256_and_si256(_mm256_shuffle_epi8(x, sel[0]), sgn[0]);
+      for (int k = 1; k < 4; k++) t = _mm256_add_epi8(t, _mm256_and_si256(_mm256_shuffle_epi8(x, sel[k]), sgn[k]));
+    } else {
+      t = _mm256_sign_epi8(_mm256_shuffle_epi8(x, sel[0]), sgn[0]);
+      for (int k = 1; k < 4; k++) t = _mm256_add_epi8(t, _mm256_sign_epi8(_mm256_shuffle_epi8(x, sel[k]), sgn[k]));
+    }
+    _mm256_storeu_si256((__m256i *)(out + 4 * i), t);
+  }
+}
+
+// Sums of one tile: P rows x CB blocks of 16 channels. out[p * CB + b] = 32 byte sums (low lane: even groups,
+// high lane: odd groups) of row p, block b. Registers: CB (ternary 2 CB) index vectors, one table, P CB sums.
+static inline __attribute__((always_inline)) void lut_tile(const uint8_t *w, size_t pairs,
+                                                           const uint8_t *const *rows, const uint32_t *poff,
+                                                           __m256i *out, const int P, const int CB,
+                                                           const int ternary) {
+  const size_t block = ternary ? 64 : 32;
+  __m256i acc[8];
+  for (int i = 0; i < P * CB; i++) acc[i] = _mm256_setzero_si256();
+  for (size_t j = 0; j < pairs; j++) {
+    __m256i pos[4], neg[4];
+    for (int b = 0; b < CB; b++) {
+      const uint8_t *at = w + ((size_t)b * pairs + j) * block;
+      pos[b] = _mm256_loadu_si256((const __m256i *)at);
+      if (ternary) neg[b] = _mm256_loadu_si256((const __m256i *)(at + 32));
+    }
+    const size_t at = poff[j];
+    for (int p = 0; p < P; p++) {
+      const __m256i t = _mm256_loadu_si256((const __m256i *)(rows[p] + at));
+      for (int b = 0; b < CB; b++) {
+        acc[p * CB + b] = _mm256_add_epi8(acc[p * CB + b], _mm256_shuffle_epi8(t, pos[b]));
+        if (ternary) acc[p * CB + b] = _mm256_sub_epi8(acc[p * CB + b], _mm256_shuffle_epi8(t, neg[b]));
+      }
+    }
+  }
+  for (int i = 0; i < P * CB; i++) out[i] = acc[i];
+}
+
+// Arc parameters of one 16-channel block, both 128-bit lanes alike (a lane is one row): for shortcut code s
+// < S and kind k (0 base, 2j - 1 offset_j, 2j limit_j), params[s * kinds + k] byte q = channel m0 + q's entry in
+// the nibble layout (wrapnet_nibble_epilogue.arcs); channels past m get 0.
+static void lut_arc_params(const wrapnet_nibble_epilogue *e, size_t m, size_t m0, int shortcut_codes,
+                           __m256i *params) {
+  const int kinds = 1 + 2 * e->levels;
+  for (int s = 0; s < shortcut_codes; s++) {
+    for (int k = 0; k < kinds; k++) {
+      int8_t bytes[16];
+      for (int q = 0; q < 16; q++) {
+        const size_t ch = m0 + (size_t)q;
+        bytes[q] = ch >= m ? 0 : e->arcs[((ch / 8 * (size_t)kinds + (size_t)k) * 2 + (size_t)(s >> 1)) * 16 +
+                                         (size_t)(s & 1) * 8 + ch % 8];
+      }
+      params[s * kinds + k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)bytes));
+    }
+  }
+}
+
+// The shortcut codes of one row's channels m0 ..< m0 + channels (<= 16) as 16 bytes (0 where none).
+static inline __m128i shortcut_codes16(const wrapnet_nibble_epilogue *e, size_t row, size_t m0, size_t channels) {
+  const uint64_t low = shortcut_codes8(e, row, m0, channels < 8 ? channels : 8);
+  const uint64_t high = channels > 8 ? shortcut_codes8(e, row, m0 + 8, channels - 8) : 0;
+  return _mm_set_epi64x((long long)high, (long long)low);
+}
+
+// Next codes of `rows` (<= 8) rows of one 16-channel block from their raw byte sums r (sum + correction, mod 2^8),
+// two rows per vector: code = base + #{j : (int8)(r8 - offset_j) < limit_j} with r8 = r << (8 - bits) (see
+// wrapnet_nibble_epilogue.arcs). Residual layers pick each lane's parameters by its shortcut code with blends.
+static inline __attribute__((always_inline)) void lut_arc_rows_impl(
+    const __m128i *raw, int rows, const __m256i *params, int bits, const wrapnet_nibble_epilogue *e, size_t row0,
+    size_t m0, size_t channels, const int levels, const int shortcut_codes) {
+  const int kinds = 1 + 2 * levels;
+  const __m128i up = _mm_cvtsi32_si128(8 - bits);
+  const __m256i keep = _mm256_set1_epi8((char)(0xFF << (8 - bits)));
+  for (int p = 0; p < rows; p += 2) {
+    const int two = rows - p > 1;
+    __m256i r8 = _mm256_set_m128i(two ? raw[p + 1] : _mm_setzero_si128(), raw[p]);
+    if (bits < 8) r8 = _mm256_and_si256(_mm256_sll_epi16(r8, up), keep);
+    __m256i is[4];
+    if (shortcut_codes > 1) {
+      const __m256i codes = _mm256_set_m128i(two ? shortcut_codes16(e, row0 + p + 1, m0, channels) : _mm_setzero_si128(),
+                                             shortcut_codes16(e, row0 + p, m0, channels));
+      for (int s = 1; s < shortcut_codes; s++) is[s] = _mm256_cmpeq_epi8(codes, _mm256_set1_epi8((char)s));
+    }
+#define LUT_PARAM(k, out)                                                                                           \
+  __m256i out = params[k];                                                                                         \
+  for (int s = 1; s < shortcut_codes; s++) out = _mm256_blendv_epi8(out, params[s * kinds + (k)], is[s]);
+    LUT_PARAM(0, code)
+    for (int j = 1; j <= levels; j++) {
+      LUT_PARAM(2 * j - 1, offset)
+      LUT_PARAM(2 * j, limit)
+      code = _mm256_sub_epi8(code, _mm256_cmpgt_epi8(limit, _mm256_sub_epi8(r8, offset)));
+    }
+#undef LUT_PARAM
+    uint8_t *dst = e->codes + (row0 + (size_t)p) * e->ldo + m0;
+    if (channels == 16) {
+      _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(code));
+      if (two) _mm_storeu_si128((__m128i *)(dst + e->ldo), _mm256_extracti128_si256(code, 1));
+    } else {
+      uint8_t out[32];
+      _mm256_storeu_si256((__m256i *)out, code);
+      __builtin_memcpy(dst, out, channels);
+      if (two) __builtin_memcpy(dst + e->ldo, out + 16, channels);
+    }
+  }
+}
+
+typedef void (*lut_arc_rows_fn)(const __m128i *, int, const __m256i *, int, const wrapnet_nibble_epilogue *, size_t,
+                                size_t, size_t);
+#define LUT_ARC_ROWS(L, S)                                                                                          \
+  static void lut_arc_rows_##L##_##S(const __m128i *raw, int rows, const __m256i *params, int bits,               \
+                                     const wrapnet_nibble_epilogue *e, size_t row0, size_t m0, size_t channels) { \
+    lut_arc_rows_impl(raw, rows, params, bits, e, row0, m0, channels, L, S);                                       \
+  }
+LUT_ARC_ROWS(1, 1) LUT_ARC_ROWS(1, 2) LUT_ARC_ROWS(1, 3) LUT_ARC_ROWS(1, 4)
+LUT_ARC_ROWS(3, 1) LUT_ARC_ROWS(3, 2) LUT_ARC_ROWS(3, 3) LUT_ARC_ROWS(3, 4)
+LUT_ARC_ROWS(7, 1) LUT_ARC_ROWS(7, 2) LUT_ARC_ROWS(7, 3) LUT_ARC_ROWS(7, 4)
+#undef LUT_ARC_ROWS
+
+// Any level count (1 ... 7) and shortcut codes (1 ... 4), read from the epilogue: loops not unrolled.
+static void lut_arc_rows_any(const __m128i *raw, int rows, const __m256i *params, int bits,
+                             const wrapnet_nibble_epilogue *e, size_t row0, size_t m0, size_t channels) {
+  lut_arc_rows_impl(raw, rows, params, bits, e, row0, m0, channels, e->levels,
+                    e->shortcut == NULL ? 1 : (int)e->shortcut_codes);
+}
+
+// The epilogue for the level count and shortcut codes: unrolled for the common 1-, 2- and 3-bit codes.
+static lut_arc_rows_fn lut_arc_rows_for(int levels, int shortcut_codes) {
+  static const lut_arc_rows_fn fns[3][4] = {
+      {lut_arc_rows_1_1, lut_arc_rows_1_2, lut_arc_rows_1_3, lut_arc_rows_1_4},
+      {lut_arc_rows_3_1, lut_arc_rows_3_2, lut_arc_rows_3_3, lut_arc_rows_3_4},
+      {lut_arc_rows_7_1, lut_arc_rows_7_2, lut_arc_rows_7_3, lut_arc_rows_7_4}};
+  const int l = levels == 1 ? 0 : levels == 3 ? 1 : levels == 7 ? 2 : -1;
+  return l < 0 ? lut_arc_rows_any : fns[l][shortcut_codes - 1];
+}
+
+// Exact sums (bytes mod 2^8) of `channels` <= 16 channels, wrapped to `bits` (low bits sign-extended), to c.
+static inline void lut_store_sums(__m128i sums, int bits, int32_t *c, size_t channels) {
+  const __m128i shift = _mm_cvtsi32_si128(32 - bits);
+  const __m256i low = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_cvtepu8_epi32(sums), shift), shift);
+  const __m256i high = _mm256_sra_epi32(_mm256_sll_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(sums, 8)), shift), shift);
+  if (channels == 16) {
+    _mm256_storeu_si256((__m256i *)c, low);
+    _mm256_storeu_si256((__m256i *)(c + 8), high);
+    return;
+  }
+  int32_t tmp[16];
+  _mm256_storeu_si256((__m256i *)tmp, low);
+  _mm256_storeu_si256((__m256i *)(tmp + 8), high);
+  for (size_t i = 0; i < channels; i++) c[i] = tmp[i];
+}
+
+// A tile's results (`rows` rows x CB blocks of sums): the wrapped sums to c (when given), then the next codes
+// through the arc epilogue or, for tables without arcs, the nibble epilogue's look-ups.
+static inline __attribute__((always_inline)) void lut_finish(
+    const __m256i *sums, const int rows, const int CB, size_t n0, const size_t *first_channel,
+    const size_t *channels, const __m128i *corr8, __m256i (*params)[4 * 15], lut_arc_rows_fn arc_rows,
+    const int32_t *correction, int32_t *c, size_t ldc, int bits, const wrapnet_nibble_epilogue *epilogue) {
+  for (int b = 0; b < CB; b++) {
+    if (channels[b] == 0) continue;
+    __m128i raw[8];
+    for (int p = 0; p < rows; p++) {
+      const __m256i v = sums[p * CB + b];
+      const __m128i exact = _mm_add_epi8(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      if (c) lut_store_sums(exact, bits, c + (n0 + (size_t)p) * ldc + first_channel[b], channels[b]);
+      raw[p] = _mm_add_epi8(exact, corr8[b]);
+    }
+    if (arc_rows) {
+      arc_rows(raw, rows, params[b], bits, epilogue, n0, first_channel[b], channels[b]);
+    } else if (epilogue) {
+      // Table look-ups, through the nibble epilogue on int32 raw sums (8 channels at a time).
+      for (int p = 0; p < rows; p++) {
+        for (size_t h = 0; h < 2 && 8 * h < channels[b]; h++) {
+          const size_t m0h = first_channel[b] + 8 * h;
+          const __m256i r = _mm256_cvtepu8_epi32(h ? _mm_srli_si128(raw[p], 8) : raw[p]);
+          const __m256i corr = _mm256_loadu_si256((const __m256i *)(correction + m0h));
+          nibble_finish(r, corr, bits, NULL, 0, epilogue, n0 + (size_t)p, m0h,
+                        channels[b] - 8 * h < 8 ? channels[b] - 8 * h : 8);
+        }
+      }
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void lut_gemm(
+    const uint8_t *w, size_t m, size_t pairs, const int32_t *correction, const uint8_t *t,
+    const size_t *row_offsets, const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+    const wrapnet_nibble_epilogue *epilogue, const int CB, const int ternary) {
+  enum { ROWS = 8 };
+  const int P = ROWS / CB;
+  const size_t block = ternary ? 64 : 32;
+  const int shortcut_codes = epilogue == NULL || epilogue->shortcut == NULL ? 1 : (int)epilogue->shortcut_codes;
+  const lut_arc_rows_fn arc_rows =
+      epilogue != NULL && epilogue->arcs != NULL ? lut_arc_rows_for(epilogue->levels, shortcut_codes) : NULL;
+  // Rows per L1-resident block of tables (rows of a convolution overlap, so they take less).
+  size_t nb = (size_t)32768 / (pairs * 32 ? pairs * 32 : 1);
+  nb = nb < (size_t)P ? (size_t)P : nb / P * P;
+  for (size_t m0 = 0; m0 < m; m0 += 16 * (size_t)CB) {
+    const uint8_t *panel = w + m0 / 16 * pairs * block;
+    // Per block b: first channel, channel count (0 past m), correction bytes, arc parameters.
+    size_t first_channel[4], channels[4];
+    __m128i corr8[4];
+    __m256i params[4][4 * 15];
+    for (int b = 0; b < CB; b++) {
+      first_channel[b] = m0 + 16 * (size_t)b;
+      channels[b] = first_channel[b] >= m ? 0 : (m - first_channel[b] < 16 ? m - first_channel[b] : 16);
+      uint8_t bytes[16];
+      for (int i = 0; i < 16; i++) bytes[i] = (uint8_t)correction[first_channel[b] + (size_t)i];
+      corr8[b] = _mm_loadu_si128((const __m128i *)bytes);
+      if (arc_rows && channels[b]) lut_arc_params(epilogue, m, first_channel[b], shortcut_codes, params[b]);
+    }
+    for (size_t nbeg = 0; nbeg < n; nbeg += nb) {
+      const size_t nend = n - nbeg < nb ? n : nbeg + nb;
+      for (size_t n0 = nbeg; n0 < nend;) {
+        const int tile = nend - n0 >= (size_t)P ? P : 1;
+        const uint8_t *rows[ROWS];
+        __m256i sums[ROWS];
+        if (tile == P) {
+          for (int p = 0; p < P; p++) rows[p] = t + row_offsets[n0 + p];
+          lut_tile(panel, pairs, rows, pair_offsets, sums, P, CB, ternary);
+        } else {
+          rows[0] = t + row_offsets[n0];
+          lut_tile(panel, pairs, rows, pair_offsets, sums, 1, CB, ternary);
+        }
+        if (tile == P)
+          lut_finish(sums, P, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
+                     epilogue);
+        else
+          lut_finish(sums, 1, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
+                     epilogue);
+        n0 += (size_t)tile;
+      }
+    }
+  }
+}
+
+// Blocks of 16 channels per tile: 4 (binary) or 2 (ternary, which holds two index vectors per block) when the
+// channel blocks divide evenly, else 1.
+static inline __attribute__((always_inline)) void lut_dispatch(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction, const uint8_t *t,
+                         const size_t *row_offsets, const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc,
+                         int bits, const wrapnet_nibble_epilogue *epilogue, const int ternary) {
+  if (m == 0 || n == 0) return;
+  const size_t blocks = (m + 15) / 16;
+  if (!ternary && blocks % 4 == 0)
+    lut_gemm(w, m, pairs, correction, t, row_offsets, pair_offsets, n, c, ldc, bits, epilogue, 4, 0);
+  else if (blocks % 2 == 0)
+    lut_gemm(w, m, pairs, correction, t, row_offsets, pair_offsets, n, c, ldc, bits, epilogue, 2, ternary);
+  else
+    lut_gemm(w, m, pairs, correction, t, row_offsets, pair_offsets, n, c, ldc, bits, epilogue, 1, ternary);
+}
+
+void wrapnet_gemm_binary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction,
+                                       const uint8_t *tables, const size_t *row_offsets,
+                                       const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                       const wrapnet_nibble_epilogue *epilogue) {
+  lut_dispatch(w, m, pairs, correction, tables, row_offsets, pair_offsets, n, c, ldc, bits, epilogue, 0);
+}
+
+void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction,
+                                        const uint8_t *tables, const size_t *row_offsets,
+                                        const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                        const wrapnet_nibble_epilogue *epilogue) {
+  lut_dispatch(w, m, pairs, correction, tables, row_offsets, pair_offsets, n, c, ldc, bits, epilogue, 1);
+}
+
 #pragma clang attribute pop
 
 #endif  // __x86_64__

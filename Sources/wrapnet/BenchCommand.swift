@@ -21,7 +21,8 @@ struct BenchCommand: ParsableCommand {
 
       0. Ceiling. Register-only loops (no loads, eight independent accumulators) of each kernel's inner step: \
       sign+add8 (binary/ternary, 8-bit lanes), and+add8 (binary weights as masks), maddubs+add16, madd+add32 \
-      (32-bit lanes), "xor+add8 nibbles" (the nibble kernel's step: two codes per byte, 64 MACs per pair, with \
+      (32-bit lanes), "shuffle+add8 lut" (the lookup kernel's step: one vpshufb picks 32 table entries of 4 products \
+      each, 128 MACs per pair), "xor+add8 nibbles" (the nibble kernel's step: two codes per byte, 64 MACs per pair, with \
       its nibble split every 5 steps), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can \
       beat its ceiling on this core, so it is the honest yardstick for the kernel GOPS below.
 
@@ -30,9 +31,11 @@ struct BenchCommand: ParsableCommand {
       for convolutions), weight codes of --weight-bits, activation codes of --act-bits, a b = --acc-bits \
       wrap-around accumulator. Every kernel path this CPU has (portable; avx2 when available; reference only for \
       shapes up to 4 M MACs, or all with --reference) x lane width 8, 16, 32, and for binary or ternary weights \
-      with activation codes of at most 3 bits the row "avx2 nib": the nibble kernel that the engine's avx2 path runs \
-      on those layers (codes two per byte, weights as XOR masks, 8-bit lanes; its 8/32 is over the avx2 \
-      32-bit-lane kernel). Single thread. Each case is first \
+      the row "avx2 lut": the lookup kernel that the engine's avx2 path runs on those layers (16-entry tables \
+      of the signed sums of every 4 codes, one vpshufb + vpaddb per 128 products, weights as table indices, 8-bit \
+      lanes; the tables are built beforehand, as the engine builds them once per input pixel, and not timed; its \
+      8/32 is over the avx2 32-bit-lane kernel), and with codes of at most 3 bits "avx2 nib": the nibble kernel \
+      it replaced (codes two per byte, weights as XOR masks). Single thread. Each case is first \
       checked against the reference path (a mismatch stops the program), then timed for at least --seconds and \
       3 runs. GOPS = 2·m·n·k / seconds of the median run (1 MAC = 2 ops; the median, as the peer benchmark \
       reports, so a neighbour's busy spell on a shared machine moves it little). "% peak" is the share of --peak-gops (8/16-bit \
@@ -44,7 +47,8 @@ struct BenchCommand: ParsableCommand {
 
       2. Whole model. The model (low-bit layers in cyclic mode) is converted with the engine exporter and run by \
       the integer engine from uint8 pixels (random 0...255) to logits, fastest kernel path, narrowest lanes, for \
-      every --batches x --threads (default 1 and 2 threads): one warm-up run, then at least --model-seconds and \
+      every --batches x --threads (default 1 and 2 threads; binary and ternary layers on the lookup kernel, or \
+      with --nibble-kernel on the nibble kernel it replaced): one warm-up run, then at least --model-seconds and \
       3 runs, wall clock; images/s = batch / the median run. Every zoo model runs (resnet20's residual adds and sum pooling included); a model \
       the exporter rejects would print "not supported" with the reason. With other jobs on the machine the \
       2-thread numbers mean little; the load average is printed.
@@ -54,7 +58,7 @@ struct BenchCommand: ParsableCommand {
       engine cannot convert (and marked so).
 
       --json prints one JSON object: "models" (model, batch, threads, images_per_second per measurement), \
-      "kernels" and "kernel_totals" (each with "path", "lanes" and "kernel": "bytes" or "nibble"), "model_bytes", \
+      "kernels" and "kernel_totals" (each with "path", "lanes" and "kernel": "bytes", "lookup" or "nibble"), "model_bytes", \
       "peak_gops", "clock", "cpu", ... Progress goes to stderr.
 
       Examples:
@@ -93,6 +97,12 @@ struct BenchCommand: ParsableCommand {
 
   @Option(help: "Kernel clock: thread-cpu (CPU time of the thread) or wall.")
   var clock: BenchClock = .threadCPU
+
+  @Flag(
+    help:
+      "Whole model: run the binary and ternary layers with the nibble kernel instead of the lookup kernel (same integers; to compare the two)."
+  )
+  var nibbleKernel = false
 
   @Flag(help: "Time the reference path on every shape (slow), not only on shapes up to 4 M MACs.")
   var reference = false
@@ -209,17 +219,18 @@ struct BenchCommand: ParsableCommand {
           measured[key] = gops
           r.kernels.append(KernelResult(shape: shape, path: path, lanes: path == .reference ? nil : lanes, gops: gops))
         }
-        // The nibble kernel: what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights x
-        // codes <= 7.
+        // The lookup kernel (what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights)
+        // and the nibble kernel it replaced (codes <= 7).
         if (weightKind == .binary || weightKind == .ternary) && accBits <= 8 {
-          let key = "\(shape.m),\(shape.n),\(shape.k),nibble"
-          if let gops = measured[key]
-            ?? KernelBenchmark.measureNibbleGOPS(
-              m: shape.m, n: shape.n, k: shape.k, weights: weightKind, activationBits: actBits, bits: accBits,
-              seconds: seconds, clock: clock.kernelClock)
-          {
-            measured[key] = gops
-            r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, nibble: true))
+          for kernel in [EngineKernel.lookup, .nibble] {
+            let key = "\(shape.m),\(shape.n),\(shape.k),\(kernel)"
+            let measure = kernel == .lookup ? KernelBenchmark.measureLookupGOPS : KernelBenchmark.measureNibbleGOPS
+            if let gops = measured[key]
+              ?? measure(shape.m, shape.n, shape.k, weightKind, actBits, accBits, seconds, clock.kernelClock)
+            {
+              measured[key] = gops
+              r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, kernel: kernel))
+            }
           }
         }
       }
@@ -263,7 +274,7 @@ struct BenchCommand: ParsableCommand {
     var rng = SeededGenerator(seed: 0xBE4C_0000 &+ UInt64(batch))
     let size = engine.inputShape.reduce(1, *) * batch
     let pixels = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-    let options = InferenceOptions(path: .fastest, lanes: nil, threads: threads)
+    let options = InferenceOptions(path: .fastest, lanes: nil, threads: threads, lookupKernel: !nibbleKernel)
     _ = try engine.run(pixels: pixels, count: batch, options: options)
     // The median run, as for the kernels (and the peer benchmark's median of repeats); wall clock.
     let timing = try KernelBenchmark.repeatFor(seconds: modelSeconds, clock: .wall) {
@@ -287,11 +298,30 @@ struct KernelResult {
   /// nil for the reference path (exact Int64 sum wrapped once: lanes do not apply).
   var lanes: Int?
   var gops: Double
-  /// The nibble kernel (avx2, 8-bit lanes, binary weights x codes two per byte) rather than the byte kernels.
-  var nibble = false
+  /// The byte kernels of `wrapGEMM(weights:...)`, or one of the binary/ternary kernels (avx2, 8-bit lanes).
+  var kernel = EngineKernel.bytes
 
-  /// Row label: the path, "avx2 nib" for the nibble kernel.
-  var label: String { nibble ? "avx2 nib" : path.rawValue }
+  /// Row label: the path, "avx2 lut" / "avx2 nib" for the lookup / nibble kernel.
+  var label: String { kernel.label ?? path.rawValue }
+}
+
+/// Which GEMM a kernel row times.
+enum EngineKernel: String {
+  /// `wrapGEMM(weights:...)` on byte codes (every path and lane width).
+  case bytes
+  /// The nibble kernel: codes two per byte, weights as XOR masks.
+  case nibble
+  /// The lookup kernel: 16-entry tables of 4 codes, weights as table indices (the engine's avx2 kernel).
+  case lookup
+
+  /// The row label of an avx2 binary/ternary kernel, nil for the byte kernels (labelled by path).
+  var label: String? {
+    switch self {
+    case .bytes: return nil
+    case .nibble: return "avx2 nib"
+    case .lookup: return "avx2 lut"
+    }
+  }
 }
 
 /// One whole-model measurement.
@@ -332,16 +362,16 @@ struct ModelBench {
     return kernels.compactMap { seen.insert($0.shape.layer).inserted ? $0.shape : nil }
   }
 
-  /// GOPS of `layer` on `path` with `lanes` (nil lanes: reference); `nibble` picks the nibble kernel.
-  func gops(_ layer: String, _ path: KernelPath, _ lanes: Int?, nibble: Bool = false) -> Double? {
-    kernels.first { $0.shape.layer == layer && $0.path == path && $0.lanes == lanes && $0.nibble == nibble }?.gops
+  /// GOPS of `layer` on `path` with `lanes` (nil lanes: reference) and `kernel`.
+  func gops(_ layer: String, _ path: KernelPath, _ lanes: Int?, kernel: EngineKernel = .bytes) -> Double? {
+    kernels.first { $0.shape.layer == layer && $0.path == path && $0.lanes == lanes && $0.kernel == kernel }?.gops
   }
 
   /// MAC-weighted GOPS over all low-bit layers: Σ MACs / Σ (MACs / GOPS); nil unless every layer has the case.
-  func totalGOPS(_ path: KernelPath, _ lanes: Int?, nibble: Bool = false) -> Double? {
+  func totalGOPS(_ path: KernelPath, _ lanes: Int?, kernel: EngineKernel = .bytes) -> Double? {
     var macs = 0.0, time = 0.0
     for s in shapes {
-      guard let g = gops(s.layer, path, lanes, nibble: nibble) else { return nil }
+      guard let g = gops(s.layer, path, lanes, kernel: kernel) else { return nil }
       macs += Double(s.macs)
       time += Double(s.macs) / g
     }
@@ -393,6 +423,7 @@ extension BenchCommand {
         models.append([
           "model": r.name, "batch": w.batch, "threads": w.threads, "images_per_second": w.imagesPerSecond,
           "seconds": w.seconds, "runs": w.runs, "median_run_seconds": w.medianSeconds, "kernel": KernelPath.fastest.rawValue, "supported": true,
+          "binary_kernel": nibbleKernel ? "nibble" : "lookup",
         ])
       }
       if let reason = r.unsupportedReason {
@@ -401,7 +432,7 @@ extension BenchCommand {
       for k in r.kernels {
         var e: [String: Any] = [
           "model": r.name, "layer": k.shape.layer, "m": k.shape.m, "n": k.shape.n, "k": k.shape.k,
-          "macs": k.shape.macs, "path": k.path.rawValue, "gops": k.gops, "kernel": k.nibble ? "nibble" : "bytes",
+          "macs": k.shape.macs, "path": k.path.rawValue, "gops": k.gops, "kernel": k.kernel.rawValue,
         ]
         e["lanes"] = k.lanes.map { $0 as Any } ?? NSNull()
         e["share_of_peak"] = k.lanes.map { k.gops / peak(lanes: $0) as Any } ?? NSNull()
@@ -421,9 +452,10 @@ extension BenchCommand {
           totals.append(e)
         }
       }
-      if let g = r.totalGOPS(.avx2, 8, nibble: true) {
+      for kernel in [EngineKernel.lookup, .nibble] {
+        guard let g = r.totalGOPS(.avx2, 8, kernel: kernel) else { continue }
         var e: [String: Any] = [
-          "model": r.name, "path": KernelPath.avx2.rawValue, "kernel": "nibble", "lanes": 8, "gops": g,
+          "model": r.name, "path": KernelPath.avx2.rawValue, "kernel": kernel.rawValue, "lanes": 8, "gops": g,
           "macs": r.shapes.reduce(0) { $0 + $1.macs }, "share_of_peak": g / peak(lanes: 8),
         ]
         if let g32 = r.totalGOPS(.avx2, 32) { e["ratio_8_vs_32"] = g / g32 }
@@ -475,10 +507,13 @@ extension BenchCommand {
     print(
       "  8/32 = GOPS with 8-bit lanes over 32-bit lanes; total = MAC-weighted over the low-bit layers (all MACs / all time)."
     )
-    if weightBits <= 2 && actBits <= 3 && accBits <= 8 && KernelPath.isAVX2Available {
+    if weightBits <= 2 && accBits <= 8 && KernelPath.isAVX2Available {
       print(
-        "  avx2 nib = the nibble kernel the engine runs on these layers: codes two per byte, weights as XOR masks, "
-          + "8-bit lanes.")
+        "  avx2 lut = the lookup kernel the engine runs on these layers: 16-entry tables of every 4 codes' signed sums "
+          + "(built per input pixel, not timed here), weights as table indices, 8-bit lanes.")
+      if actBits <= 3 {
+        print("  avx2 nib = the nibble kernel it replaced: codes two per byte, weights as XOR masks, 8-bit lanes.")
+      }
     }
     if !ceilings.isEmpty {
       print(
@@ -488,7 +523,7 @@ extension BenchCommand {
       print("  no kernel built from that step can beat its ceiling on this core (loads, reductions and stores only add).")
     }
     print(
-      "whole model: engine from uint8 pixels to logits, \(KernelPath.fastest.rawValue) path, narrowest lanes, wall clock, warm-up then at least \(modelSeconds) s and 3 runs, images/s of the median run."
+      "whole model: engine from uint8 pixels to logits, \(KernelPath.fastest.rawValue) path, narrowest lanes (\(nibbleKernel ? "nibble" : "lookup") kernel on binary/ternary layers), wall clock, warm-up then at least \(modelSeconds) s and 3 runs, images/s of the median run."
     )
     if threadList.contains(where: { $0 > 1 }) {
       print(
@@ -542,13 +577,13 @@ extension BenchCommand {
     for l in laneList { header += Self.pad("\(l)-bit lanes", 17) }
     header += Self.pad("8/32", 7)
     print(header)
-    // `over32`: the 32-bit-lane GOPS for the 8/32 column when the row has none of its own (the nibble row,
-    // whose 8/32 is over the avx2 32-bit-lane kernel).
+    // `over32`: the 32-bit-lane GOPS for the 8/32 column when the row has none of its own (the lookup and
+    // nibble rows, whose 8/32 is over the avx2 32-bit-lane kernel).
     func row(
-      _ name: String, _ shape: LayerGEMMShape?, _ path: KernelPath, nibble: Bool = false, over32: Double? = nil,
-      _ gops: (Int?) -> Double?
+      _ name: String, _ shape: LayerGEMMShape?, _ path: KernelPath, kernel: EngineKernel = .bytes,
+      over32: Double? = nil, _ gops: (Int?) -> Double?
     ) -> String? {
-      var line = Self.left(name, nameWidth) + "  " + Self.left(nibble ? "avx2 nib" : path.rawValue, 9)
+      var line = Self.left(name, nameWidth) + "  " + Self.left(kernel.label ?? path.rawValue, 9)
       if let s = shape {
         line +=
           Self.pad(String(s.m), 6) + Self.pad(String(s.n), 8) + Self.pad(String(s.k), 7)
@@ -577,10 +612,12 @@ extension BenchCommand {
       for path in KernelPath.allCases {
         if let line = row(s.layer, s, path, { r.gops(s.layer, path, $0) }) { print(line) }
       }
-      if let g = r.gops(s.layer, .avx2, 8, nibble: true),
-        let line = row(s.layer, s, .avx2, nibble: true, over32: r.gops(s.layer, .avx2, 32), { $0 == 8 ? g : nil })
-      {
-        print(line)
+      for kernel in [EngineKernel.lookup, .nibble] {
+        if let g = r.gops(s.layer, .avx2, 8, kernel: kernel),
+          let line = row(s.layer, s, .avx2, kernel: kernel, over32: r.gops(s.layer, .avx2, 32), { $0 == 8 ? g : nil })
+        {
+          print(line)
+        }
       }
     }
     for path in KernelPath.allCases {
@@ -590,11 +627,13 @@ extension BenchCommand {
         print(line)
       }
     }
-    if let g = r.totalGOPS(.avx2, 8, nibble: true),
-      let line = row(
-        "total (MAC-weighted)", nil, .avx2, nibble: true, over32: r.totalGOPS(.avx2, 32), { $0 == 8 ? g : nil })
-    {
-      print(line)
+    for kernel in [EngineKernel.lookup, .nibble] {
+      if let g = r.totalGOPS(.avx2, 8, kernel: kernel),
+        let line = row(
+          "total (MAC-weighted)", nil, .avx2, kernel: kernel, over32: r.totalGOPS(.avx2, 32), { $0 == 8 ? g : nil })
+      {
+        print(line)
+      }
     }
   }
 

@@ -21,12 +21,17 @@ private func checkNibble(
       wrapGEMM(nibbleWeights: nibble, activations: a, n: n, activationRowStride: nibble.rowBytes, bits: bits, output: c)
     }
   }
+  recordFirstMismatch(
+    got, expected, m: m, "\(label): nibble kernel \(kind) maxCode \(maxCode) b=\(bits) W[m: \(m), k: \(k)] X[n: \(n)]")
+}
+
+/// Records the first element where `got` differs from `expected` (C [n, m]), prefixed by `what`.
+func recordFirstMismatch(_ got: [Int32], _ expected: [Int32], m: Int, _ what: String) {
   if let bad = expected.indices.first(where: { got[$0] != expected[$0] }) {
     Issue.record(
       Comment(
         rawValue:
-          "\(label): nibble kernel \(kind) maxCode \(maxCode) b=\(bits) W[m: \(m), k: \(k)] X[n: \(n)]: first mismatch "
-          + "at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"))
+          "\(what): first mismatch at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"))
   }
 }
 
@@ -277,8 +282,8 @@ struct NibbleKernelTests {
 
   /// `count` tables of `size` codes 0...levels of the trainer's form: around a random centre on the circle the
   /// code falls with the circular distance (a triangle wave, as the cyclic activation), from a random top, so
-  /// each level's codes form one arc; some levels reach every value, some none.
-  private func arcTable(count: Int, size: Int, levels: Int, rng: inout SplitMix64) -> [UInt8] {
+  /// each level's codes form one arc; some levels reach every value, some none. Also used by the lookup tests.
+  func arcTable(count: Int, size: Int, levels: Int, rng: inout SplitMix64) -> [UInt8] {
     var table = [UInt8]()
     for _ in 0..<count {
       let centre = Int(rng.next() % UInt64(size))

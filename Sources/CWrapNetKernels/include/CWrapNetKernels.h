@@ -44,6 +44,9 @@ enum {
   /// _mm256_xor_si256 + _mm256_add_epi8 on codes two per byte (64 MACs per pair), with the nibble kernel's split
   /// after every 5 steps; one iteration = 5 steps x 4 accumulators = 1280 MACs.
   WRAPNET_CEILING_NIBBLE_XOR_ADD8 = 4,
+  /// The lookup kernel's step: vpshufb (a 16-entry table of 4 codes' signed sums, indexed by 4 weight signs per
+  /// byte) + vpaddb: 128 MACs per pair.
+  WRAPNET_CEILING_SHUFFLE_ADD8 = 5,
 };
 
 /// Threshold codes (all CPUs): out[r * m + ch] = the number of l < levels with z[r * m + ch] >= t[ch * levels + l]
@@ -122,12 +125,38 @@ void wrapnet_gemm_ternary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t gr
                                            int max_code, const uint8_t *x, const size_t *row_offsets,
                                            const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
                                            const wrapnet_nibble_epilogue *epilogue);
+/// Lookup tables of activation codes for the lookup kernels (see nibble_avx2.c): pair j covers codes 8j ..< 8j + 8
+/// (codes past `count` count as 0) and takes 32 bytes at out + 32j: byte 16h + pat = sum over i < 4 of
+/// s_i * src[8j + 4h + i], where s_i is +1 if bit i of pat is set and otherwise -1 (`subset` = 0, for binary
+/// weights) or 0 (`subset` = 1, for ternary weights), mod 2^8. Writes 32 * ceil(count / 8) bytes.
+void wrapnet_lut_tables_avx2(const uint8_t *src, size_t count, uint8_t *out, int subset);
+/// Binary weights x any uint8 activation codes via 16-entry lookup tables, 8-bit lanes:
+/// c[i * ldc + r] = wrap_bits(sum_t W[r, t] X[i, t]) for 1 <= bits <= 8.
+///   w           ceil(m / 16) blocks of `pairs` 32-byte index vectors (a pair = 8 codes t = 8j ..< 8j + 8): byte
+///               (blk * pairs + j) * 32 + 16h + q holds channel r = 16 blk + q, group t = 8j + 4h ..< 8j + 4h + 4,
+///               bit i set where W[r, 8j + 4h + i] = +1 (padding rows and columns: any value).
+///   correction  16 * ceil(m / 16) int32 added to the sums before the epilogue's wrap (which subtracts it
+///               again): the nibble kernel's correction, so its table arcs apply unchanged.
+///   tables      signed tables (wrapnet_lut_tables_avx2, subset 0): pair j of row i at
+///               tables + row_offsets[i] + pair_offsets[j] (32 bytes). An implicit convolution points them into a
+///               zero-bordered NHWC tensor of tables (4 bytes per code; code 0 gives a zero table).
+///   c, epilogue as for wrapnet_gemm_binary_nibble_acc8_avx2.
+void wrapnet_gemm_binary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction,
+                                       const uint8_t *tables, const size_t *row_offsets,
+                                       const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                       const wrapnet_nibble_epilogue *epilogue);
+/// Ternary weights, as wrapnet_gemm_binary_lut_acc8_avx2 with subset tables (subset 1) and 64-byte index blocks:
+/// (blk * pairs + j) * 64 + 16h + q has bit i set where W = +1, 32 bytes later where W = -1.
+void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction,
+                                        const uint8_t *tables, const size_t *row_offsets,
+                                        const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
+                                        const wrapnet_nibble_epilogue *epilogue);
 /// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
 /// when `count` is odd. Writes ceil(count / 2) bytes.
 void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);
 /// Runs `iterations` of a register-only loop of `primitive` (a WRAPNET_CEILING_* value): 8 multiply-like and 8
 /// add instructions per iteration on eight independent accumulators, no loads. MACs per iteration: 256 (128 for
-/// WRAPNET_CEILING_MADD_ADD32, 1280 for WRAPNET_CEILING_NIBBLE_XOR_ADD8, see there). Returns a value derived from
+/// WRAPNET_CEILING_MADD_ADD32, 1280 for WRAPNET_CEILING_NIBBLE_XOR_ADD8, 1024 for WRAPNET_CEILING_SHUFFLE_ADD8, see there). Returns a value derived from
 /// the accumulators (so the loop is not removed), or -1 for an unknown primitive.
 int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations);
 

@@ -122,14 +122,8 @@ extension KernelBenchmark {
     guard KernelPath.isAVX2Available, kind == .binary || kind == .ternary, (1...3).contains(activationBits),
       (1...8).contains(bits)
     else { return nil }
-    precondition(m >= 1 && n >= 1 && k >= 1, "measureNibbleGOPS: shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
-    var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
-    let codes: [Int8] = (0..<(m * k)).map { _ in
-      kind == .binary ? (rng.next() & 1 == 0 ? -1 : 1) : Int8(Int(rng.next() % 3) - 1)
-    }
-    let weights = PackedWeights(codes: codes, m: m, k: k, kind: kind)
-    let x: [UInt8] = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> UInt64(64 - activationBits)) }
-    let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+    let (weights, x, expected) = binaryCase(
+      "measureNibbleGOPS", m: m, n: n, k: k, kind: kind, activationBits: activationBits, bits: bits)
     let nibble = NibbleWeights(weights, maxCode: (1 << activationBits) - 1)
     let rows = nibble.packActivations(x, n: n)
     let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
@@ -151,6 +145,56 @@ extension KernelBenchmark {
 }
 
 extension KernelBenchmark {
+  /// A random binary or ternary case for the nibble and lookup kernel timings: weights of `kind` and codes in
+  /// `0 ..< 2^activationBits` from a seed fixed by the shape, and the reference path's output.
+  static func binaryCase(
+    _ name: String, m: Int, n: Int, k: Int, kind: PackedWeights.CodeKind, activationBits: Int, bits: Int
+  ) -> (weights: PackedWeights, x: [UInt8], expected: [Int32]) {
+    precondition(m >= 1 && n >= 1 && k >= 1, "\(name): shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
+    var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
+    let codes: [Int8] = (0..<(m * k)).map { _ in
+      kind == .binary ? (rng.next() & 1 == 0 ? -1 : 1) : Int8(Int(rng.next() % 3) - 1)
+    }
+    let weights = PackedWeights(codes: codes, m: m, k: k, kind: kind)
+    let x: [UInt8] = (0..<(n * k)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> UInt64(64 - activationBits)) }
+    let expected = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
+    return (weights, x, expected)
+  }
+}
+
+extension KernelBenchmark {
+  /// Throughput of the lookup kernel (`wrapGEMM(lookupWeights:...)`: binary or ternary weights through 16-entry
+  /// tables of 4 codes, 8-bit lanes), the kernel the engine's `avx2` path runs on such wrap-around layers, in GOPS
+  /// on the real `m * n * k`. nil where it does not apply (no AVX2, other weights, `bits` > 8).
+  ///
+  /// Random weights of `kind` and codes in `0 ..< 2^activationBits` from a fixed seed; the rows' tables are built
+  /// beforehand (not timed, as the nibble packing and the padded rows of `measureGOPS` are not; the engine builds
+  /// them once per input pixel, and whole-model timings include them). The output is checked once against the
+  /// `reference` path (a mismatch stops the program), then timed as `measureGOPS`.
+  public static func measureLookupGOPS(
+    m: Int, n: Int, k: Int, weights kind: PackedWeights.CodeKind = .binary, activationBits: Int, bits: Int,
+    seconds: Double, clock: Clock = .threadCPU
+  ) -> Double? {
+    guard KernelPath.isAVX2Available, kind == .binary || kind == .ternary, (1...8).contains(activationBits),
+      (1...8).contains(bits)
+    else { return nil }
+    let (weights, x, expected) = binaryCase(
+      "measureLookupGOPS", m: m, n: n, k: k, kind: kind, activationBits: activationBits, bits: bits)
+    let lookup = LookupWeights(weights, correction: [Int32](repeating: 0, count: m))
+    let tables = lookup.tables(x, n: n)
+    return tables.withUnsafeBufferPointer { tb in
+      checkedGOPS(
+        m: m, n: n, k: k, expected: expected, seconds: seconds, clock: clock,
+        mismatch: "measureLookupGOPS: lookup kernel",
+        detail: "W [\(m), \(k)] \(kind), codes < \(1 << activationBits), b = \(bits)"
+      ) { c in
+        wrapGEMM(lookupWeights: lookup, tables: tb, n: n, bits: bits, output: c)
+      }
+    }
+  }
+}
+
+extension KernelBenchmark {
   /// A register-only loop of one MAC primitive of the AVX2 kernels: the most this core can do with it, since
   /// real kernels add loads, reductions and stores (see `measureCeilingGOPS`).
   public enum CeilingPrimitive: String, Sendable, CaseIterable {
@@ -165,11 +209,13 @@ extension KernelBenchmark {
     /// `vpxor` + `vpaddb` on codes two per byte, with the nibble split every 5 steps: the nibble kernel's inner
     /// step for binary weights x 2-bit codes.
     case nibbleXorAdd8 = "xor+add8 nibbles"
+    /// `vpshufb` + `vpaddb`: the lookup kernel's inner step (32 table look-ups of 4 products each per shuffle).
+    case shuffleAdd8 = "shuffle+add8 lut"
 
     /// Accumulator lane width of the primitive.
     public var lanes: Int {
       switch self {
-      case .signAdd8, .andAdd8, .nibbleXorAdd8: return 8
+      case .signAdd8, .andAdd8, .nibbleXorAdd8, .shuffleAdd8: return 8
       case .maddubsAdd16: return 16
       case .maddAdd32: return 32
       }
@@ -182,15 +228,17 @@ extension KernelBenchmark {
       case .maddubsAdd16: return Int32(WRAPNET_CEILING_MADDUBS_ADD16)
       case .maddAdd32: return Int32(WRAPNET_CEILING_MADD_ADD32)
       case .nibbleXorAdd8: return Int32(WRAPNET_CEILING_NIBBLE_XOR_ADD8)
+      case .shuffleAdd8: return Int32(WRAPNET_CEILING_SHUFFLE_ADD8)
       }
     }
 
     /// MACs per loop iteration: 8 vectors of 32 byte products (16 int16 products for madd; 5 steps of 4 vectors
-    /// of 64 nibble products for the nibble loop).
+    /// of 64 nibble products for the nibble loop; 8 shuffles of 32 look-ups x 4 products for the lookup loop).
     var macsPerIteration: Double {
       switch self {
       case .maddAdd32: return 128
       case .nibbleXorAdd8: return 1280
+      case .shuffleAdd8: return 1024
       default: return 256
       }
     }

@@ -141,14 +141,23 @@ public func wrapGEMM(
     activations.count >= needed,
     "wrapGEMM(nibbleWeights:): activations has \(activations.count) bytes but X [n: \(n), k: \(weights.k)] packed at stride \(activationRowStride) needs \(needed)"
   )
-  let rowOffsets = (0..<n).map { $0 * activationRowStride }
-  let groupOffsets = (0..<weights.groups).map { UInt32($0 * 8) }
+  withPlainRowOffsets(n: n, stride: activationRowStride, groups: weights.groups, groupBytes: 8) { rows, groups in
+    wrapGEMM(
+      nibbleWeights: weights, base: activations.baseAddress, rowOffsets: rows, groupOffsets: groups, bits: bits,
+      output: output)
+  }
+}
+
+/// Runs `body` with the offsets of `n` plain rows `stride` bytes apart and of `groups` groups of `groupBytes`
+/// bytes in each: the contiguous form of the binary/ternary kernels' row and group offsets.
+func withPlainRowOffsets(
+  n: Int, stride: Int, groups: Int, groupBytes: Int,
+  _ body: (UnsafeBufferPointer<Int>, UnsafeBufferPointer<UInt32>) -> Void
+) {
+  let rowOffsets = (0..<n).map { $0 * stride }
+  let groupOffsets = (0..<groups).map { UInt32($0 * groupBytes) }
   rowOffsets.withUnsafeBufferPointer { rows in
-    groupOffsets.withUnsafeBufferPointer { groups in
-      wrapGEMM(
-        nibbleWeights: weights, base: activations.baseAddress, rowOffsets: rows, groupOffsets: groups, bits: bits,
-        output: output)
-    }
+    groupOffsets.withUnsafeBufferPointer { body(rows, $0) }
   }
 }
 
@@ -165,22 +174,11 @@ public func wrapGEMM(
   groupOffsets: UnsafeBufferPointer<UInt32>, bits: Int, output: UnsafeMutableBufferPointer<Int32>
 ) {
   let n = rowOffsets.count
-  precondition(KernelPath.isAVX2Available, "wrapGEMM(nibbleWeights:): the nibble kernel needs AVX2")
-  precondition((1...8).contains(bits), "wrapGEMM(nibbleWeights:): accumulator bits must be in 1...8, got \(bits)")
-  precondition(
-    groupOffsets.count == weights.groups,
-    "wrapGEMM(nibbleWeights:): \(groupOffsets.count) group offsets for \(weights.groups) groups of 16 codes (k = \(weights.k))"
-  )
-  precondition(
-    output.count == n * weights.m,
-    "wrapGEMM(nibbleWeights:): output has \(output.count) elements but C [n: \(n), m: \(weights.m)] needs \(n * weights.m)"
-  )
-  if n == 0 || weights.m == 0 { return }
-  if weights.k == 0 {
-    output.update(repeating: 0)
-    return
-  }
-  precondition(base != nil, "wrapGEMM(nibbleWeights:): no activation bytes for \(n) rows")
+  guard
+    binaryKernelShouldRun(
+      "wrapGEMM(nibbleWeights:)", bits: bits, offsets: groupOffsets.count, groups: weights.groups,
+      unit: "groups of 16 codes", n: n, m: weights.m, k: weights.k, base: base, output: output)
+  else { return }
   #if arch(x86_64)
     weights.masks.withUnsafeBufferPointer { w in
       weights.correction.withUnsafeBufferPointer { corr in
@@ -218,29 +216,70 @@ extension NibbleWeights {
     codes: UnsafeMutablePointer<UInt8>
   ) {
     precondition(KernelPath.isAVX2Available && (1...8).contains(bits) && k > 0)
-    precondition(table.count == m * (shortcut?.codes ?? 1) << bits, "NibbleWeights.runFused: table size")
-    precondition(shortcut == nil || (shortcutCodes != nil && shortcutRows != nil))
-    precondition(arcs == nil || arcs!.bytes.count == (m + 7) / 8 * (1 + 2 * arcs!.levels) * 32, "NibbleWeights.runFused: arcs size")
     #if arch(x86_64)
       masks.withUnsafeBufferPointer { w in
         correction.withUnsafeBufferPointer { corr in
-          table.withUnsafeBufferPointer { t in
-            (arcs?.bytes ?? []).withUnsafeBufferPointer { a in
-              var epilogue = wrapnet_nibble_epilogue(
-                table: t.baseAddress, shortcut_codes: shortcut?.codes ?? 1, shortcut: shortcutCodes,
-                shortcut_rows: shortcutRows, shortcut_channels: shortcut?.channels ?? 0,
-                pad_before: shortcut?.padBefore ?? 0, codes: codes, ldo: m, arcs: arcs == nil ? nil : a.baseAddress,
-                levels: Int32(arcs?.levels ?? 0))
-              cKernel(
-                w.baseAddress, m, groups, corr.baseAddress, Int32(maxCode), base, rowOffsets, groupOffsets, rows,
-                sums, m, Int32(bits), &epilogue)
-            }
+          withFusedEpilogue(
+            m: m, bits: bits, table: table, shortcut: shortcut, shortcutCodes: shortcutCodes,
+            shortcutRows: shortcutRows, arcs: arcs, codes: codes
+          ) { epilogue in
+            cKernel(
+              w.baseAddress, m, groups, corr.baseAddress, Int32(maxCode), base, rowOffsets, groupOffsets, rows, sums, m,
+              Int32(bits), epilogue)
           }
         }
       }
     #endif
   }
 }
+
+/// The checks shared by the binary/ternary kernels' general entry points (`name` for the messages): AVX2, 1 ≤
+/// `bits` ≤ 8, one offset per group (`unit`), an `[n, m]` output. Returns false when there is nothing to compute
+/// (after zeroing the output for k = 0).
+func binaryKernelShouldRun(
+  _ name: String, bits: Int, offsets: Int, groups: Int, unit: String, n: Int, m: Int, k: Int,
+  base: UnsafePointer<UInt8>?, output: UnsafeMutableBufferPointer<Int32>
+) -> Bool {
+  precondition(KernelPath.isAVX2Available, "\(name): the kernel needs AVX2")
+  precondition((1...8).contains(bits), "\(name): accumulator bits must be in 1...8, got \(bits)")
+  precondition(offsets == groups, "\(name): \(offsets) group offsets for \(groups) \(unit) (k = \(k))")
+  precondition(
+    output.count == n * m, "\(name): output has \(output.count) elements but C [n: \(n), m: \(m)] needs \(n * m)")
+  if n == 0 || m == 0 { return false }
+  if k == 0 {
+    output.update(repeating: 0)
+    return false
+  }
+  precondition(base != nil, "\(name): no activation bytes for \(n) rows")
+  return true
+}
+
+#if arch(x86_64)
+  /// Runs `body` with the fused epilogue both binary/ternary kernels take (`wrapnet_nibble_epilogue`) for a layer
+  /// of `m` channels: the next codes to `codes` [rows, m] through `table` (a `.table` [m, 2^bits] or, with
+  /// `shortcut`, a `.residualTable` [m, S, 2^bits] indexed by the saved input's code at `shortcutCodes +
+  /// shortcutRows[row]`), or through its `arcs` when given.
+  func withFusedEpilogue(
+    m: Int, bits: Int, table: [UInt8], shortcut: Shortcut?, shortcutCodes: UnsafePointer<UInt8>?,
+    shortcutRows: UnsafePointer<Int>?, arcs: NibbleCodeArcs?, codes: UnsafeMutablePointer<UInt8>,
+    _ body: (UnsafePointer<wrapnet_nibble_epilogue>) -> Void
+  ) {
+    precondition(table.count == m * (shortcut?.codes ?? 1) << bits, "fused epilogue: table size")
+    precondition(shortcut == nil || (shortcutCodes != nil && shortcutRows != nil))
+    precondition(
+      arcs == nil || arcs!.bytes.count == (m + 7) / 8 * (1 + 2 * arcs!.levels) * 32, "fused epilogue: arcs size")
+    table.withUnsafeBufferPointer { t in
+      (arcs?.bytes ?? []).withUnsafeBufferPointer { a in
+        var epilogue = wrapnet_nibble_epilogue(
+          table: t.baseAddress, shortcut_codes: shortcut?.codes ?? 1, shortcut: shortcutCodes,
+          shortcut_rows: shortcutRows, shortcut_channels: shortcut?.channels ?? 0,
+          pad_before: shortcut?.padBefore ?? 0, codes: codes, ldo: m, arcs: arcs == nil ? nil : a.baseAddress,
+          levels: Int32(arcs?.levels ?? 0))
+        body(&epilogue)
+      }
+    }
+  }
+#endif
 
 /// A fused table epilogue rewritten as arcs, so the nibble kernel computes 32 next codes per vector with byte
 /// compares instead of 32 table look-ups (`wrapnet_nibble_epilogue.arcs`).

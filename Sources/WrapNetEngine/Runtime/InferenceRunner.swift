@@ -16,17 +16,22 @@ public struct InferenceOptions: Sendable, Equatable {
   public var chunkSize: Int?
   /// Whether to keep every hidden dense layer's accumulator values (see `RecordedAccumulators`).
   public var recordAccumulators: Bool
+  /// Whether the avx2 path with 8-bit lanes runs binary and ternary layers with the lookup kernel (the default)
+  /// or, false, with the nibble kernel it replaced (for comparisons; same integers).
+  public var lookupKernel: Bool
 
-  /// Options; defaults: fastest path, narrowest lanes, one thread, automatic step size, no recording.
+  /// Options; defaults: fastest path, narrowest lanes, one thread, automatic step size, no recording, lookup
+  /// kernel.
   public init(
     path: KernelPath = .fastest, lanes: Int? = nil, threads: Int = 1, chunkSize: Int? = nil,
-    recordAccumulators: Bool = false
+    recordAccumulators: Bool = false, lookupKernel: Bool = true
   ) {
     self.path = path
     self.lanes = lanes
     self.threads = threads
     self.chunkSize = chunkSize
     self.recordAccumulators = recordAccumulators
+    self.lookupKernel = lookupKernel
   }
 }
 
@@ -281,13 +286,20 @@ extension InferenceModel {
         let lanes = lanes(for: layer, options: options)
         let z: UnsafeMutablePointer<Int32>
         nibble: if options.path == .avx2, lanes == 8, let nibble = layer.nibbleWeights {
-          // Codes two per byte (the loader checked they fit), summed by the nibble kernel, which reads each row's
-          // 16-code groups through offsets: no im2col rows for a convolution (see `nibbleInput`).
-          let input = Self.nibbleInput(
-            act, n: n, h: h, w: w, geometry: layer.geometry, weights: nibble, scratch: scratch)
+          // The lookup kernel on per-pixel tables or (option) the nibble kernel on codes two per byte (the loader
+          // checked they fit); both read each row's groups through offsets: no im2col rows for a convolution (see
+          // `lookupInput`, `nibbleInput`).
+          let lookup = options.lookupKernel ? layer.lookupWeights : nil
+          let input =
+            if let lookup {
+              Self.lookupInput(act, n: n, h: h, w: w, geometry: layer.geometry, weights: lookup, scratch: scratch)
+            } else {
+              Self.nibbleInput(act, n: n, h: h, w: w, geometry: layer.geometry, weights: nibble, scratch: scratch)
+            }
           (rows, x) = (input.rows, input.base)
           (h, w, c) = (input.h, input.w, m)
-          let (rowOffsets, groupOffsets, groups) = (input.rowOffsets, input.groupOffsets, nibble.groups)
+          let (rowOffsets, groupOffsets) = (input.rowOffsets, input.groupOffsets)
+          let groups = lookup?.pairs ?? nibble.groups
           z = scratch.int32s(.sums, count: rows * m)
           // Table outputs are fused into the kernel: it writes the next codes straight from the wrapped sums (and
           // the sums only when they are recorded).
@@ -300,10 +312,19 @@ extension InferenceModel {
           default: table = nil
           }
           guard let table else {
-            wrapGEMM(
-              nibbleWeights: nibble, base: x, rowOffsets: UnsafeBufferPointer(start: rowOffsets, count: rows),
-              groupOffsets: UnsafeBufferPointer(start: groupOffsets, count: groups), bits: bits,
-              output: UnsafeMutableBufferPointer(start: z, count: rows * m))
+            let (rowBuffer, groupBuffer) = (
+              UnsafeBufferPointer(start: rowOffsets, count: rows), UnsafeBufferPointer(start: groupOffsets, count: groups)
+            )
+            let output = UnsafeMutableBufferPointer(start: z, count: rows * m)
+            if let lookup {
+              wrapGEMM(
+                lookupWeights: lookup, base: x, rowOffsets: rowBuffer, pairOffsets: groupBuffer, bits: bits,
+                output: output)
+            } else {
+              wrapGEMM(
+                nibbleWeights: nibble, base: x, rowOffsets: rowBuffer, groupOffsets: groupBuffer, bits: bits,
+                output: output)
+            }
             break nibble
           }
           let out = scratch.bytes(.next, count: rows * m)
@@ -320,10 +341,18 @@ extension InferenceModel {
             (shortcutRows, savedCodes) = (offsets, UnsafePointer(block.codes))
             saved = nil
           }
-          nibble.runFused(
-            base: x, rowOffsets: rowOffsets, groupOffsets: groupOffsets, rows: rows, bits: bits,
-            sums: records.isEmpty ? nil : z, table: table, shortcut: shortcut, shortcutCodes: savedCodes,
-            shortcutRows: shortcutRows, arcs: layer.nibbleArcs, codes: out)
+          let sums = records.isEmpty ? nil : z
+          if let lookup {
+            lookup.runFused(
+              base: x, rowOffsets: rowOffsets, pairOffsets: groupOffsets, rows: rows, bits: bits, sums: sums,
+              table: table, shortcut: shortcut, shortcutCodes: savedCodes, shortcutRows: shortcutRows,
+              arcs: layer.nibbleArcs, codes: out)
+          } else {
+            nibble.runFused(
+              base: x, rowOffsets: rowOffsets, groupOffsets: groupOffsets, rows: rows, bits: bits, sums: sums,
+              table: table, shortcut: shortcut, shortcutCodes: savedCodes, shortcutRows: shortcutRows,
+              arcs: layer.nibbleArcs, codes: out)
+          }
           if !records.isEmpty {
             (records[recordIndex].base + first * (rows / n) * m).update(from: z, count: rows * m)
             recordIndex += 1
@@ -427,27 +456,99 @@ extension InferenceModel {
             act + (i * h + y) * w * inC, count: w * inC, into: x + ((i * hp + y + p) * wp + p) * pixelBytes)
         }
       }
-      let rowOffsets = scratch.typed(.rowOffsets, count: n * ho * wo, as: Int.self)
-      // Wrapping arithmetic in the n·ho·wo loop (checked multiplies were 2% of a resnet20 run); every offset lies
-      // inside the packed tensor allocated above.
-      var r = 0
-      let step = s &* pixelBytes
-      for i in 0..<n {
-        for oy in 0..<ho {
-          let start = ((i &* hp &+ oy &* s) &* wp) &* pixelBytes
-          var ox = 0
-          while ox < wo {
-            rowOffsets[r &+ ox] = start &+ ox &* step
-            ox &+= 1
-          }
-          r &+= wo
-        }
-      }
+      let rowOffsets = Self.windowOffsets(
+        n: n, output: (ho, wo), padded: (hp, wp), stride: s, pixelBytes: pixelBytes, scratch: scratch)
       for g in 0..<groups {
         let (tap, ch) = (16 * g).quotientAndRemainder(dividingBy: inC)
         groupOffsets[g] = UInt32(((tap / k) * wp + tap % k) * pixelBytes + ch / 2)
       }
       return (x, n * ho * wo, rowOffsets, groupOffsets, ho, wo)
+    }
+  }
+
+  /// The byte offset of each output pixel's window (its top-left input pixel) in a zero-bordered NHWC tensor of
+  /// `padded` pixels per image, `pixelBytes` each: [n · ho · wo] Int, in the `.rowOffsets` slot. Wrapping
+  /// arithmetic in the n·ho·wo loop (checked multiplies were 2% of a resnet20 run); every offset lies inside the
+  /// tensor.
+  fileprivate static func windowOffsets(
+    n: Int, output: (h: Int, w: Int), padded: (h: Int, w: Int), stride s: Int, pixelBytes: Int,
+    scratch: ForwardScratch
+  ) -> UnsafeMutablePointer<Int> {
+    let (ho, wo, hp, wp) = (output.h, output.w, padded.h, padded.w)
+    let rowOffsets = scratch.typed(.rowOffsets, count: n * ho * wo, as: Int.self)
+    var r = 0
+    let step = s &* pixelBytes
+    for i in 0..<n {
+      for oy in 0..<ho {
+        let start = ((i &* hp &+ oy &* s) &* wp) &* pixelBytes
+        var ox = 0
+        while ox < wo {
+          rowOffsets[r &+ ox] = start &+ ox &* step
+          ox &+= 1
+        }
+        r &+= wo
+      }
+    }
+    return rowOffsets
+  }
+
+  /// The lookup kernel's input for one dense layer on codes `act` [n, h, w, c] (NHWC): per-pixel tables (4 bytes
+  /// per code, `LookupWeights.buildTables`) and the offsets of each row (output pixel) and of each pair of 4-code
+  /// groups in it (see `wrapGEMM(lookupWeights:base:...)`). A linear layer gets one table row per image. A
+  /// convolution gets a zero-bordered tensor of tables [n, h + 2p, w + 2p, 4c] (code 0's table is all zeros, so
+  /// the border adds nothing) and no im2col: row (i, oy, ox) starts at its window's top-left pixel, pair j at
+  /// kernel tap (8j) / c, channel (8j) % c (the loader only indexes layers with c % 16 == 0). Returns the output
+  /// grid (1 × 1 for linear).
+  fileprivate static func lookupInput(
+    _ act: UnsafePointer<UInt8>, n: Int, h: Int, w: Int, geometry: DenseGeometry, weights: LookupWeights,
+    scratch: ForwardScratch
+  ) -> (
+    base: UnsafeMutablePointer<UInt8>, rows: Int, rowOffsets: UnsafeMutablePointer<Int>,
+    groupOffsets: UnsafeMutablePointer<UInt32>, h: Int, w: Int
+  ) {
+    let pairs = weights.pairs
+    let subset = weights.subsetTables
+    let pairOffsets = scratch.typed(.groupOffsets, count: pairs, as: UInt32.self)
+    switch geometry {
+    case .linear(let inF, _):
+      let stride = weights.rowBytes
+      let x = scratch.bytes(.packed, count: n * stride)
+      let rowOffsets = scratch.typed(.rowOffsets, count: n, as: Int.self)
+      for i in 0..<n {
+        LookupWeights.buildTables(act + i * inF, count: inF, subset: subset, into: x + i * stride)
+        rowOffsets[i] = i * stride
+      }
+      for j in 0..<pairs { pairOffsets[j] = UInt32(32 * j) }
+      return (x, n, rowOffsets, pairOffsets, 1, 1)
+    case .conv(let inC, _, let k, let s, let p):
+      let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+      let (hp, wp, pixelBytes) = (h + 2 * p, w + 2 * p, 4 * inC)
+      let x = scratch.bytes(.packed, count: n * hp * wp * pixelBytes)
+      for i in 0..<n {
+        let image = x + i * hp * wp * pixelBytes
+        if p > 0 {
+          // Only the border is zeroed (the tables are 8 times the codes): p rows above and below, p pixels left
+          // and right of every image row.
+          image.update(repeating: 0, count: p * wp * pixelBytes)
+          (image + (p + h) * wp * pixelBytes).update(repeating: 0, count: p * wp * pixelBytes)
+        }
+        for y in 0..<h {
+          let row = image + (y + p) * wp * pixelBytes
+          if p > 0 {
+            row.update(repeating: 0, count: p * pixelBytes)
+            (row + (p + w) * pixelBytes).update(repeating: 0, count: p * pixelBytes)
+          }
+          LookupWeights.buildTables(
+            act + (i * h + y) * w * inC, count: w * inC, subset: subset, into: row + p * pixelBytes)
+        }
+      }
+      let rowOffsets = Self.windowOffsets(
+        n: n, output: (ho, wo), padded: (hp, wp), stride: s, pixelBytes: pixelBytes, scratch: scratch)
+      for j in 0..<pairs {
+        let (tap, ch) = (8 * j).quotientAndRemainder(dividingBy: inC)
+        pairOffsets[j] = UInt32(((tap / k) * wp + tap % k) * pixelBytes + 4 * ch)
+      }
+      return (x, n * ho * wo, rowOffsets, pairOffsets, ho, wo)
     }
   }
 
