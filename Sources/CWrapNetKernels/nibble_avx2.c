@@ -348,40 +348,74 @@ void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst) {
 // A 256-bit table vector holds groups 2j (low 128-bit lane) and 2j + 1 (high lane) of one row; the index vector
 // holds 16 channels' patterns for those two groups, so a tile's sums need one lane fold at the end.
 
+// Byte b of lane h: code 4h + i (the shuffle index picking code i of the lane's group) ...
+#define LUT_SEL(i) {i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, \
+                    4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i}
+// ... and its sign, +1 where bit i of the pattern b % 16 is set, else -1 (signed tables) or 0 (subset tables).
+#define LUT_BIT(i, b) (((b) >> (i)) & 1)
+#define LUT_SIGNS(i, off)                                                                                           \
+  {LUT_BIT(i, 0) ? 1 : off,  LUT_BIT(i, 1) ? 1 : off,  LUT_BIT(i, 2) ? 1 : off,  LUT_BIT(i, 3) ? 1 : off,          \
+   LUT_BIT(i, 4) ? 1 : off,  LUT_BIT(i, 5) ? 1 : off,  LUT_BIT(i, 6) ? 1 : off,  LUT_BIT(i, 7) ? 1 : off,          \
+   LUT_BIT(i, 8) ? 1 : off,  LUT_BIT(i, 9) ? 1 : off,  LUT_BIT(i, 10) ? 1 : off, LUT_BIT(i, 11) ? 1 : off,         \
+   LUT_BIT(i, 12) ? 1 : off, LUT_BIT(i, 13) ? 1 : off, LUT_BIT(i, 14) ? 1 : off, LUT_BIT(i, 15) ? 1 : off,         \
+   LUT_BIT(i, 0) ? 1 : off,  LUT_BIT(i, 1) ? 1 : off,  LUT_BIT(i, 2) ? 1 : off,  LUT_BIT(i, 3) ? 1 : off,          \
+   LUT_BIT(i, 4) ? 1 : off,  LUT_BIT(i, 5) ? 1 : off,  LUT_BIT(i, 6) ? 1 : off,  LUT_BIT(i, 7) ? 1 : off,          \
+   LUT_BIT(i, 8) ? 1 : off,  LUT_BIT(i, 9) ? 1 : off,  LUT_BIT(i, 10) ? 1 : off, LUT_BIT(i, 11) ? 1 : off,         \
+   LUT_BIT(i, 12) ? 1 : off, LUT_BIT(i, 13) ? 1 : off, LUT_BIT(i, 14) ? 1 : off, LUT_BIT(i, 15) ? 1 : off}
+// Constants, not built per call: the engine calls this once per image row (a few hundred codes).
+static const int8_t lut_sel[4][32] __attribute__((aligned(32))) = {LUT_SEL(0), LUT_SEL(1), LUT_SEL(2), LUT_SEL(3)};
+static const int8_t lut_signs[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0, -1), LUT_SIGNS(1, -1),
+                                                                     LUT_SIGNS(2, -1), LUT_SIGNS(3, -1)};
+// Subset tables keep code i where bit i is set: and-masks (0xFF or 0).
+static const int8_t lut_keep[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0, 0), LUT_SIGNS(1, 0),
+                                                                    LUT_SIGNS(2, 0), LUT_SIGNS(3, 0)};
+#undef LUT_SEL
+#undef LUT_BIT
+#undef LUT_SIGNS
+
+// 8 codes -> their two groups' 32 table bytes.
+static inline __attribute__((always_inline)) __m256i lut_table8(int64_t eight, const __m256i *sel,
+                                                                 const __m256i *sgn, const int subset) {
+  const __m256i x = _mm256_set1_epi64x(eight);
+  // Subset masks are 1 / 0 bytes: negate to 0xFF / 0 for the and.
+  __m256i t = subset ? _mm256_and_si256(_mm256_shuffle_epi8(x, sel[0]), sgn[0])
+                     : _mm256_sign_epi8(_mm256_shuffle_epi8(x, sel[0]), sgn[0]);
+  for (int k = 1; k < 4; k++) {
+    const __m256i picked = _mm256_shuffle_epi8(x, sel[k]);
+    t = _mm256_add_epi8(t, subset ? _mm256_and_si256(picked, sgn[k]) : _mm256_sign_epi8(picked, sgn[k]));
+  }
+  return t;
+}
+
+static inline __attribute__((always_inline)) void lut_tables(const uint8_t *codes, size_t count, uint8_t *out,
+                                                             const int subset) {
+  __m256i sel[4], sgn[4];
+  for (int i = 0; i < 4; i++) {
+    sel[i] = _mm256_load_si256((const __m256i *)lut_sel[i]);
+    sgn[i] = subset ? _mm256_sub_epi8(_mm256_setzero_si256(), _mm256_load_si256((const __m256i *)lut_keep[i]))
+                    : _mm256_load_si256((const __m256i *)lut_signs[i]);
+  }
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    int64_t eight;
+    __builtin_memcpy(&eight, codes + i, 8);
+    _mm256_storeu_si256((__m256i *)(out + 4 * i), lut_table8(eight, sel, sgn, subset));
+  }
+  if (i < count) {
+    int64_t eight = 0;
+    __builtin_memcpy(&eight, codes + i, count - i);
+    _mm256_storeu_si256((__m256i *)(out + 4 * i), lut_table8(eight, sel, sgn, subset));
+  }
+}
+
 // Tables of `count` codes (ceil(count / 8) pairs; missing codes count as 0): pair j's 32 bytes at out + 32j,
 // byte 16h + pat = sum_i s_i x[8j + 4h + i] over i < 4, s_i = +1 where bit i of pat is set, else -1 (signed
 // tables) or 0 (`subset` tables, for ternary weights).
 void wrapnet_lut_tables_avx2(const uint8_t *codes, size_t count, uint8_t *out, int subset) {
-  // sel_i picks code 4h + i in lane h; sign_i / mask_i are +1 / -1 (all-ones / 0) by bit i of the byte index.
-  __m256i sel[4], sgn[4];
-  for (int i = 0; i < 4; i++) {
-    int8_t s[32], c[32];
-    for (int b = 0; b < 32; b++) {
-      c[b] = (int8_t)((b >> 4) * 4 + i);
-      const int bit = ((b & 15) >> i) & 1;
-      s[b] = subset ? (int8_t)-bit : (int8_t)(bit ? 1 : -1);
-    }
-    sel[i] = _mm256_loadu_si256((const __m256i *)c);
-    sgn[i] = _mm256_loadu_si256((const __m256i *)s);
-  }
-  for (size_t i = 0; i < count; i += 8) {
-    int64_t eight = 0;
-    if (count - i >= 8) {
-      __builtin_memcpy(&eight, codes + i, 8);
-    } else {
-      __builtin_memcpy(&eight, codes + i, count - i);
-    }
-    const __m256i x = _mm256_set1_epi64x(eight);
-    __m256i t;
-    if (subset) {
-      t = _mm256_and_si256(_mm256_shuffle_epi8(x, sel[0]), sgn[0]);
-      for (int k = 1; k < 4; k++) t = _mm256_add_epi8(t, _mm256_and_si256(_mm256_shuffle_epi8(x, sel[k]), sgn[k]));
-    } else {
-      t = _mm256_sign_epi8(_mm256_shuffle_epi8(x, sel[0]), sgn[0]);
-      for (int k = 1; k < 4; k++) t = _mm256_add_epi8(t, _mm256_sign_epi8(_mm256_shuffle_epi8(x, sel[k]), sgn[k]));
-    }
-    _mm256_storeu_si256((__m256i *)(out + 4 * i), t);
-  }
+  if (subset)
+    lut_tables(codes, count, out, 1);
+  else
+    lut_tables(codes, count, out, 0);
 }
 
 // Sums of one tile: P rows x CB blocks of 16 channels. out[p * CB + b] = 32 byte sums (low lane: even groups,
