@@ -129,7 +129,7 @@ public struct DenseLayer: Sendable, Equatable {
   /// Largest output code (table / thresholds outputs; 0 for logits).
   public var maxOutputCode: Int
   /// The weights packed for the nibble kernel (`wrapGEMM(nibbleWeights:...)`), which the `avx2` path runs with
-  /// 8-bit lanes on wrap-around layers: set by the loader for binary and ternary weights whose input codes are at
+  /// 8-bit lanes on wrap-around layers when `InferenceOptions.lookupKernel` is false: set by the loader for binary and ternary weights whose input codes are at
   /// most 7 (and, for a convolution, input channels a multiple of 16: it runs as an implicit GEMM on the packed
   /// input, 16 channels of one kernel tap per group). nil otherwise.
   public var nibbleWeights: NibbleWeights? = nil

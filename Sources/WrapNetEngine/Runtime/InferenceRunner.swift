@@ -794,10 +794,12 @@ fileprivate final class ForwardScratch {
     case next
     /// im2col rows or padded linear rows, UInt8.
     case columns
-    /// The current activations packed two codes per byte (nibble kernel), UInt8; zero-bordered for a convolution.
+    /// The current activations as lookup tables (lookup kernel, 4 bytes per code) or packed two codes per byte
+    /// (nibble kernel), UInt8; zero-bordered for a convolution.
     case packed
-    /// Nibble kernel: byte offset of each row (Int) and of each 16-code group in a row (UInt32); offset of each
-    /// output pixel's shortcut pixel in a residual block's saved input (Int).
+    /// Lookup and nibble kernels: byte offset of each row (Int) and of each group (pair of 4-code groups, or 16
+    /// codes) in a row (UInt32); offset of each output pixel's shortcut pixel in a residual block's saved input
+    /// (Int).
     case rowOffsets
     case groupOffsets
     case shortcutRows
