@@ -487,8 +487,15 @@ static inline __attribute__((always_inline)) void lut_arc_rows_impl(
     if (bits < 8) r8 = _mm256_and_si256(_mm256_sll_epi16(r8, up), keep);
     __m256i is[4];
     if (shortcut_codes > 1) {
-      const __m256i codes = _mm256_set_m128i(two ? shortcut_codes16(e, row0 + p + 1, m0, channels) : _mm_setzero_si128(),
-                                             shortcut_codes16(e, row0 + p, m0, channels));
+      // Every channel of the block reaches the shortcut (the common case): 16 contiguous codes per row.
+      const int contiguous = e->pad_before == 0 && m0 + 16 <= e->shortcut_channels;
+      const uint8_t *sc = e->shortcut + m0;
+      const __m128i low = contiguous ? _mm_loadu_si128((const __m128i *)(sc + e->shortcut_rows[row0 + p]))
+                                     : shortcut_codes16(e, row0 + p, m0, channels);
+      const __m128i high = !two ? _mm_setzero_si128()
+                           : contiguous ? _mm_loadu_si128((const __m128i *)(sc + e->shortcut_rows[row0 + p + 1]))
+                                        : shortcut_codes16(e, row0 + p + 1, m0, channels);
+      const __m256i codes = _mm256_set_m128i(high, low);
       for (int s = 1; s < shortcut_codes; s++) is[s] = _mm256_cmpeq_epi8(codes, _mm256_set1_epi8((char)s));
     }
 #define LUT_PARAM(k, out)                                                                                           \
