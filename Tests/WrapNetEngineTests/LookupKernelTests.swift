@@ -127,22 +127,7 @@ struct LookupKernelTests {
         kind == .binary ? (rng.next() & 1 == 0 ? Int8(-1) : 1) : Int8(Int(rng.next() % 3) - 1)
       }
       // Reference: im2col rows (ky, kx, c), code 0 outside the image.
-      var columns = [UInt8](repeating: 0, count: images * ho * wo * k)
-      for i in 0..<images {
-        for oy in 0..<ho {
-          for ox in 0..<wo {
-            for ky in 0..<kk {
-              for kx in 0..<kk {
-                let (y, x) = (oy * s + ky - p, ox * s + kx - p)
-                guard y >= 0, y < h, x >= 0, x < w else { continue }
-                for ch in 0..<c {
-                  columns[((i * ho + oy) * wo + ox) * k + (ky * kk + kx) * c + ch] = act[((i * h + y) * w + x) * c + ch]
-                }
-              }
-            }
-          }
-        }
-      }
+      let columns = im2colRows(act, n: images, h: h, w: w, c: c, k: kk, stride: s, padding: p).rows
       let packed = PackedWeights(codes: weights, m: m, k: k, kind: kind)
       let expected = wrapGEMM(
         weights: packed, activations: columns, n: images * ho * wo, bits: 8, lanes: 8, path: .reference)

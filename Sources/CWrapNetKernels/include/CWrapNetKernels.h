@@ -151,6 +151,17 @@ void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs
                                         const uint8_t *tables, const size_t *row_offsets,
                                         const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
                                         const wrapnet_nibble_epilogue *epilogue);
+/// Direct k x k convolution of uint8 pixels with int8 weights, exact int32 sums (a network's first layer):
+///   out[((i * ho + oy) * wo + ox) * m + r] = sum over (ky, kx, ch) of W[r, (ky * k + kx) * c + ch] *
+///                                            x[((i * h + y) * wd + xx) * c + ch],  y = oy * stride + ky - pad,
+///                                            xx = ox * stride + kx - pad (pixels outside the image count as 0),
+/// for n images [h, wd, c] (NHWC), ho = (h + 2 pad - k) / stride + 1 (wo alike). Needs k * k * c <= 64 and
+/// 1 <= m <= 32.
+///   w   int16 weights by tap pairs: for pair j (taps 2j and 2j + 1; taps past k * k * c are 0) and block b of 8
+///       channels, 16 values at (j * ceil(m / 8) + b) * 16: W[8b + q, 2j], W[8b + q, 2j + 1] for q = 0 ... 7
+///       (0 for channels past m).
+void wrapnet_conv_s8u8_acc32_avx2(const int16_t *w, size_t m, size_t c, size_t k, size_t stride, size_t pad,
+                                  const uint8_t *x, size_t n, size_t h, size_t wd, int32_t *out);
 /// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
 /// when `count` is odd. Writes ceil(count / 2) bytes.
 void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);

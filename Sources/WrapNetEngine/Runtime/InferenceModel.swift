@@ -141,6 +141,10 @@ public struct DenseLayer: Sendable, Equatable {
   /// path runs instead of the nibble kernel wherever that applies (about twice its speed): set by the loader with
   /// `nibbleWeights`, with its correction, so `nibbleArcs` serve both kernels.
   public var lookupWeights: LookupWeights? = nil
+  /// The weights laid out for `directConvolution`, which the `avx2` path runs instead of im2col + GEMM on exact
+  /// (32-bit) convolutions with a small window (the first layer): set by the loader where the kernel's limits
+  /// allow (k·k·c ≤ 64 taps, ≤ 32 output channels). nil otherwise.
+  public var directConvWeights: DirectConvWeights? = nil
 
   /// Whether the accumulator is a b-bit wrap-around register run by `wrapGEMM(bits: b)`.
   public var wrapsAround: Bool { (accumulatorMode == .wrap || accumulatorMode == .cyclic) && accumulatorBits < 32 }
@@ -513,6 +517,9 @@ public struct InferenceModel: Sendable, Equatable {
     var layer = DenseLayer(
       name: d.name, geometry: geometry, weights: weights, accumulatorBits: lowBit ? bits : 32,
       accumulatorMode: lowBit ? mode : .exact, output: output, maxOutputCode: maxOut)
+    if !layer.wrapsAround, case .conv(let inC, _, let k, _, _) = geometry {
+      layer.directConvWeights = DirectConvWeights(weights, channels: inC, kernel: k)
+    }
     if kind == .binary || kind == .ternary, let maxCode = NibbleWeights.maxCode(covering: inputMaxCode) {
       // A convolution reads its input in place (no im2col), 16 channels of one kernel tap per group.
       var groupsFit = true

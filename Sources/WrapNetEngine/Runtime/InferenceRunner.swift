@@ -359,6 +359,16 @@ extension InferenceModel {
           }
           act = scratch.swapActivations()
           continue
+        } else if options.path == .avx2, bits == 32, let direct = layer.directConvWeights,
+          case .conv(_, _, let k, let s, let p) = layer.geometry
+        {
+          // A small exact convolution (the first layer): windows gathered in registers, no im2col rows.
+          let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+          rows = n * ho * wo
+          z = scratch.int32s(.sums, count: rows * m)
+          directConvolution(
+            direct, stride: s, padding: p, pixels: act, images: n, height: h, width: w, output: z)
+          (h, w, c) = (ho, wo, m)
         } else {
           switch layer.geometry {
           case .linear(let inF, _):

@@ -1,0 +1,67 @@
+import CWrapNetKernels
+
+/// A small convolution's int8 weights laid out for `directConvolution` (AVX2): a network's first layer, whose few
+/// input channels make im2col rows short (27 codes for a 3 × 3 RGB kernel), so a GEMM over them costs more in
+/// copies and tile edges than in products. Built once per layer by the loader.
+///
+/// Layout (`pairs`): taps t = (ky · k + kx) · c + ch in pairs (2j, 2j + 1), channels in blocks of 8:
+///
+///     pairs[(j * blocks + b) * 16 + 2q + e] = W[8b + q, 2j + e]   (0 past k·k·c taps or m channels)
+public struct DirectConvWeights: Sendable, Equatable {
+  /// Output channels, input channels, kernel size.
+  public let m: Int
+  public let c: Int
+  public let k: Int
+  /// Int16 weights, layout above.
+  public let pairs: [Int16]
+
+  /// The largest window (k · k · c taps) and channel count the kernel takes.
+  public static let maxTaps = 64
+  public static let maxChannels = 32
+
+  /// Lays out `weights` ([m, k · k · c], columns (ky, kx, ch)), or nil when the layer is outside the kernel's
+  /// limits (more than `maxTaps` taps or `maxChannels` output channels).
+  public init?(_ weights: PackedWeights, channels c: Int, kernel k: Int) {
+    let (m, taps) = (weights.m, k * k * c)
+    guard m >= 1, m <= Self.maxChannels, c >= 1, k >= 1, taps <= Self.maxTaps, weights.k == taps else { return nil }
+    let blocks = (m + 7) / 8
+    let pairCount = (taps + 1) / 2
+    var pairs = [Int16](repeating: 0, count: pairCount * blocks * 16)
+    let codes = weights.unpacked()
+    for row in 0..<m {
+      for t in 0..<taps {
+        let (j, e) = t.quotientAndRemainder(dividingBy: 2)
+        pairs[(j * blocks + row / 8) * 16 + 2 * (row % 8) + e] = Int16(codes[row * taps + t])
+      }
+    }
+    self.m = m
+    self.c = c
+    self.k = k
+    self.pairs = pairs
+  }
+}
+
+/// The exact int32 sums of a k × k convolution of `images` uint8 NHWC images [height, width, c] with `weights`,
+/// pixels outside the image counting as 0: `output` [images, ho, wo, m] with ho = (height + 2·padding − k) /
+/// stride + 1 (wo alike). The same integers as `wrapGEMM` with 32-bit lanes on the layer's im2col rows (the tests
+/// check it against the reference path).
+///
+/// - Precondition: `KernelPath.isAVX2Available`; `pixels` holds images · height · width · c bytes and `output`
+///   room for the sums; the output grid is not empty.
+public func directConvolution(
+  _ weights: DirectConvWeights, stride: Int, padding: Int, pixels: UnsafePointer<UInt8>, images: Int, height: Int,
+  width: Int, output: UnsafeMutablePointer<Int32>
+) {
+  precondition(KernelPath.isAVX2Available, "directConvolution: the kernel needs AVX2")
+  precondition(
+    stride >= 1 && padding >= 0 && padding < weights.k && height + 2 * padding >= weights.k
+      && width + 2 * padding >= weights.k,
+    "directConvolution: a \(weights.k) × \(weights.k) kernel with stride \(stride), padding \(padding) does not fit \(height) × \(width) images"
+  )
+  #if arch(x86_64)
+    weights.pairs.withUnsafeBufferPointer { w in
+      wrapnet_conv_s8u8_acc32_avx2(
+        w.baseAddress, weights.m, weights.c, weights.k, stride, padding, pixels, images, height, width, output)
+    }
+  #endif
+}
