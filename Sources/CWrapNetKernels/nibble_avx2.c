@@ -1,5 +1,6 @@
-// Binary-weight GEMM on nibble-packed activation codes, 8-bit lanes, AVX2. Layouts and contract:
-// include/CWrapNetKernels.h (wrapnet_gemm_binary_nibble_acc8_avx2).
+// The two binary/ternary-weight GEMMs with 8-bit lanes (AVX2), which share the fused epilogue: the nibble kernel
+// (first half) and the lookup kernel the engine runs by default (second half, "Lookup kernel"). Layouts and
+// contracts: include/CWrapNetKernels.h (wrapnet_gemm_binary_nibble_acc8_avx2, wrapnet_gemm_binary_lut_acc8_avx2).
 //
 // Why nibbles: with codes x <= M (M = 1, 3 or 7) two codes fit one byte, so one 256-bit add sums 64 products
 // instead of 32. A binary weight w = +-1 becomes an XOR mask: x ^ 0 = x for w = +1 and x ^ M = M - x for w = -1,
