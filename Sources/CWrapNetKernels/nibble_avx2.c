@@ -352,24 +352,25 @@ void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst) {
 // Byte b of lane h: code 4h + i (the shuffle index picking code i of the lane's group) ...
 #define LUT_SEL(i) {i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, \
                     4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i, 4 + i}
-// ... and its sign, +1 where bit i of the pattern b % 16 is set, else -1 (signed tables) or 0 (subset tables).
+// ... and what becomes of it by bit i of the pattern b % 16: `on` where set, else `off` (signed tables: a sign,
+// +1 or -1, for vpsignb; subset tables: an and-mask, 0xFF or 0).
 #define LUT_BIT(i, b) (((b) >> (i)) & 1)
-#define LUT_SIGNS(i, off)                                                                                           \
-  {LUT_BIT(i, 0) ? 1 : off,  LUT_BIT(i, 1) ? 1 : off,  LUT_BIT(i, 2) ? 1 : off,  LUT_BIT(i, 3) ? 1 : off,          \
-   LUT_BIT(i, 4) ? 1 : off,  LUT_BIT(i, 5) ? 1 : off,  LUT_BIT(i, 6) ? 1 : off,  LUT_BIT(i, 7) ? 1 : off,          \
-   LUT_BIT(i, 8) ? 1 : off,  LUT_BIT(i, 9) ? 1 : off,  LUT_BIT(i, 10) ? 1 : off, LUT_BIT(i, 11) ? 1 : off,         \
-   LUT_BIT(i, 12) ? 1 : off, LUT_BIT(i, 13) ? 1 : off, LUT_BIT(i, 14) ? 1 : off, LUT_BIT(i, 15) ? 1 : off,         \
-   LUT_BIT(i, 0) ? 1 : off,  LUT_BIT(i, 1) ? 1 : off,  LUT_BIT(i, 2) ? 1 : off,  LUT_BIT(i, 3) ? 1 : off,          \
-   LUT_BIT(i, 4) ? 1 : off,  LUT_BIT(i, 5) ? 1 : off,  LUT_BIT(i, 6) ? 1 : off,  LUT_BIT(i, 7) ? 1 : off,          \
-   LUT_BIT(i, 8) ? 1 : off,  LUT_BIT(i, 9) ? 1 : off,  LUT_BIT(i, 10) ? 1 : off, LUT_BIT(i, 11) ? 1 : off,         \
-   LUT_BIT(i, 12) ? 1 : off, LUT_BIT(i, 13) ? 1 : off, LUT_BIT(i, 14) ? 1 : off, LUT_BIT(i, 15) ? 1 : off}
+#define LUT_SIGNS(i, on, off)                                                                                       \
+  {LUT_BIT(i, 0) ? on : off,  LUT_BIT(i, 1) ? on : off,  LUT_BIT(i, 2) ? on : off,  LUT_BIT(i, 3) ? on : off,          \
+   LUT_BIT(i, 4) ? on : off,  LUT_BIT(i, 5) ? on : off,  LUT_BIT(i, 6) ? on : off,  LUT_BIT(i, 7) ? on : off,          \
+   LUT_BIT(i, 8) ? on : off,  LUT_BIT(i, 9) ? on : off,  LUT_BIT(i, 10) ? on : off, LUT_BIT(i, 11) ? on : off,         \
+   LUT_BIT(i, 12) ? on : off, LUT_BIT(i, 13) ? on : off, LUT_BIT(i, 14) ? on : off, LUT_BIT(i, 15) ? on : off,         \
+   LUT_BIT(i, 0) ? on : off,  LUT_BIT(i, 1) ? on : off,  LUT_BIT(i, 2) ? on : off,  LUT_BIT(i, 3) ? on : off,          \
+   LUT_BIT(i, 4) ? on : off,  LUT_BIT(i, 5) ? on : off,  LUT_BIT(i, 6) ? on : off,  LUT_BIT(i, 7) ? on : off,          \
+   LUT_BIT(i, 8) ? on : off,  LUT_BIT(i, 9) ? on : off,  LUT_BIT(i, 10) ? on : off, LUT_BIT(i, 11) ? on : off,         \
+   LUT_BIT(i, 12) ? on : off, LUT_BIT(i, 13) ? on : off, LUT_BIT(i, 14) ? on : off, LUT_BIT(i, 15) ? on : off}
 // Constants, not built per call: the engine calls this once per image row (a few hundred codes).
 static const int8_t lut_sel[4][32] __attribute__((aligned(32))) = {LUT_SEL(0), LUT_SEL(1), LUT_SEL(2), LUT_SEL(3)};
-static const int8_t lut_signs[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0, -1), LUT_SIGNS(1, -1),
-                                                                     LUT_SIGNS(2, -1), LUT_SIGNS(3, -1)};
+static const int8_t lut_signs[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0, 1, -1), LUT_SIGNS(1, 1, -1),
+                                                                     LUT_SIGNS(2, 1, -1), LUT_SIGNS(3, 1, -1)};
 // Subset tables keep code i where bit i is set: and-masks (0xFF or 0).
-static const int8_t lut_keep[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0, 0), LUT_SIGNS(1, 0),
-                                                                    LUT_SIGNS(2, 0), LUT_SIGNS(3, 0)};
+static const int8_t lut_keep[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0, -1, 0), LUT_SIGNS(1, -1, 0),
+                                                                    LUT_SIGNS(2, -1, 0), LUT_SIGNS(3, -1, 0)};
 #undef LUT_SEL
 #undef LUT_BIT
 #undef LUT_SIGNS
@@ -378,7 +379,6 @@ static const int8_t lut_keep[4][32] __attribute__((aligned(32))) = {LUT_SIGNS(0,
 static inline __attribute__((always_inline)) __m256i lut_table8(int64_t eight, const __m256i *sel,
                                                                  const __m256i *sgn, const int subset) {
   const __m256i x = _mm256_set1_epi64x(eight);
-  // Subset masks are 1 / 0 bytes: negate to 0xFF / 0 for the and.
   __m256i t = subset ? _mm256_and_si256(_mm256_shuffle_epi8(x, sel[0]), sgn[0])
                      : _mm256_sign_epi8(_mm256_shuffle_epi8(x, sel[0]), sgn[0]);
   for (int k = 1; k < 4; k++) {
@@ -393,8 +393,7 @@ static inline __attribute__((always_inline)) void lut_tables(const uint8_t *code
   __m256i sel[4], sgn[4];
   for (int i = 0; i < 4; i++) {
     sel[i] = _mm256_load_si256((const __m256i *)lut_sel[i]);
-    sgn[i] = subset ? _mm256_sub_epi8(_mm256_setzero_si256(), _mm256_load_si256((const __m256i *)lut_keep[i]))
-                    : _mm256_load_si256((const __m256i *)lut_signs[i]);
+    sgn[i] = _mm256_load_si256((const __m256i *)(subset ? lut_keep[i] : lut_signs[i]));
   }
   size_t i = 0;
   for (; i + 8 <= count; i += 8) {
@@ -609,9 +608,6 @@ static inline __attribute__((always_inline)) void lut_gemm(
   const int shortcut_codes = epilogue == NULL || epilogue->shortcut == NULL ? 1 : (int)epilogue->shortcut_codes;
   const lut_arc_rows_fn arc_rows =
       epilogue != NULL && epilogue->arcs != NULL ? lut_arc_rows_for(epilogue->levels, shortcut_codes) : NULL;
-  // Rows per L1-resident block of tables (rows of a convolution overlap, so they take less).
-  size_t nb = (size_t)32768 / (pairs * 32 ? pairs * 32 : 1);
-  nb = nb < (size_t)P ? (size_t)P : nb / P * P;
   for (size_t m0 = 0; m0 < m; m0 += 16 * (size_t)CB) {
     const uint8_t *panel = w + m0 / 16 * pairs * block;
     // Per block b: first channel, channel count (0 past m), correction bytes, arc parameters.
@@ -626,26 +622,22 @@ static inline __attribute__((always_inline)) void lut_gemm(
       corr8[b] = _mm_loadu_si128((const __m128i *)bytes);
       if (arc_rows && channels[b]) lut_arc_params(epilogue, m, first_channel[b], shortcut_codes, params[b]);
     }
-    for (size_t nbeg = 0; nbeg < n; nbeg += nb) {
-      const size_t nend = n - nbeg < nb ? n : nbeg + nb;
-      for (size_t n0 = nbeg; n0 < nend;) {
-        const int tile = nend - n0 >= (size_t)P ? P : 1;
-        const uint8_t *rows[ROWS];
-        __m256i sums[ROWS];
-        if (tile == P) {
-          for (int p = 0; p < P; p++) rows[p] = t + row_offsets[n0 + p];
-          lut_tile(panel, pairs, rows, pair_offsets, sums, P, CB, ternary);
-        } else {
-          rows[0] = t + row_offsets[n0];
-          lut_tile(panel, pairs, rows, pair_offsets, sums, 1, CB, ternary);
-        }
-        if (tile == P)
-          lut_finish(sums, P, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
-                     epilogue);
-        else
-          lut_finish(sums, 1, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
-                     epilogue);
-        n0 += (size_t)tile;
+    // Tiles of P rows, then single rows; the counts are constants in each branch so the tile stays in registers.
+    for (size_t n0 = 0; n0 < n;) {
+      const uint8_t *rows[ROWS];
+      __m256i sums[ROWS];
+      if (n - n0 >= (size_t)P) {
+        for (int p = 0; p < P; p++) rows[p] = t + row_offsets[n0 + p];
+        lut_tile(panel, pairs, rows, pair_offsets, sums, P, CB, ternary);
+        lut_finish(sums, P, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
+                   epilogue);
+        n0 += (size_t)P;
+      } else {
+        rows[0] = t + row_offsets[n0];
+        lut_tile(panel, pairs, rows, pair_offsets, sums, 1, CB, ternary);
+        lut_finish(sums, 1, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
+                   epilogue);
+        n0 += 1;
       }
     }
   }
@@ -653,9 +645,10 @@ static inline __attribute__((always_inline)) void lut_gemm(
 
 // Blocks of 16 channels per tile: 4 (binary) or 2 (ternary, which holds two index vectors per block) when the
 // channel blocks divide evenly, else 1.
-static inline __attribute__((always_inline)) void lut_dispatch(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction, const uint8_t *t,
-                         const size_t *row_offsets, const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc,
-                         int bits, const wrapnet_nibble_epilogue *epilogue, const int ternary) {
+static inline __attribute__((always_inline)) void lut_dispatch(
+    const uint8_t *w, size_t m, size_t pairs, const int32_t *correction, const uint8_t *t, const size_t *row_offsets,
+    const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits, const wrapnet_nibble_epilogue *epilogue,
+    const int ternary) {
   if (m == 0 || n == 0) return;
   const size_t blocks = (m + 15) / 16;
   if (!ternary && blocks % 4 == 0)
