@@ -2,8 +2,9 @@ import Testing
 import WrapNetEngine
 
 // The first layer's direct convolution (AVX2) against the reference path on im2col rows: exact int32 sums over
-// channel counts 1 ... 32 (1-4 blocks of 8, partial blocks), kernels 1, 3 and 5, strides 1 and 2, padding 0 ... 2,
-// odd image sizes, 1 ... 7 input channels, weights and pixels at the extremes.
+// channel counts 1 ... 32 (1-4 blocks of 8, partial blocks), kernels 1 ... 8, strides 1 and 2, padding 0 ... 2,
+// odd image sizes (image rows shorter and longer than the kernel's 16-byte loads), kernel rows of 1 ... 16 bytes,
+// weights and pixels at the extremes.
 
 /// im2col rows (ky, kx, c) of NHWC images, 0 outside (also used by the lookup kernel's convolution test).
 func im2colRows(
@@ -60,17 +61,20 @@ struct DirectConvolutionTests {
   @Test("channels, kernels, strides and padding", arguments: [1, 5, 8, 16, 17, 24, 32])
   func sweep(m: Int) {
     var rng = SplitMix64(seed: UInt64(m))
-    for (c, k) in [(1, 1), (3, 1), (1, 3), (3, 3), (2, 3), (7, 3), (1, 5), (2, 5)] {
-      for (stride, padding) in [(1, 0), (1, 1), (2, 1), (2, 0), (1, 2)] where padding < k {
+    for (c, k) in [(1, 1), (3, 1), (16, 1), (1, 3), (3, 3), (2, 3), (5, 3), (1, 5), (2, 5), (3, 5), (2, 8)] {
+      for (stride, padding) in [(1, 0), (1, 1), (2, 1), (2, 0), (1, 2)] where padding < k && 5 + 2 * padding >= k {
         checkDirect(m: m, c: c, k: k, stride: stride, padding: padding, n: 2, h: 7, w: 5, rng: &rng)
       }
     }
+    // Wide images: most columns load their kernel rows in place, the last ones from the row's last 16 bytes.
+    checkDirect(m: m, c: 3, k: 3, stride: 1, padding: 1, n: 2, h: 9, w: 13, rng: &rng)
+    checkDirect(m: m, c: 1, k: 5, stride: 2, padding: 2, n: 1, h: 6, w: 37, rng: &rng)
     // Images no larger than the kernel, and one pixel.
     checkDirect(m: m, c: 3, k: 3, stride: 1, padding: 1, n: 1, h: 1, w: 1, rng: &rng)
     checkDirect(m: m, c: 3, k: 3, stride: 2, padding: 0, n: 3, h: 3, w: 4, rng: &rng)
   }
 
-  /// Every weight at ±127 and every pixel at 255 (sums of 27 · 127 · 255 and 64 taps), and zero pixels.
+  /// Every weight at ±127 and every pixel at 255 (sums of 27 · 127 · 255 and of 64 taps), and zero pixels.
   @Test("extremes", arguments: [Int8(127), -127])
   func extremes(weight: Int8) {
     var rng = SplitMix64(seed: 3)
@@ -84,8 +88,9 @@ struct DirectConvolutionTests {
   func limits() {
     let codes = [Int8](repeating: 1, count: 33 * 27)
     #expect(DirectConvWeights(PackedWeights(codes: codes, m: 33, k: 27, kind: .symmetric(bits: 8)), channels: 3, kernel: 3) == nil)
-    let wide = [Int8](repeating: 1, count: 4 * 75)
-    #expect(DirectConvWeights(PackedWeights(codes: wide, m: 4, k: 75, kind: .symmetric(bits: 8)), channels: 3, kernel: 5) == nil)
+    // A kernel row of 4 · 5 = 20 bytes does not fit one 16-byte load.
+    let wide = [Int8](repeating: 1, count: 4 * 100)
+    #expect(DirectConvWeights(PackedWeights(codes: wide, m: 4, k: 100, kind: .symmetric(bits: 8)), channels: 4, kernel: 5) == nil)
     let mismatched = [Int8](repeating: 1, count: 4 * 27)
     #expect(DirectConvWeights(PackedWeights(codes: mismatched, m: 4, k: 27, kind: .symmetric(bits: 8)), channels: 1, kernel: 3) == nil)
   }

@@ -85,7 +85,7 @@ struct LookupKernelTests {
   @Test("tables of 4 codes", arguments: [false, true])
   func tables(subset: Bool) {
     var rng = SplitMix64(seed: subset ? 11 : 12)
-    for count in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1001] {
+    for count in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 63, 64, 65, 1001] {
       let codes = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
       let bytes = 32 * ((count + 7) / 8)
       var out = [UInt8](repeating: 0xAA, count: bytes + 1)

@@ -155,11 +155,12 @@ void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs
 ///   out[((i * ho + oy) * wo + ox) * m + r] = sum over (ky, kx, ch) of W[r, (ky * k + kx) * c + ch] *
 ///                                            x[((i * h + y) * wd + xx) * c + ch],  y = oy * stride + ky - pad,
 ///                                            xx = ox * stride + kx - pad (pixels outside the image count as 0),
-/// for n images [h, wd, c] (NHWC), ho = (h + 2 pad - k) / stride + 1 (wo alike). Needs k * k * c <= 64 and
-/// 1 <= m <= 32.
-///   w   int16 weights by tap pairs: for pair j (taps 2j and 2j + 1; taps past k * k * c are 0) and block b of 8
-///       channels, 16 values at (j * ceil(m / 8) + b) * 16: W[8b + q, 2j], W[8b + q, 2j + 1] for q = 0 ... 7
-///       (0 for channels past m).
+/// for n images [h, wd, c] (NHWC), ho = (h + 2 pad - k) / stride + 1 (wo alike). Needs k * c <= 16 (one kernel
+/// row in 16 bytes), pad < k, and 1 <= m <= 32.
+///   w   int16 weights by kernel row and tap pair: row ky's taps t = kx * c + ch (t < k * c) in pairs (2p, 2p + 1),
+///       p < ceil(k * c / 2); for block b of 8 channels, 16 values at ((ky * ceil(k * c / 2) + p) * ceil(m / 8) + b)
+///       * 16: W[8b + q, ky * k * c + 2p], W[8b + q, ky * k * c + 2p + 1] for q = 0 ... 7 (0 for taps past the
+///       row's k * c and channels past m).
 void wrapnet_conv_s8u8_acc32_avx2(const int16_t *w, size_t m, size_t c, size_t k, size_t stride, size_t pad,
                                   const uint8_t *x, size_t n, size_t h, size_t wd, int32_t *out);
 /// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0

@@ -4,9 +4,11 @@ import CWrapNetKernels
 /// input channels make im2col rows short (27 codes for a 3 × 3 RGB kernel), so a GEMM over them costs more in
 /// copies and tile edges than in products. Built once per layer by the loader.
 ///
-/// Layout (`pairs`): taps t = (ky · k + kx) · c + ch in pairs (2j, 2j + 1), channels in blocks of 8:
+/// Layout (`pairs`): kernel row ky's taps t = kx · c + ch (a row's k · c taps are contiguous NHWC bytes, which the
+/// kernel reads with one 16-byte load) in pairs (2p, 2p + 1), p < rowPairs = ⌈k · c / 2⌉, channels in blocks of 8:
 ///
-///     pairs[(j * blocks + b) * 16 + 2q + e] = W[8b + q, 2j + e]   (0 past k·k·c taps or m channels)
+///     pairs[((ky * rowPairs + p) * blocks + b) * 16 + 2q + e] = W[8b + q, ky · k · c + 2p + e]
+///                                                             (0 past the row's k · c taps or m channels)
 public struct DirectConvWeights: Sendable, Equatable {
   /// Output channels, input channels, kernel size.
   public let m: Int
@@ -15,23 +17,28 @@ public struct DirectConvWeights: Sendable, Equatable {
   /// Int16 weights, layout above.
   public let pairs: [Int16]
 
-  /// The largest window (k · k · c taps) and channel count the kernel takes.
-  public static let maxTaps = 64
+  /// The most bytes of one kernel row (k · c) and output channels the kernel takes.
+  public static let maxRowBytes = 16
   public static let maxChannels = 32
 
   /// Lays out `weights` ([m, k · k · c], columns (ky, kx, ch)), or nil when the layer is outside the kernel's
-  /// limits (more than `maxTaps` taps or `maxChannels` output channels).
+  /// limits (a kernel row of more than `maxRowBytes` taps, or more than `maxChannels` output channels).
   public init?(_ weights: PackedWeights, channels c: Int, kernel k: Int) {
-    let (m, taps) = (weights.m, k * k * c)
-    guard m >= 1, m <= Self.maxChannels, c >= 1, k >= 1, taps <= Self.maxTaps, weights.k == taps else { return nil }
-    let blocks = (m + 7) / 8
-    let pairCount = (taps + 1) / 2
-    var pairs = [Int16](repeating: 0, count: pairCount * blocks * 16)
+    let m = weights.m
+    guard m >= 1, m <= Self.maxChannels, c >= 1, k >= 1, k * c <= Self.maxRowBytes, weights.k == k * k * c else {
+      return nil
+    }
+    let (blocks, span) = ((m + 7) / 8, k * c)
+    let rowPairs = (span + 1) / 2
+    var pairs = [Int16](repeating: 0, count: k * rowPairs * blocks * 16)
     let codes = weights.unpacked()
     for row in 0..<m {
-      for t in 0..<taps {
-        let (j, e) = t.quotientAndRemainder(dividingBy: 2)
-        pairs[(j * blocks + row / 8) * 16 + 2 * (row % 8) + e] = Int16(codes[row * taps + t])
+      for ky in 0..<k {
+        for t in 0..<span {
+          let (p, e) = t.quotientAndRemainder(dividingBy: 2)
+          pairs[((ky * rowPairs + p) * blocks + row / 8) * 16 + 2 * (row % 8) + e] =
+            Int16(codes[row * k * span + ky * span + t])
+        }
       }
     }
     self.m = m
