@@ -34,11 +34,15 @@ static void conv_column_plan(long x0, size_t c, size_t span, size_t row_bytes, s
   *start = (size_t)s;
 }
 
+// BLOCKS blocks of 8 output channels; K and ROW_PAIRS are the kernel size and pairs per kernel row when they are
+// compile-time constants (the common 3 x 3 RGB layer: loops unrolled), else 0 (read from k and c).
 static inline __attribute__((always_inline)) void conv_all(const int16_t *wp, size_t m, size_t c, size_t k,
                                                            size_t stride, size_t pad, const uint8_t *x, size_t n,
-                                                           size_t h, size_t w, int32_t *out, const int BLOCKS) {
+                                                           size_t h, size_t w, int32_t *out, const int BLOCKS,
+                                                           const size_t K, const size_t ROW_PAIRS) {
+  if (K) k = K;
   const size_t ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
-  const size_t span = k * c, row_bytes = w * c, row_pairs = (span + 1) / 2;
+  const size_t span = k * c, row_bytes = w * c, row_pairs = ROW_PAIRS ? ROW_PAIRS : (span + 1) / 2;
   // Pair p of a kernel row as int16 pairs in every 32-bit lane: bytes 2p and 2p + 1, zero-extended.
   __m256i pair_sel[8];
   for (int p = 0; p < 8; p++) pair_sel[p] = _mm256_set1_epi32((int)(0x80000000u | (2u * p + 1) << 16 | 0x8000u | 2u * p));
@@ -99,11 +103,22 @@ static inline __attribute__((always_inline)) void conv_all(const int16_t *wp, si
 void wrapnet_conv_s8u8_acc32_avx2(const int16_t *w, size_t m, size_t c, size_t k, size_t stride, size_t pad,
                                   const uint8_t *x, size_t n, size_t h, size_t wd, int32_t *out) {
   if (m == 0 || n == 0) return;
+  const int rgb3 = k == 3 && c == 3;  // 3 x 3 RGB: 3 rows of 5 pairs
   switch ((m + 7) / 8) {
-    case 1: conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 1); break;
-    case 2: conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 2); break;
-    case 3: conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 3); break;
-    default: conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 4); break;
+    case 1: conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 1, 0, 0); break;
+    case 2:
+      if (rgb3)
+        conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 2, 3, 5);
+      else
+        conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 2, 0, 0);
+      break;
+    case 3: conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 3, 0, 0); break;
+    default:
+      if (rgb3)
+        conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 4, 3, 5);
+      else
+        conv_all(w, m, c, k, stride, pad, x, n, h, wd, out, 4, 0, 0);
+      break;
   }
 }
 

@@ -469,6 +469,9 @@ static inline __attribute__((always_inline)) void lut_tile(const uint8_t *w, siz
   for (int i = 0; i < P * CB; i++) out[i] = acc[i];
 }
 
+// Per block: the arc parameters (up to 4 shortcut codes x 15 kinds), then the shortcut shuffle.
+enum { LUT_SHORTCUT_SLOT = 4 * 15, LUT_PARAM_SLOTS = LUT_SHORTCUT_SLOT + 1 };
+
 // Arc parameters of one 16-channel block, both 128-bit lanes alike (a lane is one row): for shortcut code s
 // < S and kind k (0 base, 2j - 1 offset_j, 2j limit_j), params[s * kinds + k] byte q = channel m0 + q's entry in
 // the nibble layout (wrapnet_nibble_epilogue.arcs); channels past m get 0.
@@ -495,12 +498,31 @@ static inline __m128i shortcut_codes16(const wrapnet_nibble_epilogue *e, size_t 
   return _mm_set_epi64x((long long)high, (long long)low);
 }
 
+// A block's shortcut reads: output channel m0 + q (q < 16) takes shortcut channel m0 + q - pad_before where that
+// exists, else code 0. With at least 16 shortcut channels, the 16 bytes at row + start (start in [0, channels -
+// 16], so inside the row) hold every code the block needs, and `ctrl` (both lanes alike) moves them into place
+// and zeroes the rest: one load and one shuffle per row instead of gathering bytes (the residual blocks that
+// change the channel count pad the shortcut). Returns start, or -1 (fewer than 16 channels: gather them).
+static long lut_shortcut_plan(const wrapnet_nibble_epilogue *e, size_t m, size_t m0, __m256i *ctrl) {
+  if (e->shortcut_channels < 16) return -1;
+  const long first = (long)m0 - (long)e->pad_before, last_start = (long)e->shortcut_channels - 16;
+  const long start = first < 0 ? 0 : first > last_start ? last_start : first;
+  uint8_t bytes[32];
+  for (int q = 0; q < 16; q++) {
+    const long from = first + q;
+    const int inside = m0 + (size_t)q < m && from >= 0 && from < (long)e->shortcut_channels;
+    bytes[q] = bytes[16 + q] = inside ? (uint8_t)(from - start) : 0x80;
+  }
+  *ctrl = _mm256_loadu_si256((const __m256i *)bytes);
+  return start;
+}
+
 // Next codes of `rows` (<= 8) rows of one 16-channel block from their raw byte sums r (sum + correction, mod 2^8),
 // two rows per vector: code = base + #{j : (int8)(r8 - offset_j) < limit_j} with r8 = r << (8 - bits) (see
 // wrapnet_nibble_epilogue.arcs). Residual layers pick each lane's parameters by its shortcut code with blends.
 static inline __attribute__((always_inline)) void lut_arc_rows_impl(
     const __m128i *raw, int rows, const __m256i *params, int bits, const wrapnet_nibble_epilogue *e, size_t row0,
-    size_t m0, size_t channels, const int levels, const int shortcut_codes) {
+    size_t m0, size_t channels, long sc_start, const int levels, const int shortcut_codes) {
   const int kinds = 1 + 2 * levels;
   const __m128i up = _mm_cvtsi32_si128(8 - bits);
   const __m256i keep = _mm256_set1_epi8((char)(0xFF << (8 - bits)));
@@ -510,15 +532,18 @@ static inline __attribute__((always_inline)) void lut_arc_rows_impl(
     if (bits < 8) r8 = _mm256_and_si256(_mm256_sll_epi16(r8, up), keep);
     __m256i is[4];
     if (shortcut_codes > 1) {
-      // Every channel of the block reaches the shortcut (the common case): 16 contiguous codes per row.
-      const int contiguous = e->pad_before == 0 && m0 + 16 <= e->shortcut_channels;
-      const uint8_t *sc = e->shortcut + m0;
-      const __m128i low = contiguous ? _mm_loadu_si128((const __m128i *)(sc + e->shortcut_rows[row0 + p]))
-                                     : shortcut_codes16(e, row0 + p, m0, channels);
-      const __m128i high = !two ? _mm_setzero_si128()
-                           : contiguous ? _mm_loadu_si128((const __m128i *)(sc + e->shortcut_rows[row0 + p + 1]))
-                                        : shortcut_codes16(e, row0 + p + 1, m0, channels);
-      const __m256i codes = _mm256_set_m128i(high, low);
+      __m256i codes;
+      if (sc_start >= 0) {
+        // One 16-byte load per row, then the block's shuffle (lut_shortcut_plan).
+        const uint8_t *sc = e->shortcut + sc_start;
+        const __m128i low = _mm_loadu_si128((const __m128i *)(sc + e->shortcut_rows[row0 + p]));
+        const __m128i high =
+            two ? _mm_loadu_si128((const __m128i *)(sc + e->shortcut_rows[row0 + p + 1])) : _mm_setzero_si128();
+        codes = _mm256_shuffle_epi8(_mm256_set_m128i(high, low), params[LUT_SHORTCUT_SLOT]);
+      } else {
+        codes = _mm256_set_m128i(two ? shortcut_codes16(e, row0 + p + 1, m0, channels) : _mm_setzero_si128(),
+                                 shortcut_codes16(e, row0 + p, m0, channels));
+      }
       for (int s = 1; s < shortcut_codes; s++) is[s] = _mm256_cmpeq_epi8(codes, _mm256_set1_epi8((char)s));
     }
 #define LUT_PARAM(k, out)                                                                                           \
@@ -545,11 +570,12 @@ static inline __attribute__((always_inline)) void lut_arc_rows_impl(
 }
 
 typedef void (*lut_arc_rows_fn)(const __m128i *, int, const __m256i *, int, const wrapnet_nibble_epilogue *, size_t,
-                                size_t, size_t);
+                                size_t, size_t, long);
 #define LUT_ARC_ROWS(L, S)                                                                                          \
   static void lut_arc_rows_##L##_##S(const __m128i *raw, int rows, const __m256i *params, int bits,               \
-                                     const wrapnet_nibble_epilogue *e, size_t row0, size_t m0, size_t channels) { \
-    lut_arc_rows_impl(raw, rows, params, bits, e, row0, m0, channels, L, S);                                       \
+                                     const wrapnet_nibble_epilogue *e, size_t row0, size_t m0, size_t channels,   \
+                                     long sc_start) {                                                             \
+    lut_arc_rows_impl(raw, rows, params, bits, e, row0, m0, channels, sc_start, L, S);                             \
   }
 LUT_ARC_ROWS(1, 1) LUT_ARC_ROWS(1, 2) LUT_ARC_ROWS(1, 3) LUT_ARC_ROWS(1, 4)
 LUT_ARC_ROWS(3, 1) LUT_ARC_ROWS(3, 2) LUT_ARC_ROWS(3, 3) LUT_ARC_ROWS(3, 4)
@@ -558,8 +584,9 @@ LUT_ARC_ROWS(7, 1) LUT_ARC_ROWS(7, 2) LUT_ARC_ROWS(7, 3) LUT_ARC_ROWS(7, 4)
 
 // Any level count (1 ... 7) and shortcut codes (1 ... 4), read from the epilogue: loops not unrolled.
 static void lut_arc_rows_any(const __m128i *raw, int rows, const __m256i *params, int bits,
-                             const wrapnet_nibble_epilogue *e, size_t row0, size_t m0, size_t channels) {
-  lut_arc_rows_impl(raw, rows, params, bits, e, row0, m0, channels, e->levels,
+                             const wrapnet_nibble_epilogue *e, size_t row0, size_t m0, size_t channels,
+                             long sc_start) {
+  lut_arc_rows_impl(raw, rows, params, bits, e, row0, m0, channels, sc_start, e->levels,
                     e->shortcut == NULL ? 1 : (int)e->shortcut_codes);
 }
 
@@ -593,7 +620,8 @@ static inline void lut_store_sums(__m128i sums, int bits, int32_t *c, size_t cha
 // through the arc epilogue or, for tables without arcs, the nibble epilogue's look-ups.
 static inline __attribute__((always_inline)) void lut_finish(
     const __m256i *sums, const int rows, const int CB, size_t n0, const size_t *first_channel,
-    const size_t *channels, const __m128i *corr8, __m256i (*params)[4 * 15], lut_arc_rows_fn arc_rows,
+    const size_t *channels, const long *sc_start, const __m128i *corr8, __m256i (*params)[LUT_PARAM_SLOTS],
+    lut_arc_rows_fn arc_rows,
     const int32_t *correction, int32_t *c, size_t ldc, int bits, const wrapnet_nibble_epilogue *epilogue) {
   for (int b = 0; b < CB; b++) {
     if (channels[b] == 0) continue;
@@ -605,7 +633,7 @@ static inline __attribute__((always_inline)) void lut_finish(
       raw[p] = _mm_add_epi8(exact, corr8[b]);
     }
     if (arc_rows) {
-      arc_rows(raw, rows, params[b], bits, epilogue, n0, first_channel[b], channels[b]);
+      arc_rows(raw, rows, params[b], bits, epilogue, n0, first_channel[b], channels[b], sc_start[b]);
     } else if (epilogue) {
       // Table look-ups, through the nibble epilogue on int32 raw sums (8 channels at a time).
       for (int p = 0; p < rows; p++) {
@@ -636,14 +664,19 @@ static inline __attribute__((always_inline)) void lut_gemm(
     // Per block b: first channel, channel count (0 past m), correction bytes, arc parameters.
     size_t first_channel[4], channels[4];
     __m128i corr8[4];
-    __m256i params[4][4 * 15];
+    __m256i params[4][LUT_PARAM_SLOTS];
+    long sc_start[4] = {-1, -1, -1, -1};
     for (int b = 0; b < CB; b++) {
       first_channel[b] = m0 + 16 * (size_t)b;
       channels[b] = first_channel[b] >= m ? 0 : (m - first_channel[b] < 16 ? m - first_channel[b] : 16);
       uint8_t bytes[16];
       for (int i = 0; i < 16; i++) bytes[i] = (uint8_t)correction[first_channel[b] + (size_t)i];
       corr8[b] = _mm_loadu_si128((const __m128i *)bytes);
-      if (arc_rows && channels[b]) lut_arc_params(epilogue, m, first_channel[b], shortcut_codes, params[b]);
+      if (arc_rows && channels[b]) {
+        lut_arc_params(epilogue, m, first_channel[b], shortcut_codes, params[b]);
+        if (shortcut_codes > 1)
+          sc_start[b] = lut_shortcut_plan(epilogue, m, first_channel[b], &params[b][LUT_SHORTCUT_SLOT]);
+      }
     }
     // Tiles of P rows, then single rows; the counts are constants in each branch so the tile stays in registers.
     for (size_t n0 = 0; n0 < n;) {
@@ -652,13 +685,13 @@ static inline __attribute__((always_inline)) void lut_gemm(
       if (n - n0 >= (size_t)P) {
         for (int p = 0; p < P; p++) rows[p] = t + row_offsets[n0 + p];
         lut_tile(panel, pairs, rows, pair_offsets, sums, P, CB, ternary);
-        lut_finish(sums, P, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
+        lut_finish(sums, P, CB, n0, first_channel, channels, sc_start, corr8, params, arc_rows, correction, c, ldc, bits,
                    epilogue);
         n0 += (size_t)P;
       } else {
         rows[0] = t + row_offsets[n0];
         lut_tile(panel, pairs, rows, pair_offsets, sums, 1, CB, ternary);
-        lut_finish(sums, 1, CB, n0, first_channel, channels, corr8, params, arc_rows, correction, c, ldc, bits,
+        lut_finish(sums, 1, CB, n0, first_channel, channels, sc_start, corr8, params, arc_rows, correction, c, ldc, bits,
                    epilogue);
         n0 += 1;
       }
