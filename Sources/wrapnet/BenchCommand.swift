@@ -382,8 +382,12 @@ struct ModelBench {
 /// What the CPU offers, for the report.
 struct BenchCPU {
   var avx2: Bool
+  /// Whether the engine's avx2 path also uses AVX-512 VNNI (the first layer's direct convolution).
+  var vnni: Bool
   var cores: Int
   var model: String
+  /// "family F model M" from /proc/cpuinfo (tells CPU generations apart where the model name does not), or "".
+  var familyModel: String
   /// 1-, 5- and 15-minute load averages (empty where /proc/loadavg does not exist).
   var loadAverage: [Double]
 
@@ -393,11 +397,17 @@ struct BenchCPU {
       cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
       .flatMap { $0.split(separator: ":", maxSplits: 1).last }
       .map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    func field(_ key: String) -> String? {
+      cpuinfo.split(separator: "\n").first { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) == key }
+        .flatMap { $0.split(separator: ":", maxSplits: 1).last }
+        .map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+    let familyModel = field("cpu family").flatMap { f in field("model").map { "family \(f) model \($0)" } } ?? ""
     let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "")
       .split(separator: " ").prefix(3).compactMap { Double($0) }
     return BenchCPU(
-      avx2: KernelPath.isAVX2Available, cores: ProcessInfo.processInfo.activeProcessorCount, model: name,
-      loadAverage: load)
+      avx2: KernelPath.isAVX2Available, vnni: KernelPath.isVNNIAvailable,
+      cores: ProcessInfo.processInfo.activeProcessorCount, model: name, familyModel: familyModel, loadAverage: load)
   }
 
   var loadText: String {
@@ -478,7 +488,8 @@ extension BenchCommand {
       "weight_bits": weightBits, "activation_bits": actBits, "accumulator_bits": accBits,
       "accumulator_mode": "cyclic", "kernel_threads": 1,
       "cpu": [
-        "avx2": cpu.avx2, "cores": cpu.cores, "model": cpu.model, "load_average": cpu.loadAverage,
+        "avx2": cpu.avx2, "avx512_vnni": cpu.vnni, "cores": cpu.cores, "model": cpu.model,
+        "family_model": cpu.familyModel, "load_average": cpu.loadAverage,
       ] as [String: Any],
     ]
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -493,7 +504,9 @@ extension BenchCommand {
       "wrapnet bench: random-weight zoo models; \(weights) weights x \(actBits)-bit activation codes, \(accBits)-bit wrap-around accumulators (cyclic)"
     )
     print(
-      "cpu: \(cpu.model), avx2 \(cpu.avx2 ? "yes" : "no"), \(cpu.cores) cores; load average \(cpu.loadText) (1, 5, 15 min)"
+      "cpu: \(cpu.model)\(cpu.familyModel.isEmpty ? "" : " (\(cpu.familyModel))"), avx2 \(cpu.avx2 ? "yes" : "no"), "
+        + "avx512-vnni \(cpu.vnni ? "yes (first-layer convolution)" : "no"), \(cpu.cores) cores; "
+        + "load average \(cpu.loadText) (1, 5, 15 min)"
     )
     print(
       "kernels: wrapGEMM on each low-bit layer's shape (m = output channels, n = output positions x batch \(batch), k = fan-in), 1 thread,"

@@ -45,15 +45,20 @@ private func checkDirect(
     Issue.record("m \(m) c \(c) k \(k): within the kernel's limits but not laid out")
     return
   }
-  var got = [Int32](repeating: Int32.min, count: count * m)
-  x.withUnsafeBufferPointer { px in
-    got.withUnsafeMutableBufferPointer { out in
-      directConvolution(
-        direct, stride: stride, padding: padding, pixels: px.baseAddress!, images: n, height: h, width: w,
-        output: out.baseAddress!)
+  // Both kernels where the CPU has AVX-512 VNNI, else the AVX2 one.
+  for vnni in KernelPath.isVNNIAvailable ? [false, true] : [false] {
+    var got = [Int32](repeating: Int32.min, count: count * m)
+    x.withUnsafeBufferPointer { px in
+      got.withUnsafeMutableBufferPointer { out in
+        directConvolution(
+          direct, stride: stride, padding: padding, pixels: px.baseAddress!, images: n, height: h, width: w,
+          output: out.baseAddress!, vnni: vnni)
+      }
     }
+    recordFirstMismatch(
+      got, expected, m: m,
+      "direct conv\(vnni ? " (vnni)" : "") m \(m) c \(c) k \(k) s \(stride) p \(padding) \(n)x\(h)x\(w)")
   }
-  recordFirstMismatch(got, expected, m: m, "direct conv m \(m) c \(c) k \(k) s \(stride) p \(padding) \(n)x\(h)x\(w)")
 }
 
 @Suite("Direct convolution agrees with the reference", .enabled(if: KernelPath.isAVX2Available))

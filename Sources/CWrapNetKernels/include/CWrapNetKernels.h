@@ -26,6 +26,9 @@ extern "C" {
 
 /// 1 when the CPU (and OS) support AVX2, else 0. Always 0 on non-x86_64 builds.
 int wrapnet_cpu_has_avx2(void);
+/// 1 when the CPU (and OS) support AVX-512 F, BW, VL and VNNI (wrapnet_conv_s8u8_acc32_vnni), else 0. Always 0 on
+/// non-x86_64 builds.
+int wrapnet_cpu_has_avx512vnni(void);
 
 /// CPU time consumed by the calling thread, in seconds (CLOCK_THREAD_CPUTIME_ID), for benchmarks that must not
 /// count time the thread spent waiting for a core. Negative where the platform has no such clock.
@@ -162,6 +165,12 @@ void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs
 ///       * 16: W[8b + q, ky * k * c + 2p], W[8b + q, ky * k * c + 2p + 1] for q = 0 ... 7 (0 for taps past the
 ///       row's k * c and channels past m).
 void wrapnet_conv_s8u8_acc32_avx2(const int16_t *w, size_t m, size_t c, size_t k, size_t stride, size_t pad,
+                                  const uint8_t *x, size_t n, size_t h, size_t wd, int32_t *out);
+/// wrapnet_conv_s8u8_acc32_avx2 through vpdpbusd, same sums; only where wrapnet_cpu_has_avx512vnni() returns 1.
+///   w   int8 weights by kernel row and tap quad: row ky's taps t = kx * c + ch in quads (4u ... 4u + 3), u <
+///       ceil(k * c / 4); for block b of 8 channels, 32 values at ((ky * ceil(k * c / 4) + u) * ceil(m / 8) + b) *
+///       32: W[8b + q, ky * k * c + 4u + e] at 4q + e for q = 0 ... 7, e = 0 ... 3 (0 past the row's taps or m).
+void wrapnet_conv_s8u8_acc32_vnni(const int8_t *w, size_t m, size_t c, size_t k, size_t stride, size_t pad,
                                   const uint8_t *x, size_t n, size_t h, size_t wd, int32_t *out);
 /// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
 /// when `count` is odd. Writes ceil(count / 2) bytes.

@@ -1,4 +1,5 @@
 import CWrapNetKernels
+import Foundation
 
 /// Which implementation computes a wrap-around GEMM. All paths return identical integers.
 public enum KernelPath: String, Sendable, CaseIterable {
@@ -15,6 +16,20 @@ public enum KernelPath: String, Sendable, CaseIterable {
   public static let isAVX2Available: Bool = {
     #if arch(x86_64)
       return wrapnet_cpu_has_avx2() != 0
+    #else
+      return false
+    #endif
+  }()
+
+  /// Whether the `avx2` path may also use AVX-512 VNNI (`vpdpbusd` in the first layer's direct convolution):
+  /// where the CPU (and OS) have AVX-512 F, BW, VL and VNNI, unless the environment sets `WRAPNET_NO_AVX512=1`
+  /// (to compare, or to run as an AVX2-only CPU would). Same integers either way. Asked once.
+  public static let isVNNIAvailable: Bool = {
+    #if arch(x86_64)
+      if let value = ProcessInfo.processInfo.environment["WRAPNET_NO_AVX512"], value != "", value != "0" {
+        return false
+      }
+      return wrapnet_cpu_has_avx512vnni() != 0
     #else
       return false
     #endif
