@@ -53,6 +53,11 @@ struct BenchCommand: ParsableCommand {
       the exporter rejects would print "not supported" with the reason. With other jobs on the machine the \
       2-thread numbers mean little; the load average is printed.
 
+      On CPUs with AVX-512 VNNI (the cpu line says so) the avx2 path's 32-bit-lane kernel (so the 32-bit-lane \
+      rows, and the exact int8 first and last layers) and the first layer's direct convolution use vpdpbusd: \
+      the 32-bit baseline is the best this CPU has. WRAPNET_NO_AVX512=1 in the environment keeps everything to \
+      AVX2, to compare (same integers). The --peak-gops defaults are a Zen 3 core without VNNI.
+
       3. Model bytes. The packed engine model's byte count (weight codes at 1/2/k bits, tables, thresholds, \
       header) against the Float32 size of the same parameters; computed from the layer shapes for models the \
       engine cannot convert (and marked so).
@@ -505,7 +510,7 @@ extension BenchCommand {
     )
     print(
       "cpu: \(cpu.model)\(cpu.familyModel.isEmpty ? "" : " (\(cpu.familyModel))"), avx2 \(cpu.avx2 ? "yes" : "no"), "
-        + "avx512-vnni \(cpu.vnni ? "yes (first-layer convolution)" : "no"), \(cpu.cores) cores; "
+        + "avx512-vnni \(cpu.vnni ? "yes (32-bit lanes, int8 layers, first-layer convolution)" : "no"), \(cpu.cores) cores; "
         + "load average \(cpu.loadText) (1, 5, 15 min)"
     )
     print(

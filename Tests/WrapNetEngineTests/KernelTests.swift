@@ -35,9 +35,11 @@ private func randomCodes(_ kind: PackedWeights.CodeKind, count: Int, rng: inout 
   }
 }
 
-/// (path, lanes) pairs that can run here.
-private let pathsAndLanes: [(KernelPath, Int)] = KernelPath.allCases.filter(\.isAvailable).flatMap { path in
-  [8, 16, 32].map { (path, $0) }
+/// (path, lanes, vnni) that can run here: the avx2 path also with its AVX-512 VNNI kernel where the CPU has it.
+private let pathsAndLanes: [(KernelPath, Int, Bool)] = KernelPath.allCases.filter(\.isAvailable).flatMap { path in
+  [8, 16, 32].flatMap { lanes in
+    (path == .avx2 && KernelPath.isVNNIAvailable ? [false, true] : [false]).map { (path, lanes, $0) }
+  }
 }
 
 /// Accumulator widths under test for a lane width: b in {4, 6, 8, 12, 16} where lanes allow, plus 1, 2 and 32.
@@ -52,7 +54,7 @@ private func checkAllPaths(
 ) {
   let weights = PackedWeights(codes: codes, m: m, k: k, kind: kind)
   var expectedByBits: [Int: [Int32]] = [:]
-  for (path, lanes) in pathsAndLanes {
+  for (path, lanes, vnni) in pathsAndLanes {
     for bits in bitsChoice(lanes) {
       let expected =
         expectedByBits[bits]
@@ -61,10 +63,10 @@ private func checkAllPaths(
           expectedByBits[bits] = e
           return e
         }()
-      let got = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: path)
+      let got = wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: path, vnni: vnni)
       if let bad = expected.indices.first(where: { got[$0] != expected[$0] }) {
         let message =
-          "\(label): \(path) \(lanes)-bit lanes b=\(bits) \(kind) W[m: \(m), k: \(k)] X[n: \(n), k: \(k)]: first "
+          "\(label): \(path)\(vnni ? " (vnni)" : "") \(lanes)-bit lanes b=\(bits) \(kind) W[m: \(m), k: \(k)] X[n: \(n), k: \(k)]: first "
           + "mismatch at C[n: \(bad / m), m: \(bad % m)]: got \(got[bad]), expected \(expected[bad])"
         Issue.record(Comment(rawValue: message))
       }
@@ -171,26 +173,27 @@ struct KernelPathTests {
     for i in 0..<n {
       for t in 0..<k { padded[i * stride + t] = x[i * k + t] }
     }
-    for (path, lanes) in pathsAndLanes {
+    for (path, lanes, vnni) in pathsAndLanes {
       let expected = oracle(codes: codes, x: x, m: m, n: n, k: k, bits: lanes == 8 ? 8 : 12)
       var got = [Int32](repeating: 0, count: n * m)
       padded.withUnsafeBufferPointer { a in
         got.withUnsafeMutableBufferPointer { c in
           wrapGEMM(
             weights: weights, activations: a, n: n, activationRowStride: stride, bits: lanes == 8 ? 8 : 12,
-            lanes: lanes, path: path, output: c)
+            lanes: lanes, path: path, vnni: vnni, output: c)
         }
       }
-      #expect(got == expected, "\(path) \(lanes)-bit lanes, \(kind)")
+      #expect(got == expected, "\(path)\(vnni ? " (vnni)" : "") \(lanes)-bit lanes, \(kind)")
     }
   }
 
   @Test("empty fan-in gives zeros")
   func emptyK() {
     let weights = PackedWeights(codes: [], m: 3, k: 0, kind: .ternary)
-    for (path, lanes) in pathsAndLanes {
+    for (path, lanes, vnni) in pathsAndLanes {
       #expect(
-        wrapGEMM(weights: weights, activations: [], n: 2, bits: 8, lanes: lanes, path: path) == [0, 0, 0, 0, 0, 0])
+        wrapGEMM(weights: weights, activations: [], n: 2, bits: 8, lanes: lanes, path: path, vnni: vnni)
+          == [0, 0, 0, 0, 0, 0])
     }
   }
 }

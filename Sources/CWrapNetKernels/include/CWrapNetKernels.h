@@ -75,6 +75,9 @@ void wrapnet_gemm_s7_u8_acc16_4x2_avx2(const int8_t *w, size_t m, size_t kp, con
 /// (maddubs would saturate; splitting x into two maddubs measured slower than widening).
 void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
+/// wrapnet_gemm_s8_u8_acc32_4x2_avx2 through vpdpbusd (same integers); only where wrapnet_cpu_has_avx512vnni().
+void wrapnet_gemm_s8_u8_acc32_4x2_vnni(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
+                                       size_t ldx, int32_t *c, size_t ldc, int bits);
 
 /// Optional epilogue of the nibble kernel: instead of Int32 sums it writes the next layer's activation codes,
 /// straight from the wrapped sums v (no sums array in between):

@@ -21,7 +21,8 @@ public enum KernelPath: String, Sendable, CaseIterable {
     #endif
   }()
 
-  /// Whether the `avx2` path may also use AVX-512 VNNI (`vpdpbusd` in the first layer's direct convolution):
+  /// Whether the `avx2` path may also use AVX-512 VNNI (`vpdpbusd` in the 32-bit-lane GEMM, which also runs the
+  /// exact int8 first and last layers, and in the first layer's direct convolution):
   /// where the CPU (and OS) have AVX-512 F, BW, VL and VNNI, unless the environment sets `WRAPNET_NO_AVX512=1`
   /// (to compare, or to run as an AVX2-only CPU would). Same integers either way. Asked once.
   public static let isVNNIAvailable: Bool = {
@@ -63,10 +64,12 @@ public enum KernelPath: String, Sendable, CaseIterable {
 ///   - bits: accumulator width b, `1...lanes`.
 ///   - lanes: 8, 16 or 32.
 ///   - path: implementation; `.avx2` requires `KernelPath.isAVX2Available`.
+///   - vnni: on the `avx2` path, run the 32-bit-lane kernel with AVX-512 VNNI (`vpdpbusd`; default: where the CPU
+///     has it, `KernelPath.isVNNIAvailable`); same integers. Ignored by the other paths.
 /// - Precondition: `activations.count == n * weights.k`, `output.count == n * weights.m`.
 public func wrapGEMM(
   weights: PackedWeights, activations: UnsafeBufferPointer<UInt8>, n: Int, bits: Int, lanes: Int,
-  path: KernelPath, output: UnsafeMutableBufferPointer<Int32>
+  path: KernelPath, vnni: Bool = KernelPath.isVNNIAvailable, output: UnsafeMutableBufferPointer<Int32>
 ) {
   let m = weights.m
   let k = weights.k
@@ -93,7 +96,7 @@ public func wrapGEMM(
   let kp = weights.paddedK
   if kp == k {
     runVectorPath(
-      path, weights: weights, x: activations.baseAddress!, ldx: k, n: n, bits: bits, lanes: lanes,
+      path, weights: weights, x: activations.baseAddress!, ldx: k, n: n, bits: bits, lanes: lanes, vnni: vnni,
       output: output.baseAddress!)
   } else {
     let padded = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: n * kp)
@@ -105,7 +108,7 @@ public func wrapGEMM(
       (dst + i * kp).update(from: src + i * k, count: k)
     }
     runVectorPath(
-      path, weights: weights, x: UnsafePointer(dst), ldx: kp, n: n, bits: bits, lanes: lanes,
+      path, weights: weights, x: UnsafePointer(dst), ldx: kp, n: n, bits: bits, lanes: lanes, vnni: vnni,
       output: output.baseAddress!)
   }
 }
@@ -119,10 +122,10 @@ public func wrapGEMM(
 ///
 /// - Precondition: `activationRowStride >= weights.paddedK`,
 ///   `activations.count >= (n - 1) * activationRowStride + weights.paddedK` (when n > 0),
-///   `output.count == n * weights.m`; `bits`, `lanes`, `path` as for `wrapGEMM(weights:activations:n:...)`.
+///   `output.count == n * weights.m`; `bits`, `lanes`, `path`, `vnni` as for `wrapGEMM(weights:activations:n:...)`.
 public func wrapGEMM(
   weights: PackedWeights, activations: UnsafeBufferPointer<UInt8>, n: Int, activationRowStride: Int, bits: Int,
-  lanes: Int, path: KernelPath, output: UnsafeMutableBufferPointer<Int32>
+  lanes: Int, path: KernelPath, vnni: Bool = KernelPath.isVNNIAvailable, output: UnsafeMutableBufferPointer<Int32>
 ) {
   let m = weights.m
   let k = weights.k
@@ -144,18 +147,19 @@ public func wrapGEMM(
   }
   runVectorPath(
     path, weights: weights, x: activations.baseAddress!, ldx: activationRowStride, n: n, bits: bits, lanes: lanes,
-    output: output.baseAddress!)
+    vnni: vnni, output: output.baseAddress!)
 }
 
 /// Array form of `wrapGEMM(weights:activations:n:bits:lanes:path:output:)`: returns `output` `[n, m]`.
 public func wrapGEMM(
-  weights: PackedWeights, activations: [UInt8], n: Int, bits: Int, lanes: Int, path: KernelPath
+  weights: PackedWeights, activations: [UInt8], n: Int, bits: Int, lanes: Int, path: KernelPath,
+  vnni: Bool = KernelPath.isVNNIAvailable
 ) -> [Int32] {
   precondition(n >= 0, "wrapGEMM: n must be >= 0, got \(n)")
   var output = [Int32](repeating: 0, count: n * weights.m)
   activations.withUnsafeBufferPointer { x in
     output.withUnsafeMutableBufferPointer { c in
-      wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: path, output: c)
+      wrapGEMM(weights: weights, activations: x, n: n, bits: bits, lanes: lanes, path: path, vnni: vnni, output: c)
     }
   }
   return output
@@ -164,8 +168,9 @@ public func wrapGEMM(
 /// Runs a SIMD path on activation rows that each have `weights.paddedK` readable bytes (stride `ldx`).
 private func runVectorPath(
   _ path: KernelPath, weights: PackedWeights, x: UnsafePointer<UInt8>, ldx: Int, n: Int, bits: Int, lanes: Int,
-  output: UnsafeMutablePointer<Int32>
+  vnni: Bool, output: UnsafeMutablePointer<Int32>
 ) {
+  precondition(!vnni || path != .avx2 || KernelPath.isVNNIAvailable, "wrapGEMM: this CPU has no AVX-512 VNNI")
   switch path {
   case .reference:
     ReferenceKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, output: output)
@@ -173,7 +178,7 @@ private func runVectorPath(
     PortableKernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lanes: lanes, output: output)
   case .avx2:
     #if arch(x86_64)
-      AVX2Kernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lanes: lanes, output: output)
+      AVX2Kernel.gemm(weights: weights, x: x, ldx: ldx, n: n, bits: bits, lanes: lanes, vnni: vnni, output: output)
     #else
       preconditionFailure("wrapGEMM: the avx2 path exists only on x86_64")
     #endif
