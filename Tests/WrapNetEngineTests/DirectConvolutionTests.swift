@@ -79,7 +79,7 @@ struct DirectConvolutionTests {
     checkDirect(m: m, c: 3, k: 3, stride: 2, padding: 0, n: 3, h: 3, w: 4, rng: &rng)
   }
 
-  /// Every weight at ±127 and every pixel at 255 (sums of 27 · 127 · 255 and of 64 taps), and zero pixels.
+  /// Every weight at ±127 and every pixel at 255 (sums of 27 · 127 · 255, and of 64 taps in 4 kernel rows of 16 bytes), and zero pixels.
   @Test("extremes", arguments: [Int8(127), -127])
   func extremes(weight: Int8) {
     var rng = SplitMix64(seed: 3)

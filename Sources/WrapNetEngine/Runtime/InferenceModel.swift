@@ -143,7 +143,7 @@ public struct DenseLayer: Sendable, Equatable {
   public var lookupWeights: LookupWeights? = nil
   /// The weights laid out for `directConvolution`, which the `avx2` path runs instead of im2col + GEMM on exact
   /// (32-bit) convolutions with a small window (the first layer): set by the loader where the kernel's limits
-  /// allow (k·k·c ≤ 64 taps, ≤ 32 output channels). nil otherwise.
+  /// allow (a kernel row of k·c ≤ 16 taps, ≤ 32 output channels). nil otherwise.
   public var directConvWeights: DirectConvWeights? = nil
 
   /// Whether the accumulator is a b-bit wrap-around register run by `wrapGEMM(bits: b)`.
