@@ -11,22 +11,14 @@
 // more than the products. CPUs with AVX-512 VNNI run the same loop on quads of taps with vpdpbusd (uint8 x int8,
 // four products summed into int32, no saturation): one instruction for what takes vpmaddwd + vpaddd twice.
 #include "CWrapNetKernels.h"
+#include "window_plan.h"
 
 #if defined(__x86_64__)
 
 #include <immintrin.h>
 
-int wrapnet_cpu_has_avx512vnni(void) {
-  // The runtime-library probe checks that the OS saves the ZMM state too, not just the CPUID bits.
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
-             ? 1
-             : 0;
-}
-
 // One output row for a row kernel: `cols` output columns from dst on (m sums each) with their column plans
-// (conv_column_plan), the window's first image row y0 (may be negative), the weights and their tap units (pairs
+// (wrapnet_window_plan), the window's first image row y0 (may be negative), the weights and their tap units (pairs
 // or quads) per kernel row.
 typedef struct {
   const uint8_t *image;
@@ -40,23 +32,6 @@ typedef struct {
 } conv_row_job;
 
 typedef void (*conv_row_fn)(const conv_row_job *);
-
-// Output column ox's kernel rows: the 16 bytes to load start at row + start (inside the row when the row has 16
-// bytes or more), and ctrl (both 128-bit lanes alike) moves byte i < span of the kernel row, x0 * c + i, to byte
-// i, or zeroes it where it lies outside the image (and bytes i >= span).
-static void conv_column_plan(long x0, size_t c, size_t span, size_t row_bytes, size_t *start, uint8_t ctrl[32]) {
-  const long first = x0 * (long)c;
-  long s = 0;
-  if (row_bytes >= 16) {
-    s = first < 0 ? 0 : first;
-    if (s + 16 > (long)row_bytes) s = (long)row_bytes - 16;
-  }
-  for (size_t i = 0; i < 16; i++) {
-    const long pos = first + (long)i;
-    ctrl[i] = ctrl[16 + i] = i < span && pos >= 0 && pos < (long)row_bytes ? (uint8_t)(pos - s) : 0x80;
-  }
-  *start = (size_t)s;
-}
 
 // Kernel row y of the image for column q as 16 bytes in both lanes, arranged by `sel` (its column plan).
 #define CONV_ROW_BYTES(j, y, q, sel, out)                                                                           \
@@ -163,7 +138,9 @@ static void conv_drive(conv_row_fn row, const void *w, size_t units, size_t m, s
   for (size_t ox0 = 0; ox0 < wo; ox0 += COLS) {
     job.cols = wo - ox0 < COLS ? wo - ox0 : COLS;
     for (size_t q = 0; q < job.cols; q++)
-      conv_column_plan((long)((ox0 + q) * stride) - (long)pad, c, k * c, wd * c, &start[q], ctrl[q]);
+      // Kernel row of output column ox: bytes x0 * c ... x0 * c + k * c of an image row of wd * c bytes.
+      start[q] = (size_t)wrapnet_window_plan(((long)((ox0 + q) * stride) - (long)pad) * (long)c, k * c, wd * c,
+                                             ctrl[q]);
     for (size_t i = 0; i < n; i++) {
       job.image = x + i * h * wd * c;
       for (size_t oy = 0; oy < ho; oy++) {
@@ -198,9 +175,5 @@ void wrapnet_conv_s8u8_acc32_vnni(const int8_t *w, size_t m, size_t c, size_t k,
                                      conv_row_vnni_4_0_0, conv_row_vnni_2_3_3, conv_row_vnni_4_3_3};
   conv_run(fns, w, (k * c + 3) / 4, m, c, k, stride, pad, x, n, h, wd, out);
 }
-
-#else
-
-int wrapnet_cpu_has_avx512vnni(void) { return 0; }
 
 #endif  // __x86_64__

@@ -27,6 +27,15 @@ int wrapnet_cpu_has_avx2(void) {
   return __builtin_cpu_supports("avx2") ? 1 : 0;
 }
 
+int wrapnet_cpu_has_avx512vnni(void) {
+  // As above, the probe checks that the OS saves the ZMM state too.
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
+             ? 1
+             : 0;
+}
+
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 
 // Activation rows per L1-resident column block: the inner loops stream one 4-row weight panel over these rows,
@@ -212,5 +221,6 @@ WRAPNET_DEFINE_GEMM(wrapnet_gemm_s8_u8_acc32_4x2_vnni, tile_s8_acc32_vnni)
 #else  // not x86_64
 
 int wrapnet_cpu_has_avx2(void) { return 0; }
+int wrapnet_cpu_has_avx512vnni(void) { return 0; }
 
 #endif

@@ -10,6 +10,7 @@
 // 4 channels x 16 codes per vector, so the final sums need no horizontal tree: one sad_epu8 per vector gives
 // the 4 channel sums.
 #include "CWrapNetKernels.h"
+#include "window_plan.h"
 
 #if defined(__x86_64__)
 
@@ -505,14 +506,9 @@ static inline __m128i shortcut_codes16(const wrapnet_nibble_epilogue *e, size_t 
 // change the channel count pad the shortcut). Returns start, or -1 (fewer than 16 channels: gather them).
 static long lut_shortcut_plan(const wrapnet_nibble_epilogue *e, size_t m, size_t m0, __m256i *ctrl) {
   if (e->shortcut_channels < 16) return -1;
-  const long first = (long)m0 - (long)e->pad_before, last_start = (long)e->shortcut_channels - 16;
-  const long start = first < 0 ? 0 : first > last_start ? last_start : first;
   uint8_t bytes[32];
-  for (int q = 0; q < 16; q++) {
-    const long from = first + q;
-    const int inside = m0 + (size_t)q < m && from >= 0 && from < (long)e->shortcut_channels;
-    bytes[q] = bytes[16 + q] = inside ? (uint8_t)(from - start) : 0x80;
-  }
+  const long start = wrapnet_window_plan((long)m0 - (long)e->pad_before, m - m0 < 16 ? m - m0 : 16,
+                                         e->shortcut_channels, bytes);
   *ctrl = _mm256_loadu_si256((const __m256i *)bytes);
   return start;
 }

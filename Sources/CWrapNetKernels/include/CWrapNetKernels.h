@@ -26,8 +26,8 @@ extern "C" {
 
 /// 1 when the CPU (and OS) support AVX2, else 0. Always 0 on non-x86_64 builds.
 int wrapnet_cpu_has_avx2(void);
-/// 1 when the CPU (and OS) support AVX-512 F, BW, VL and VNNI (wrapnet_conv_s8u8_acc32_vnni), else 0. Always 0 on
-/// non-x86_64 builds.
+/// 1 when the CPU (and OS) support AVX-512 F, BW, VL and VNNI (the *_vnni kernels), else 0. Always 0 on non-x86_64
+/// builds.
 int wrapnet_cpu_has_avx512vnni(void);
 
 /// CPU time consumed by the calling thread, in seconds (CLOCK_THREAD_CPUTIME_ID), for benchmarks that must not
