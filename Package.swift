@@ -14,6 +14,7 @@ let package = Package(
   products: [
     .library(name: "WrapNet", targets: ["WrapNet"]),
     .library(name: "WrapNetEngine", targets: ["WrapNetEngine"]),
+    .library(name: "WrapNetHardware", targets: ["WrapNetHardware"]),
     .executable(name: "wrapnet", targets: ["wrapnet"]),
   ],
   dependencies: [
@@ -28,10 +29,12 @@ let package = Package(
       name: "WrapNet",
       dependencies: ["WrapNetEngine", "CZlib", blasDependency]
     ),
+    // Verilog generation for WrapNet layers and PEs, test vectors from the engine, simulation with Icarus Verilog.
+    .target(name: "WrapNetHardware", dependencies: ["WrapNetEngine"]),
     .executableTarget(
       name: "wrapnet",
       dependencies: [
-        "WrapNet", "WrapNetEngine",
+        "WrapNet", "WrapNetEngine", "WrapNetHardware",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -53,6 +56,7 @@ let package = Package(
     // MARK: - Tests
     .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine", "CWrapNetKernels"]),
     .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine"]),
+    .testTarget(name: "WrapNetHardwareTests", dependencies: ["WrapNetHardware", "WrapNetEngine", "WrapNet"]),
   ],
   swiftLanguageModes: [.v6]
 )

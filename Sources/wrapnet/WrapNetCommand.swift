@@ -23,6 +23,9 @@ struct WrapNetCommand: ParsableCommand {
         wrapnet bench --model cnn                 # kernel GOPS per path and lane width, images/s, model bytes
       """,
     version: WrapNetEngineInfo.version,
-    subcommands: [DataCommand.self, TrainCommand.self, EvalCommand.self, SweepCommand.self, ConvertCommand.self, BenchCommand.self]
+    subcommands: [
+      DataCommand.self, TrainCommand.self, EvalCommand.self, SweepCommand.self, ConvertCommand.self, BenchCommand.self,
+      RTLCommand.self,
+    ]
   )
 }
