@@ -194,7 +194,7 @@ public struct NetworkTrace: Sendable {
   }
 
   /// The engine's next code for accumulator value `v` of channel `c` (`DenseOutput`'s documented rule).
-  static func code(_ layer: DenseLayer, value v: Int64, channel c: Int) -> UInt8 {
+  public static func code(_ layer: DenseLayer, value v: Int64, channel c: Int) -> UInt8 {
     switch layer.output {
     case .table(let codes):
       let b = layer.accumulatorBits

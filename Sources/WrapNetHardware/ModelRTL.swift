@@ -94,7 +94,7 @@ public enum ModelRTL {
         progress("simulating \(name): \(t.rows) rows × \(unit.channels) channels × \(unit.groups) cycles (\(unit.pe.moduleName))")
         let result = try Simulator.run(
           directory: staging.path, sources: ["tb_\(name).v", "\(name).v", "\(unit.pe.moduleName).v"], top: "tb_\(name)",
-          kind: request.simulator)
+          kind: request.simulator, trace: request.vcdRows > 0)
         for line in result.mismatchLines { progress("  \(line)") }
         report.simulated = true
         report.values = result["values"]

@@ -76,10 +76,12 @@ public struct PETestbench: Sendable {
 }
 
 /// SplitMix64: a fixed, documented pseudo-random sequence, so that generated vectors are the same everywhere.
-struct SplitMix64 {
+public struct SplitMix64: Sendable {
   private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
+  /// The sequence that starts from `seed`.
+  public init(seed: UInt64) { state = seed }
+  /// The next 64 bits.
+  public mutating func next() -> UInt64 {
     state &+= 0x9E37_79B9_7F4A_7C15
     var z = state
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -46,11 +46,12 @@ public enum Simulator {
     }
   }
 
-  /// Compiles `sources` (paths relative to `directory`) with top module `top` and runs it in `directory`.
+  /// Compiles `sources` (paths relative to `directory`) with top module `top` and runs it in `directory`; `trace`
+  /// lets Verilator honour the testbench's `$dumpvars` (Icarus always does).
   /// Throws `HardwareError` when the tools are missing, compilation fails (with the compiler's messages) or the
   /// testbench prints no RESULT line.
   public static func run(
-    directory: String, sources: [String], top: String, kind: SimulatorKind = .iverilog
+    directory: String, sources: [String], top: String, kind: SimulatorKind = .iverilog, trace: Bool = false
   ) throws -> SimulationResult {
     let started = Date()
     let run: (status: Int32, output: String)
@@ -75,7 +76,7 @@ public enum Simulator {
       let compile = try execute(
         verilator,
         ["--binary", "--timing", "-j", "2", "-Wno-fatal", "-Wno-WIDTH", "--top-module", top, "-Mdir", objects, "-o", "sim"]
-          + sources, in: directory)
+          + (trace ? ["--trace"] : []) + sources, in: directory)
       guard compile.status == 0 else {
         throw HardwareError("verilator failed on \(sources.joined(separator: " ")) in \(directory):\n\(compile.output.suffix(4000))")
       }

@@ -37,8 +37,11 @@ struct RTLCommand: ParsableCommand {
   @Argument(help: "A packed engine model (from `wrapnet convert`); omit with --pe or --array.")
   var model: String?
 
-  @Option(help: "Output directory (replaced as a whole when everything is written).")
-  var out: String
+  @Option(name: .customLong("out"), help: "Output directory (replaced as a whole when everything is written); not with --plan.")
+  var outOption: String?
+
+  /// `--out`, checked present by `validate`.
+  var out: String { outOption ?? "" }
 
   @Option(help: "Comma-separated layer names to build (default: every dense layer).")
   var layers: String?
@@ -75,6 +78,9 @@ struct RTLCommand: ParsableCommand {
   @Option(help: "--pe/--array: dot-product length the clamp register must hold (default 1024).")
   var fanIn: Int = 1024
 
+  @Option(help: "Print the dense layers of a zoo architecture (mlp, cnn, vgg-small, resnet20) as JSON: fan-in, outputs and MACs per image, weights, maximum input code; for hardware cost tables.")
+  var plan: String?
+
   @Flag(help: "Chain the layers of an mlp into one module and simulate whole images.")
   var network = false
 
@@ -91,6 +97,8 @@ struct RTLCommand: ParsableCommand {
   var json = false
 
   func validate() throws {
+    if plan != nil { return }
+    guard let outOption, !outOption.isEmpty else { throw ValidationError("--out DIR is required: the directory that receives the Verilog") }
     if pe || array != nil {
       if model != nil { throw ValidationError("give either MODEL or --pe/--array, not both") }
       if pe && array != nil { throw ValidationError("--pe and --array are exclusive") }
@@ -127,7 +135,7 @@ struct RTLCommand: ParsableCommand {
 
   func run() throws {
     do {
-      if pe || array != nil { try runPE() } else { try runModel() }
+      if let plan { try runPlan(plan) } else if pe || array != nil { try runPE() } else { try runModel() }
     } catch let error as HardwareError {
       throw ValidationError(error.description)
     }
@@ -144,6 +152,32 @@ struct RTLCommand: ParsableCommand {
     if Simulator.isAvailable(.verilator) { return .verilator }
     if Simulator.isAvailable(.iverilog) || noSimulate { return .iverilog }
     throw ValidationError("no Verilog simulator found (verilator or iverilog): run scripts/setup.sh, or pass --no-simulate")
+  }
+
+  /// The zoo architecture's dense layers with their sizes (the trainer's model, built without data).
+  func runPlan(_ architecture: String) throws {
+    let colour = ["vgg-small", "resnet20"].contains(architecture)
+    let config = ModelConfig(
+      architecture: architecture, inputChannels: colour ? 3 : 1, inputHeight: colour ? 32 : 28,
+      inputWidth: colour ? 32 : 28, weightBits: HardwareWeightKind(name: weights) == .binary ? 1 : 2,
+      activationBits: actBits)
+    do { try config.validate() } catch { throw ValidationError("--plan: \(error)") }
+    var model = try WrapModel(config: config, seed: 1)
+    var layers: [[String: Any]] = []
+    for (h, w, layer) in model.wrapLayerInputSizes() {
+      let macs = layer.macs(height: h, width: w)
+      layers.append([
+        "name": layer.name, "fan_in": layer.geometry.fanIn, "outputs": macs / layer.geometry.fanIn, "macs": macs,
+        "low_bit": model.isLowBitLayer(layer.name), "channels": layer.geometry.outChannels,
+        "max_input_code": layer.maxInputCode, "weights": layer.weightFormat.name,
+      ])
+    }
+    let object: [String: Any] = [
+      "architecture": architecture, "input_shape": [config.inputChannels, config.inputHeight, config.inputWidth],
+      "activation_bits": actBits, "layers": layers,
+    ]
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
   }
 
   func runPE() throws {

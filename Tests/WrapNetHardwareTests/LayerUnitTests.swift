@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
-@testable import WrapNetHardware
+import WrapNetHardware
 
 /// Small trained models, packed for the engine, with a few synthetic 28×28 images.
 enum HardwareFixture {

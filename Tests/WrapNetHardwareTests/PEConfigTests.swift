@@ -1,7 +1,7 @@
 import Testing
 import WrapNet
 import WrapNetEngine
-@testable import WrapNetHardware
+import WrapNetHardware
 
 @Suite struct PEConfigTests {
   @Test func widthsFollowTheProducts() throws {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
-@testable import WrapNetHardware
+import WrapNetHardware
 
 /// A fresh directory under the system's temporary folder, removed by the caller.
 func temporaryDirectory(_ tag: String) throws -> String {
