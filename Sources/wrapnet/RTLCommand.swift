@@ -90,7 +90,7 @@ struct RTLCommand: ParsableCommand {
   @Flag(help: "Write the files without simulating them.")
   var noSimulate = false
 
-  @Option(help: "Simulator: verilator (compiles for 10-30 s, then fast), iverilog (starts at once, slow), or auto (verilator when installed).")
+  @Option(help: "Simulator: verilator (compiles for 2-20 s, then fast), iverilog (starts at once, slow), or auto (verilator when installed).")
   var simulator: String = "auto"
 
   @Flag(help: "Print one JSON object instead of text.")
