@@ -10,7 +10,8 @@ b in {6, 7, 8, 10, 12, 16, 20, 32} in modes wrap and saturate, and mode exact (a
 (P, weights). Arrays: 8x8 of P = 1 PEs, ternary, b = 8, wrap / saturate / exact (no fmax: its paths are the PE's).
 
 Results are cached per configuration under runs/hw-cache/ (one JSON each), keyed by the SHA-256 of the generated
-Verilog and of hardware/synth.py, so a rerun only synthesizes what changed.
+Verilog and of the synthesis flow (synth.flow_signature: the tool scripts and options), so a rerun only
+synthesizes what changed.
 
 Usage:
   python3 hardware/grid.py                  # the whole grid, 2 jobs
@@ -22,10 +23,12 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402
 import synth  # noqa: E402
@@ -65,7 +68,7 @@ def array_configs():
 
 def config_id(config):
     """A file-name-safe name of a configuration, e.g. pe_ternary_a2_b8_wrap_p16."""
-    shape = f"array{config['rows']}x{config['cols']}" if config["kind"] == "array" else "pe"
+    shape = f"array_{config['rows']}x{config['cols']}" if config["kind"] == "array" else "pe"
     return (f"{shape}_{config['weights']}_a{config['act_bits']}_b{config['acc_bits']}_{config['acc_mode']}"
             f"_p{config['parallel']}")
 
@@ -124,8 +127,12 @@ def run_config(config, wrapnet, work_root, cache_root, fmax_policy, flow_hash):
     if os.path.isfile(cache_path):
         with open(cache_path) as f:
             cached = json.load(f)
-        if cached.get("key") == key:
+        old = cached.get("key", {})
+        # A result with fmax also answers a request without it (hardware/cost.py asks for areas only).
+        if all(old.get(k) == key[k] for k in ("verilog_sha256", "flow_sha256")) and (old.get("fmax") or not fmax):
             cached["cached"] = True
+            if not fmax:
+                cached["fmax_mhz"] = None
             return cached
     result = synth.synthesize(verilog, top, os.path.join(work, "synth"), fmax=fmax)
     result.update({"config": config, "id": name, "key": key})
@@ -165,7 +172,7 @@ def main():
     try:
         versions = tool_versions()
         wrapnet = wrapnet_binary(args.wrapnet)
-        flow_hash = sha256_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "synth.py"))
+        flow_hash = synth.flow_signature()
         configs = pe_configs() + array_configs()
         # Largest first, so that the two workers finish together.
         order = sorted(configs, key=lambda c: -(c["parallel"] * (64 if c["kind"] == "array" else 1)))
@@ -174,13 +181,20 @@ def main():
             futures = {pool.submit(run_config, c, wrapnet, args.work, args.cache, args.fmax, flow_hash): c
                        for c in order}
             for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                result = future.result()
+                try:
+                    result = future.result()
+                except synth.ToolError:
+                    # Stop at the first failure: the queued configurations are dropped, the running one finishes.
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
                 results[result["id"]] = result
                 how = "cached" if result["cached"] else f"{sum(result['seconds'].values()):.1f} s"
                 print(f"[{done}/{len(configs)}] {result['id']}: {how}", file=sys.stderr, flush=True)
     except synth.ToolError as error:
         sys.exit(f"grid: {error}")
     seconds = time.monotonic() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every tool this run started, Yosys's abc included
+    cpu_seconds = usage.ru_utime + usage.ru_stime
     ordered = [results[config_id(c)] for c in configs]
     grid = {
         "tools": versions,
@@ -188,9 +202,8 @@ def main():
         "fmax_policy": args.fmax,
         "nextpnr": {"device": "iCE40 HX8K ct256", "target_mhz": synth.DEFAULT_FREQ_MHZ,
                     "seed": synth.NEXTPNR_SEED},
-        "run": {"wall_seconds": round(seconds, 1), "jobs": args.jobs,
-                "configs": len(ordered), "cached": sum(r["cached"] for r in ordered),
-                "synth_seconds": round(sum(sum(r["seconds"].values()) for r in ordered), 1)},
+        "run": {"wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "jobs": args.jobs,
+                "cpus": os.cpu_count(), "configs": len(ordered), "cached": sum(r["cached"] for r in ordered)},
         "pe": [r for r in ordered if r["config"]["kind"] == "pe"],
         "array": [r for r in ordered if r["config"]["kind"] == "array"],
     }
@@ -198,8 +211,8 @@ def main():
         r.pop("key", None)
         r.pop("cached", None)
     report.write(grid, args.out)
-    print(f"grid: {len(ordered)} configurations ({grid['run']['cached']} cached) in {seconds:.0f} s; "
-          f"wrote {args.out}", file=sys.stderr)
+    print(f"grid: {len(ordered)} configurations ({grid['run']['cached']} cached) in {seconds:.0f} s "
+          f"({cpu_seconds:.0f} s CPU); wrote {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

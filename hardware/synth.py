@@ -23,6 +23,7 @@ Usage:
 prints the result as JSON (see `synthesize` for the fields). The grid driver (hardware/grid.py) imports this file.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -180,6 +181,27 @@ def timing_wrapper(top, ports):
     return "\n".join(lines) + "\n"
 
 
+WRAPPER_SCRIPT = ("read_verilog {verilog}\nread_verilog timing_wrapper.v\n"
+                  "synth_ice40 -noflatten -top timing_wrapper -json wrapper.json\n"
+                  "tee -q -o ice40.json stat -json\n")
+
+
+def nextpnr_arguments(freq_mhz):
+    """nextpnr-ice40's arguments for the wrapper netlist (one thread: the grid runs jobs side by side)."""
+    return ["--hx8k", "--package", "ct256", "--json", "wrapper.json", "--pcf-allow-unconstrained",
+            "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(NEXTPNR_SEED), "--threads", "1",
+            "--report", "nextpnr.json"]
+
+
+def flow_signature(freq_mhz=DEFAULT_FREQ_MHZ):
+    """SHA-256 of everything that decides the numbers: the Yosys scripts, the timing wrapper of a sample design and
+    nextpnr's arguments. Cached results are reused only under the same signature."""
+    sample = {"clk": ("input", 1), "rst": ("input", 1), "x": ("input", 3), "acc": ("output", 5)}
+    text = "\n".join([yosys_script("DESIGN.v", "TOP", ice40=True), yosys_script("DESIGN.v", "TOP", ice40=False),
+                      WRAPPER_SCRIPT, timing_wrapper("TOP", sample), " ".join(nextpnr_arguments(freq_mhz))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def ice40_in_wrapper(verilog, top, ports, work, freq_mhz):
     """iCE40 mapping of `top` inside the timing wrapper, kept as its own module (`-noflatten`), so that its cell
     counts are the design alone; then place and route of the whole wrapper.
@@ -188,19 +210,14 @@ def ice40_in_wrapper(verilog, top, ports, work, freq_mhz):
     """
     with open(os.path.join(work, "timing_wrapper.v"), "w") as f:
         f.write(timing_wrapper(top, ports))
-    script = (f"read_verilog {verilog}\nread_verilog timing_wrapper.v\n"
-              "synth_ice40 -noflatten -top timing_wrapper -json wrapper.json\n"
-              "tee -q -o ice40.json stat -json\n")
+    script = WRAPPER_SCRIPT.format(verilog=verilog)
     with open(os.path.join(work, "wrapper.ys"), "w") as f:
         f.write(script)
     run_tool([require_tool("yosys"), "-q", "-s", "wrapper.ys"], os.path.join(work, "wrapper.log"), work)
     _, modules = read_stat(os.path.join(work, "ice40.json"))
     if top not in modules:
         raise ToolError(f"module {top} missing from {work}/ice40.json (found {sorted(modules)})")
-    run_tool([require_tool("nextpnr-ice40"), "--hx8k", "--package", "ct256", "--json", "wrapper.json",
-              "--pcf-allow-unconstrained", "--freq", str(freq_mhz), "--timing-allow-fail",
-              "--seed", str(NEXTPNR_SEED), "--threads", "1", "--report", "nextpnr.json"],
-             os.path.join(work, "nextpnr.log"), work)
+    run_tool([require_tool("nextpnr-ice40")] + nextpnr_arguments(freq_mhz), os.path.join(work, "nextpnr.log"), work)
     with open(os.path.join(work, "nextpnr.json")) as f:
         report = json.load(f)
     clocks = report.get("fmax", {})

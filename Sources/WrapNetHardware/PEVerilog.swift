@@ -101,11 +101,14 @@ public enum PEVerilog {
     let tree = level[0]
     let r = c.registerBits
     v.line("  reg signed \(range(r)) \(p)acc_r;")
+    // Every mode adds the tree to `clear ? 0 : acc` (one adder after a zeroing mux), so that the modes differ only
+    // in their register width and clamp. (`clear ? tree : acc + tree` is smaller on iCE40 but larger in CMOS gates
+    // and Xilinx LUTs.)
     switch c.mode {
     case .wrap, .exact, .clamp:
       v.line("  always @(posedge clk) begin")
       v.line("    if (rst) \(p)acc_r <= \(r)'d0;")
-      v.line("    else if (en) \(p)acc_r <= clear ? \(tree) : \(p)acc_r + \(tree);")
+      v.line("    else if (en) \(p)acc_r <= (clear ? \(r)'sd0 : \(p)acc_r) + \(tree);")
       v.line("  end")
     case .saturate:
       let sw = max(b, width) + 1
