@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
       of the signed sums of every 4 codes, one vpshufb + vpaddb per 128 products, weights as table indices, 8-bit \
       lanes; the tables are built beforehand, as the engine builds them once per input pixel, and not timed; its \
       8/32 is over the avx2 32-bit-lane kernel), and with codes of at most 3 bits "avx2 nib": the nibble kernel \
-      it replaced (codes two per byte, weights as XOR masks). Single thread. Each case is first \
+      (codes two per byte, weights as XOR masks). Single thread. Each case is first \
       checked against the reference path (a mismatch stops the program), then timed for at least --seconds and \
       3 runs. GOPS = 2·m·n·k / seconds of the median run (1 MAC = 2 ops; the median, as the peer benchmark \
       reports, so a neighbour's busy spell on a shared machine moves it little). "% peak" is the share of --peak-gops (8/16-bit \
@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
       2. Whole model. The model (low-bit layers in cyclic mode) is converted with the engine exporter and run by \
       the integer engine from uint8 pixels (random 0...255) to logits, fastest kernel path, narrowest lanes, for \
       every --batches x --threads (default 1 and 2 threads; binary and ternary layers on the lookup kernel, or \
-      with --nibble-kernel on the nibble kernel it replaced): one warm-up run, then at least --model-seconds and \
+      with --nibble-kernel on the nibble kernel): one warm-up run, then at least --model-seconds and \
       3 runs, wall clock; images/s = batch / the median run. Every zoo model runs (resnet20's residual adds and sum pooling included); a model \
       the exporter rejects would print "not supported" with the reason. With other jobs on the machine the \
       2-thread numbers mean little; the load average is printed.
@@ -225,7 +225,7 @@ struct BenchCommand: ParsableCommand {
           r.kernels.append(KernelResult(shape: shape, path: path, lanes: path == .reference ? nil : lanes, gops: gops))
         }
         // The lookup kernel (what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights)
-        // and the nibble kernel it replaced (codes <= 7).
+        // and the nibble kernel (codes <= 7).
         if (weightKind == .binary || weightKind == .ternary) && accBits <= 8 {
           for kernel in [EngineKernel.lookup, .nibble] {
             let key = "\(shape.m),\(shape.n),\(shape.k),\(kernel)"
@@ -530,7 +530,7 @@ extension BenchCommand {
         "  avx2 lut = the lookup kernel the engine runs on these layers: 16-entry tables of every 4 codes' signed sums "
           + "(built per input pixel, not timed here), weights as table indices, 8-bit lanes.")
       if actBits <= 3 {
-        print("  avx2 nib = the nibble kernel it replaced: codes two per byte, weights as XOR masks, 8-bit lanes.")
+        print("  avx2 nib = the nibble kernel: codes two per byte, weights as XOR masks, 8-bit lanes.")
       }
     }
     if !ceilings.isEmpty {

@@ -18,7 +18,7 @@ public struct InferenceOptions: Sendable, Equatable {
   /// Whether to keep every hidden dense layer's accumulator values (see `RecordedAccumulators`).
   public var recordAccumulators: Bool
   /// Whether the avx2 path with 8-bit lanes runs binary and ternary layers with the lookup kernel (the default)
-  /// or, false, with the nibble kernel it replaced (for comparisons; same integers).
+  /// or, false, with the nibble kernel (two codes per byte, weights as XOR masks; same integers).
   public var lookupKernel: Bool
 
   /// Options; defaults: fastest path, narrowest lanes, one thread, automatic step size, no recording, lookup
