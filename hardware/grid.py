@@ -112,7 +112,7 @@ def wants_fmax(config, policy):
     """Whether `config` gets place and route under the --fmax policy."""
     if config["kind"] == "array" or policy == "none":
         return False
-    return policy == "all" or config["acc_bits"] in (8, 16, 32)
+    return policy == "all" or config["acc_bits"] == 8 or config["acc_mode"] == "exact"
 
 
 def run_config(config, wrapnet, work_root, cache_root, fmax_policy, flow_hash):
@@ -160,7 +160,7 @@ def main():
     parser.add_argument("--wrapnet", help="wrapnet executable (default $WRAPNET or .build/release/wrapnet)")
     parser.add_argument("--jobs", type=int, default=2, help="configurations synthesized at once (default 2)")
     parser.add_argument("--fmax", choices=("all", "subset", "none"), default="all",
-                        help="place and route every PE, only b = 8, 16, 32, or none (default all)")
+                        help="place and route every PE, only the headline ones (b = 8 and exact), or none (default all)")
     parser.add_argument("--cache", default=os.path.join(ROOT, "runs", "hw-cache"), help="per-configuration results")
     parser.add_argument("--work", default=os.path.join(ROOT, "runs", "hw-work"), help="Verilog, netlists, logs")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "hardware"), help="report folder")

@@ -197,7 +197,7 @@ def same_circuit_check(table, pairs):
 def readme(grid, table, pairs, widths, ratios, arrays, plot_names):
     run = grid["run"]
     nextpnr = grid["nextpnr"]
-    fmax_note = {"all": "every PE", "subset": "the PEs with b = 8, 16 and 32 (and exact)",
+    fmax_note = {"all": "every PE", "subset": "the PEs of the headline ratios (b = 8 and exact; `--fmax all` places every PE)",
                  "none": "no PE (skipped)"}[grid["fmax_policy"]]
     parts = [
         "# Hardware: WrapNet processing elements synthesized",

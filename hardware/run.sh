@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hardware job, end to end: installs the tools, builds wrapnet, then regenerates docs/hardware/:
-#   hardware/grid.py      the PE synthesis grid (Yosys generic CMOS, iCE40, Xilinx 7; nextpnr fmax at b = 8, 16, 32
-#                         and exact) and output-stationary arrays
+#   hardware/grid.py      the PE synthesis grid (Yosys generic CMOS, iCE40, Xilinx 7; nextpnr fmax of the headline PEs,
+#                         b = 8 and exact) and output-stationary arrays
 #   hardware/simulate.py  generated layers and a whole mlp against the integer engine on real MNIST images (Verilator),
 #                         saturating PEs against their software model, toggles per MAC (energy proxy)
 #   hardware/cost.py      per-model cost: MACs, PE area per MAC, accumulator bits (mlp, cnn, resnet20)

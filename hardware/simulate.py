@@ -3,8 +3,8 @@
 
 Trains (once; cached under runs/hw/) the models the hardware is checked on, with small budgets: the point here is
 bit-exactness, not accuracy (the accuracy results are in docs/results):
-  mlp    32-bit base, 1 epoch on 20k images; WrapNet fine-tunes (cyclic, k = 2) at 6, 8 and 12 bits, 1 epoch on 20k
-  cnn    32-bit base, 1 epoch on 20k images; WrapNet 8-bit fine-tune, 1 epoch on 20k
+  mlp    32-bit base, 1 epoch on 10k images; WrapNet fine-tunes (cyclic, k = 2) at 6, 8 and 12 bits, 1 epoch on 10k
+  cnn    32-bit base, 1 epoch on 10k images; WrapNet 8-bit fine-tune, 1 epoch on 10k
 then runs `wrapnet rtl` (Verilator) on N test images:
   every dense layer of the 8-bit mlp and cnn (accumulators and output codes against the engine), the 8-bit mlp as
   one chained module (logit sums and classes against the engine), the low-bit layers of the 6- and 12-bit mlp,
@@ -32,16 +32,16 @@ RUNS = os.path.join(ROOT, "runs", "hw")
 
 # name: (train arguments, initial model or None)
 MODELS = {
-    "mlp-exact": (["--model", "mlp", "--acc-mode", "exact", "--epochs", "1", "--limit-train", "20000"], None),
+    "mlp-exact": (["--model", "mlp", "--acc-mode", "exact", "--epochs", "1", "--limit-train", "10000"], None),
     "mlp-cyclic8": (["--model", "mlp", "--acc-mode", "cyclic", "--acc-bits", "8", "--slope", "2", "--penalty", "0.01",
-                     "--epochs", "1", "--lr", "3e-4", "--limit-train", "20000"], "mlp-exact"),
+                     "--epochs", "1", "--lr", "3e-4", "--limit-train", "10000"], "mlp-exact"),
     "mlp-cyclic6": (["--model", "mlp", "--acc-mode", "cyclic", "--acc-bits", "6", "--slope", "2", "--penalty", "0.01",
-                     "--epochs", "1", "--lr", "1e-3", "--limit-train", "20000"], "mlp-exact"),
+                     "--epochs", "1", "--lr", "1e-3", "--limit-train", "10000"], "mlp-exact"),
     "mlp-cyclic12": (["--model", "mlp", "--acc-mode", "cyclic", "--acc-bits", "12", "--slope", "2", "--penalty", "0.01",
-                      "--epochs", "1", "--lr", "3e-4", "--limit-train", "20000"], "mlp-exact"),
-    "cnn-exact": (["--model", "cnn", "--acc-mode", "exact", "--epochs", "1", "--limit-train", "20000"], None),
+                      "--epochs", "1", "--lr", "3e-4", "--limit-train", "10000"], "mlp-exact"),
+    "cnn-exact": (["--model", "cnn", "--acc-mode", "exact", "--epochs", "1", "--limit-train", "10000"], None),
     "cnn-cyclic8": (["--model", "cnn", "--acc-mode", "cyclic", "--acc-bits", "8", "--slope", "2", "--penalty", "0.001",
-                     "--epochs", "1", "--lr", "1e-3", "--limit-train", "20000"], "cnn-exact"),
+                     "--epochs", "1", "--lr", "1e-3", "--limit-train", "10000"], "cnn-exact"),
 }
 
 
