@@ -72,8 +72,11 @@ public enum Checkpoint {
       throw CheckpointError(path: path, reason: "no such file (expected a model.safetensors written by `wrapnet train`)")
     }
     let file: SafeTensorsFile
-    do { file = try SafeTensorsFile.read(from: path) } catch {
-      throw CheckpointError(path: path, reason: "\(error)")
+    do { file = try SafeTensorsFile.read(from: path) } catch let error as SafeTensorsError {
+      // The error's own description repeats the path.
+      throw CheckpointError(
+        path: path,
+        reason: error.kind == .unreadable ? error.reason : "not a valid safetensors file: \(error.reason)")
     }
     guard file.metadata["format"] == format else {
       throw CheckpointError(

@@ -47,7 +47,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
   public func validate() throws {
     func fail(_ s: String) -> ConfigError { ConfigError(message: s) }
     guard epochs >= 1 else { throw fail("--epochs must be at least 1, got \(epochs)") }
-    guard batchSize >= 1 else { throw fail("--batch-size must be at least 1, got \(batchSize)") }
+    guard batchSize >= 2 else {
+      throw fail("--batch-size must be at least 2 (batch norm needs two images per batch), got \(batchSize)")
+    }
     guard ["adam", "sgd"].contains(optimizer) else { throw fail("--optimizer must be adam or sgd, got '\(optimizer)'") }
     guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be > 0, got \(learningRate)") }
     guard (0..<1).contains(momentum) else { throw fail("--momentum must be in [0, 1), got \(momentum)") }
@@ -59,6 +61,8 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
       throw fail("--warmup-epochs must be in 0..<epochs, got \(warmupEpochs)")
     }
     guard (1...256).contains(threads) else { throw fail("--threads must be in 1...256, got \(threads)") }
-    if let n = limitTrain, n < 1 { throw fail("--limit-train must be at least 1, got \(n)") }
+    if let n = limitTrain, n < 2 {
+      throw fail("--limit-train must be at least 2 (batch norm needs two images per batch), got \(n)")
+    }
   }
 }

@@ -203,9 +203,16 @@ public struct InferenceModel: Sendable, Equatable {
   /// Loads and validates the packed model at `path`. Throws `InferenceModelError` naming the file for a missing,
   /// unreadable, truncated or corrupt file, another format or version, or inconsistent layers.
   public init(contentsOf path: String) throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw InferenceModelError(path: path, reason: "no such file (expected a packed model written by `wrapnet convert`)")
+    }
+    guard !isDirectory.boolValue else {
+      throw InferenceModelError(path: path, reason: "this is a directory; pass the packed model file (written by `wrapnet convert`)")
+    }
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw InferenceModelError(path: path, reason: "cannot read the file (\(error.localizedDescription))")
+      throw InferenceModelError(path: path, reason: "the file cannot be read (permission denied or an I/O error); check its permissions")
     }
     try self.init(bytes: [UInt8](data), source: path)
   }
