@@ -110,6 +110,9 @@ struct EvalCommand: ParsableCommand {
       throw ValidationError(
         "\(checkpoint) expects \(cfg.inputChannels)×\(cfg.inputHeight)×\(cfg.inputWidth) images but \(dataset) has \(test.channels)×\(test.height)×\(test.width)")
     }
+    guard cfg.classes == test.classCount else {
+      throw ValidationError("\(checkpoint) has \(cfg.classes) classes but \(dataset) has \(test.classCount); pass the --dataset it was trained on")
+    }
     let trainedMode = cfg.accumulatorMode
     let mode = accMode ?? trainedMode
     let bits = mode == .exact ? 32 : (accBits ?? (cfg.accumulatorBits < 32 ? cfg.accumulatorBits : 8))

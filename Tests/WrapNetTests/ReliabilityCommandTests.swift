@@ -86,18 +86,10 @@ import WrapNet
     let run = dir.file("run")
     try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
     // One good epoch at a sane rate, checkpointed as a 2-epoch run whose rate is absurd.
-    var options = TrainingOptions()
-    options.epochs = 2
-    options.batchSize = 16
-    var trainer = try Trainer(
-      model: try WrapModel(config: ModelConfig(architecture: "mlp"), seed: 1), options: options,
-      train: syntheticDataset(count: 96, seed: 21))
-    _ = try trainer.trainEpoch()
-    options.learningRate = 3e38
     let checkpoint = run + "/checkpoint.safetensors"
-    try Checkpoint.save(
-      &trainer.model, to: checkpoint, training: options, optimizerState: trainer.optimizer.stateTensors(),
-      epochsDone: 1, history: "[]")
+    try writeResumeCheckpoint(to: checkpoint, images: syntheticDataset(count: 96, seed: 21), batchSize: 16) {
+      $0.learningRate = 3e38
+    }
     let before = fileBytes(checkpoint)
     let (status, _, err) = try runWrapnet(["train", "--resume", "--data-dir", data, "--out", run])
     #expect(status == 1, "\(err)")
@@ -186,5 +178,34 @@ import WrapNet
     let (s2, _, e2) = try runWrapnet(arguments)
     #expect(s2 == 0, "\(e2)")
     #expect(fileBytes(out + "/base/model.safetensors") == base)
+  }
+
+  /// Models trained with 32-bit wrap or cyclic accumulators convert into engine models that agree with the
+  /// trainer on every image (the threshold search once turned almost every threshold into "never").
+  @Test(arguments: ["wrap", "cyclic"])
+  func convertOf32BitWrapModelsMatchesTheTrainer(mode: String) throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let data = try writeSyntheticMNIST(in: dir)
+    let run = dir.file("run"), engine = dir.file("engine.safetensors")
+    let (s1, _, e1) = try runWrapnet([
+      "train", "--data-dir", data, "--model", "mlp", "--acc-mode", mode, "--acc-bits", "32", "--epochs", "1",
+      "--batch-size", "16", "--out", run,
+    ])
+    #expect(s1 == 0, "\(e1)")
+    let (s2, _, e2) = try runWrapnet(["convert", run + "/model.safetensors", "--out", engine])
+    #expect(s2 == 0, "\(e2)")
+    let (s3, out3, e3) = try runWrapnet([
+      "eval", engine, "--data-dir", data, "--compare", run + "/model.safetensors", "--json",
+    ])
+    #expect(s3 == 0, "\(e3)")
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(out3.utf8)) as? [String: Any])
+    let compare = try #require(doc["comparison"] as? [String: Any], "\(out3)")
+    #expect(compare["mismatches"] as? Int == 0 && compare["exact_sum_mismatches"] as? Int == 0, "\(out3)")
+    let engineAccuracy = try #require(doc["accuracy"] as? Double, "\(out3)")
+    let summary = try JSONSerialization.jsonObject(with: Data(fileBytes(run + "/summary.json"))) as? [String: Any]
+    let trainerAccuracy = try #require(summary?["test_accuracy"] as? Double)
+    #expect(engineAccuracy == trainerAccuracy)
+    #expect(engineAccuracy > 0.5, "the synthetic task is learnable in one epoch: \(engineAccuracy)")
   }
 }

@@ -30,3 +30,21 @@ func expectCleanFailure(_ arguments: [String], _ fragment: String, sourceLocatio
 func fileBytes(_ path: String) -> [UInt8] {
   (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
 }
+
+/// Trains the first epoch of a 2-epoch run on `images` and writes its resume file (Adam state, `epochs_done` 1) to
+/// `path`; `stored` edits the options written (an absurd learning rate for the rest of the run, say).
+func writeResumeCheckpoint(
+  to path: String, architecture: String = "mlp", images: ImageDataset, batchSize: Int,
+  stored: (inout TrainingOptions) -> Void = { _ in }
+) throws {
+  var options = TrainingOptions()
+  options.epochs = 2
+  options.batchSize = batchSize
+  var trainer = try Trainer(
+    model: try WrapModel(config: ModelConfig(architecture: architecture), seed: 1), options: options, train: images)
+  _ = try trainer.trainEpoch()
+  stored(&options)
+  try Checkpoint.save(
+    &trainer.model, to: path, training: options, optimizerState: trainer.optimizer.stateTensors(), epochsDone: 1,
+    history: "[]")
+}
