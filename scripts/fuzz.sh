@@ -17,14 +17,20 @@ trap 'rm -rf "$work"' EXIT
 swift build -c release --product wrapnet
 swift build -c release --build-tests
 wrapnet=$PWD/.build/release/wrapnet
-tests=$(find .build/release -maxdepth 1 -name 'WrapNetPackageTests.xctest' | head -n 1)
+tests=$PWD/.build/release/WrapNetPackageTests.xctest
 
 echo "fuzz: $n mutants per loader in-process (4 GB limit)" >&2
 start=$SECONDS
+status=0
 ( ulimit -v 4000000; WRAPNET_FUZZ_MUTANTS=$n timeout 14400 "$tests" --testing-library swift-testing --filter FuzzTests ) \
-  > "$work/inprocess.log" 2>&1 || { tail -n 40 "$work/inprocess.log"; echo "fuzz: in-process run FAILED (status $?)" >&2; exit 1; }
-grep -E "Test run with" "$work/inprocess.log" >&2 || true
-echo "fuzz: in-process: $((6 * n)) mutants (checkpoint, packed model, IDX images/labels raw and gzip, CIFAR) in $((SECONDS - start)) s, 0 crashes" >&2
+  > "$work/inprocess.log" 2>&1 || status=$?
+if ((status != 0)); then
+  tail -n 40 "$work/inprocess.log" >&2
+  echo "fuzz: in-process run FAILED (status $status: 124 is a timeout, above 128 a signal)" >&2
+  exit 1
+fi
+grep -E "^fuzz |Test run with" "$work/inprocess.log" >&2 || true
+echo "fuzz: in-process: $((7 * n)) mutants ($n each: checkpoint, packed model, IDX images and labels raw and gzip, CIFAR) in $((SECONDS - start)) s, 0 crashes" >&2
 
 echo "fuzz: writing the first $m mutants per loader for the command line" >&2
 WRAPNET_FUZZ_MUTANTS=$m WRAPNET_FUZZ_WRITE=$work/mutants "$tests" --testing-library swift-testing --filter FuzzTests \
