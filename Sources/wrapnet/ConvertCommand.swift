@@ -33,6 +33,10 @@ struct ConvertCommand: ParsableCommand {
 
   func validate() throws {
     if out.isEmpty { throw ValidationError("--out needs a file name, e.g. --out runs/mlp/engine.safetensors") }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
+      throw ValidationError("--out \(out) is a directory; give a file name, e.g. --out \(out)/engine.safetensors")
+    }
   }
 
   mutating func run() throws {

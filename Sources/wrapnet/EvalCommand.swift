@@ -30,19 +30,19 @@ struct EvalCommand: ParsableCommand {
 
   @OptionGroup var data: DataDirOptions
 
-  @Option(help: "Accumulator width of the low-bit layers (default: as trained).")
+  @Option(parsing: .unconditional, help: "Accumulator width of the low-bit layers (default: as trained).")
   var accBits: Int?
 
   @Option(help: "Accumulator mode of the low-bit layers: exact, wrap, cyclic, clamp, saturate, avoid (default: as trained).")
   var accMode: AccumulatorMode?
 
-  @Option(help: "Cyclic transition slope k (default: as trained).")
+  @Option(parsing: .unconditional, help: "Cyclic transition slope k (default: as trained).")
   var slope: Float?
 
-  @Option(help: "Use only the first N test images.")
+  @Option(parsing: .unconditional, help: "Use only the first N test images.")
   var limitTest: Int?
 
-  @Option(help: "Threads (BLAS).")
+  @Option(parsing: .unconditional, help: "Threads (BLAS).")
   var threads: Int = 2
 
   @Flag(help: "Print one JSON object instead of text.")
@@ -63,7 +63,7 @@ struct EvalCommand: ParsableCommand {
   )
   var nibbleKernel = false
 
-  @Option(help: "Engine models: lane width 8, 16 or 32 for wrap-around layers (default: the narrowest valid).")
+  @Option(parsing: .unconditional, help: "Engine models: lane width 8, 16 or 32 for wrap-around layers (default: the narrowest valid).")
   var lanes: Int?
 
   @Option(help: "Engine models: also run this trainer checkpoint and count differences (should be 0).")
@@ -109,6 +109,9 @@ struct EvalCommand: ParsableCommand {
     guard test.channels == cfg.inputChannels, test.height == cfg.inputHeight, test.width == cfg.inputWidth else {
       throw ValidationError(
         "\(checkpoint) expects \(cfg.inputChannels)×\(cfg.inputHeight)×\(cfg.inputWidth) images but \(dataset) has \(test.channels)×\(test.height)×\(test.width)")
+    }
+    guard cfg.classes == test.classCount else {
+      throw ValidationError("\(checkpoint) has \(cfg.classes) classes but \(dataset) has \(test.classCount); pass the --dataset it was trained on")
     }
     let trainedMode = cfg.accumulatorMode
     let mode = accMode ?? trainedMode

@@ -9,19 +9,19 @@ struct ArchitectureOptions: ParsableArguments {
   @Option(help: "Architecture: mlp, cnn (28×28 grey), vgg-small, resnet20 (32×32 colour).")
   var model: String = "mlp"
 
-  @Option(help: "Low-bit layers' weights: 1 binary, 2 ternary, 3...8 symmetric k-bit.")
+  @Option(parsing: .unconditional, help: "Low-bit layers' weights: 1 binary, 2 ternary, 3...8 symmetric k-bit.")
   var weightBits: Int = 1
 
-  @Option(help: "Ternary threshold factor t (threshold t·mean|w| per output channel).")
+  @Option(parsing: .unconditional, help: "Ternary threshold factor t (threshold t·mean|w| per output channel).")
   var ternaryThreshold: Float = 0.7
 
-  @Option(help: "Unsigned activation bits a (codes 0 … 2^a−1).")
+  @Option(parsing: .unconditional, help: "Unsigned activation bits a (codes 0 … 2^a−1).")
   var actBits: Int = 2
 
-  @Option(help: "Activation clip range (Float value of the largest code).")
+  @Option(parsing: .unconditional, help: "Activation clip range (Float value of the largest code).")
   var actClip: Float = 2
 
-  @Option(help: ArgumentHelp(
+  @Option(parsing: .unconditional, help: ArgumentHelp(
     "Multiply every hidden width of the architecture (mlp: 1024·m units per hidden layer; cnn: 16m, 32m, 64m, 64m channels).",
     discussion: "Wider layers sum more products, so their accumulators overflow b bits more often: use it to study the regime where naive wrap-around collapses."))
   var widthMultiplier: Int = 1
@@ -67,16 +67,16 @@ struct ArchitectureOptions: ParsableArguments {
 struct ModelOptions: ParsableArguments {
   @OptionGroup var architecture: ArchitectureOptions
 
-  @Option(help: "Accumulator width b of the low-bit layers, 2...32.")
+  @Option(parsing: .unconditional, help: "Accumulator width b of the low-bit layers, 2...32.")
   var accBits: Int = 8
 
   @Option(help: "Accumulator mode: exact (32-bit baseline), wrap, cyclic (WrapNet), clamp (wide acc + clamp), saturate (real b-bit saturating acc), avoid (weights constrained so a b-bit acc cannot overflow).")
   var accMode: AccumulatorMode = .cyclic
 
-  @Option(help: "Transition slope k of the cyclic activation.")
+  @Option(parsing: .unconditional, help: "Transition slope k of the cyclic activation.")
   var slope: Float = 2
 
-  @Option(help: "Overflow penalty weight λ on the unwrapped sums.")
+  @Option(parsing: .unconditional, help: "Overflow penalty weight λ on the unwrapped sums.")
   var penalty: Float = 0.01
 
   /// The configuration for images of the given shape.

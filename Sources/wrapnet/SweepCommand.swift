@@ -57,22 +57,23 @@ struct SweepCommand: ParsableCommand {
   @Option(help: "Overflow penalties λ for cyclic fine-tuning, comma-separated (the headline shows the first nonzero one, with k = 2 when swept).")
   var penalties: String = "0.01"
 
-  @Option(help: "Fine-tuning epochs per cell.") var epochs: Int = 1
-  @Option(name: .customLong("lr"), help: "Fine-tuning peak learning rate (cosine schedule).") var learningRate: Float = 3e-4
-  @Option(help: "Images per batch.") var batchSize: Int = 128
+  @Option(parsing: .unconditional, help: "Fine-tuning epochs per cell.") var epochs: Int = 1
+  @Option(name: .customLong("lr"), parsing: .unconditional, help: "Fine-tuning peak learning rate (cosine schedule).") var learningRate: Float = 3e-4
+  @Option(parsing: .unconditional, help: "Images per batch (at least 2; a last partial batch of one image is dropped, as batch norm needs two).")
+  var batchSize: Int = 128
   @Option(help: "Optimizer: adam or sgd.") var optimizer: String = "adam"
-  @Option(help: "Random seed (base initialization and every cell's batch order).") var seed: UInt64 = 0
-  @Option(help: "Train (base and cells) on the first N training images only.") var limitTrain: Int?
-  @Option(help: "Evaluate on the first N test images only (default: the full test set).") var limitTest: Int?
+  @Option(parsing: .unconditional, help: "Random seed (base initialization and every cell's batch order).") var seed: UInt64 = 0
+  @Option(parsing: .unconditional, help: "Train (base and cells) on the first N training images only.") var limitTrain: Int?
+  @Option(parsing: .unconditional, help: "Evaluate on the first N test images only (default: the full test set).") var limitTest: Int?
   @Flag(inversion: .prefixedNo, help: "Random crop (and flip for colour data) when training (default: on for 32×32 colour data).")
   var augment: Bool?
 
   @Option(help: "Reuse this 32-bit model instead of training OUT/base.") var base: String?
-  @Option(help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
-  @Option(help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
+  @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
+  @Option(parsing: .unconditional, help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
 
-  @Option(help: "Threads. Results are identical for any value.") var threads: Int = 2
-  @Option(help: "Run at most N cells not yet done, then stop (resume later with the same command).")
+  @Option(parsing: .unconditional, help: "Threads. Results are identical for any value.") var threads: Int = 2
+  @Option(parsing: .unconditional, help: "Run at most N cells not yet done, then stop (resume later with the same command).")
   var maxCells: Int?
   @Option(help: "Output directory.") var out: String
 
@@ -85,6 +86,12 @@ struct SweepCommand: ParsableCommand {
     guard baseEpochs >= 1 else { throw ValidationError("--base-epochs must be at least 1") }
     if let n = maxCells, n < 0 { throw ValidationError("--max-cells must be >= 0") }
     if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
+    guard batchSize >= 2 else {
+      throw ValidationError("--batch-size must be at least 2 (batch norm needs two images per batch), got \(batchSize)")
+    }
+    if let n = limitTrain, n < 2 {
+      throw ValidationError("--limit-train must be at least 2 (batch norm needs two images per batch), got \(n)")
+    }
     if let base, !FileManager.default.fileExists(atPath: base) {
       throw ValidationError("--base \(base) does not exist")
     }
@@ -108,7 +115,10 @@ struct SweepCommand: ParsableCommand {
     let grid = try grid()
     guard let name = DatasetName(rawValue: dataset) else { throw ValidationError("unknown dataset '\(dataset)'") }
     setBLASThreads(threads)
-    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    try AtomicFile.createOutputDirectory(out)
+    for name in AtomicFile.removeStaleTemporaries(in: out) {
+      stderrLine("removed \(name), a temporary file left by an interrupted run")
+    }
     let splits = try DatasetSplits.load(name, dataDirectory: data.resolved)
     var train = splits.train
     var test = splits.test

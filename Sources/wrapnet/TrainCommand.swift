@@ -27,22 +27,23 @@ struct TrainCommand: ParsableCommand {
   @OptionGroup var data: DataDirOptions
   @OptionGroup var modelOptions: ModelOptions
 
-  @Option(help: "Number of epochs.") var epochs: Int = 10
-  @Option(help: "Images per batch.") var batchSize: Int = 128
+  @Option(parsing: .unconditional, help: "Number of epochs.") var epochs: Int = 10
+  @Option(parsing: .unconditional, help: "Images per batch (at least 2). A last partial batch of a single image is dropped, as batch norm needs two images; any larger partial batch is kept.")
+  var batchSize: Int = 128
   @Option(help: "Optimizer: adam or sgd.") var optimizer: String = "adam"
-  @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
-  @Option(help: "SGD momentum.") var momentum: Float = 0.9
+  @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate.") var learningRate: Float = 1e-3
+  @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float = 0.9
   @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
-  @Option(help: "Weight decay (L2, added to the gradient).") var weightDecay: Float = 0
+  @Option(parsing: .unconditional, help: "Weight decay (L2, added to the gradient).") var weightDecay: Float = 0
   @Option(help: "Learning-rate schedule: cosine, step or constant.") var schedule: String = "cosine"
-  @Option(help: "Linear warm-up epochs.") var warmupEpochs: Int = 0
+  @Option(parsing: .unconditional, help: "Linear warm-up epochs.") var warmupEpochs: Int = 0
   @Option(help: "Step schedule: comma-separated epochs where the rate is multiplied by --step-gamma.")
   var stepEpochs: String = ""
-  @Option(help: "Step schedule factor.") var stepGamma: Float = 0.1
-  @Option(help: "Random seed: fixes initialization, batch order and augmentation.") var seed: UInt64 = 0
-  @Option(help: "Threads (BLAS). Results are identical for any value.") var threads: Int = 2
-  @Option(help: "Use only the first N training images.") var limitTrain: Int?
-  @Option(help: "Use only the first N test images (evaluation).") var limitTest: Int?
+  @Option(parsing: .unconditional, help: "Step schedule factor.") var stepGamma: Float = 0.1
+  @Option(parsing: .unconditional, help: "Random seed: fixes initialization, batch order and augmentation.") var seed: UInt64 = 0
+  @Option(parsing: .unconditional, help: "Threads (BLAS). Results are identical for any value.") var threads: Int = 2
+  @Option(parsing: .unconditional, help: "Use only the first N training images (at least 2).") var limitTrain: Int?
+  @Option(parsing: .unconditional, help: "Use only the first N test images (evaluation).") var limitTest: Int?
   @Flag(inversion: .prefixedNo, help: "Random crop and horizontal flip (default: on for 32×32 colour data).")
   var augment: Bool?
   @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (e.g. a 32-bit-accumulator model) and fine-tune.")
@@ -57,6 +58,13 @@ struct TrainCommand: ParsableCommand {
     }
     guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
     if resume && initFrom != nil { throw ValidationError("--resume and --init cannot be combined: --resume continues OUT's own run") }
+    guard batchSize >= 2 else {
+      throw ValidationError("--batch-size must be at least 2 (batch norm needs two images per batch), got \(batchSize)")
+    }
+    if let n = limitTrain, n < 2 {
+      throw ValidationError("--limit-train must be at least 2 (batch norm needs two images per batch), got \(n)")
+    }
+    if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
     _ = try parsedStepEpochs()
   }
 
@@ -71,6 +79,8 @@ struct TrainCommand: ParsableCommand {
 
   mutating func run() throws {
     let checkpointPath = (out as NSString).appendingPathComponent("checkpoint.safetensors")
+    let modelPath = (out as NSString).appendingPathComponent("model.safetensors")
+    let summaryPath = (out as NSString).appendingPathComponent("summary.json")
     var model: WrapModel? = nil
     var options = TrainingOptions()
     var resumedEpochs = 0
@@ -84,6 +94,9 @@ struct TrainCommand: ParsableCommand {
       guard let t = c.training, let done = c.epochsDone else {
         throw ValidationError("--resume: \(checkpointPath) has no training state")
       }
+      do { try t.validate() } catch {
+        throw CheckpointError(path: checkpointPath, reason: "metadata 'training': \(error)")
+      }
       model = c.model
       options = t
       resumedEpochs = done
@@ -92,10 +105,20 @@ struct TrainCommand: ParsableCommand {
         history = h
       }
       if done >= t.epochs {
-        print("\(out): all \(t.epochs) epochs are done; nothing to resume (model: \(out)/model.safetensors)")
-        return
+        // A run killed while writing its final files is finished from its last checkpoint.
+        if fileExists(modelPath) && fileExists(summaryPath) {
+          print("\(out): all \(t.epochs) epochs are done; nothing to resume (model: \(modelPath))")
+          return
+        }
+        stderrLine("\(out): all \(t.epochs) epochs are done; writing the missing final model and summary")
+      } else {
+        stderrLine("resuming \(out) after epoch \(done) of \(t.epochs)")
       }
-      stderrLine("resuming \(out) after epoch \(done) of \(t.epochs)")
+    } else {
+      try AtomicFile.createOutputDirectory(out)
+    }
+    for name in AtomicFile.removeStaleTemporaries(in: out) {
+      stderrLine("removed \(name), a temporary file left by an interrupted run")
     }
     // The dataset of a resumed run is the one it was started on.
     let datasetName = resume ? options.dataset : dataset
@@ -107,6 +130,9 @@ struct TrainCommand: ParsableCommand {
     var test = splits.test
     if let n = resume ? options.limitTrain : limitTrain { train = train.subset(first: min(n, train.count)) }
     if let n = limitTest { test = test.subset(first: min(n, test.count)) }
+    guard test.count >= 1 else {
+      throw ValidationError("the \(datasetName) test set has no images; check the dataset files (`wrapnet data info --dataset \(datasetName)`)")
+    }
     if !resume {
       let config = try modelOptions.config(
         channels: train.channels, height: train.height, width: train.width, classes: train.classCount)
@@ -136,7 +162,6 @@ struct TrainCommand: ParsableCommand {
     }
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     setBLASThreads(options.threads)
-    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 
     var trainer = try Trainer(model: model!, options: options, train: train)
     if resume {
@@ -150,16 +175,24 @@ struct TrainCommand: ParsableCommand {
     )
 
     var trainSeconds = history.reduce(0.0) { $0 + (($1["seconds"] as? Double) ?? 0) }
-    var lastStats: EpochStats? = nil
+    var imagesPerSecond = (history.last?["images_per_second"] as? Double) ?? 0
     while trainer.epochsDone < options.epochs {
       let e = trainer.epochsDone + 1
       var bar = ProgressBar(total: trainer.pipeline.batchesPerEpoch, label: "epoch \(e)/\(options.epochs)")
-      let stats = trainer.trainEpoch { done, s in
-        bar.update(done: done, metrics: Self.metrics(s))
+      let stats: EpochStats
+      do {
+        stats = try trainer.trainEpoch { done, s in
+          bar.update(done: done, metrics: Self.metrics(s))
+        }
+      } catch let error as TrainingDivergedError {
+        let kept = trainer.epochsDone > 0
+          ? "\(checkpointPath) (after epoch \(trainer.epochsDone)) is kept unchanged"
+          : "no checkpoint was written"
+        throw CommandError("\(error); \(kept)")
       }
       bar.finish(metrics: Self.metrics(stats))
       trainSeconds += stats.seconds
-      lastStats = stats
+      imagesPerSecond = stats.imagesPerSecond
       let eval = trainer.model.evaluate(test)
       stderrLine(String(format: "epoch %d: test accuracy %.2f%%, overflow %.3f%%", e, 100 * eval.accuracy, 100 * eval.overflowRateLowBit))
       history.append([
@@ -174,7 +207,6 @@ struct TrainCommand: ParsableCommand {
     }
 
     let eval = trainer.model.evaluate(test)
-    let modelPath = (out as NSString).appendingPathComponent("model.safetensors")
     try Checkpoint.save(&trainer.model, to: modelPath, training: options)
     let summary: [String: Any] = [
       "test_accuracy": eval.accuracy,
@@ -182,7 +214,7 @@ struct TrainCommand: ParsableCommand {
       "test_count": eval.count,
       "epochs": options.epochs,
       "train_seconds": trainSeconds,
-      "images_per_second": lastStats?.imagesPerSecond ?? 0,
+      "images_per_second": imagesPerSecond,
       "dataset": options.dataset,
       "train_count": train.count,
       "low_bit_mac_share": Double(macs.lowBit) / Double(max(macs.total, 1)),
@@ -193,7 +225,6 @@ struct TrainCommand: ParsableCommand {
       "history": history,
       "resumed_from_epoch": resume ? resumedEpochs : NSNull(),
     ]
-    let summaryPath = (out as NSString).appendingPathComponent("summary.json")
     try JSONFile.write(jsonObject: summary, to: summaryPath)
     print(String(format: "test accuracy %.2f%% (%d/%d)", 100 * eval.accuracy, eval.correct, eval.count))
     for l in eval.layers where l.accumulatorBits < 32 {
@@ -215,6 +246,18 @@ func layerLine(_ l: LayerOverflow) -> String {
   "  " + l.name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%2d-bit ", l.accumulatorBits)
     + l.accumulatorMode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
     + String(format: "overflow rate %8.4f%%", 100 * l.overflowRate)
+}
+
+/// A run-time failure of a command (exit status 1); the message says what happened and what to do.
+struct CommandError: Error, CustomStringConvertible {
+  var description: String
+  init(_ message: String) { description = message }
+}
+
+/// Whether a regular file (not a directory) exists at `path`.
+func fileExists(_ path: String) -> Bool {
+  var isDirectory: ObjCBool = false
+  return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
 }
 
 /// Writes one line to stderr (progress and notes; stdout carries results).

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 
-/// Runs the `wrapnet` executable built beside the test bundle; returns (exit status, stdout, stderr).
+/// The `wrapnet` executable built beside the test bundle.
 func wrapnetExecutable() -> URL {
   let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
   let exe = dir.appendingPathComponent("wrapnet")
@@ -10,6 +10,8 @@ func wrapnetExecutable() -> URL {
   return FileManager.default.fileExists(atPath: exe.path) ? exe : dir.deletingLastPathComponent().appendingPathComponent("wrapnet")
 }
 
+/// Runs the `wrapnet` executable built beside the test bundle; returns (exit status, stdout, stderr), the status
+/// being 128 + N for a process killed by signal N.
 func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
   let p = Process()
   p.executableURL = wrapnetExecutable()
@@ -21,7 +23,9 @@ func runWrapnet(_ arguments: [String]) throws -> (Int32, String, String) {
   let o = out.fileHandleForReading.readDataToEndOfFile()
   let e = err.fileHandleForReading.readDataToEndOfFile()
   p.waitUntilExit()
-  return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+  // A process killed by a signal (a trap, an abort) reports 128 + the signal, as shells do.
+  let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+  return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
 private let mnistPresent = FileManager.default.fileExists(

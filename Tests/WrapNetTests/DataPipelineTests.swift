@@ -100,6 +100,25 @@ import WrapNet
     #expect(p.epoch(0).map(\.images.shape) == Array(repeating: [5, 1, 2, 2], count: 4))
   }
 
+  /// A last partial batch smaller than `minimumLastBatch` is dropped (training drops a batch of one image, which
+  /// batch norm cannot normalize); larger ones are kept.
+  @Test func lastBatchBelowTheMinimumIsDropped() {
+    var p = pipeline(count: 21, batchSize: 5)
+    p.minimumLastBatch = 2
+    #expect(p.batchesPerEpoch == 4)
+    #expect(p.epoch(0).map(\.labels.count) == [5, 5, 5, 5])
+    p = pipeline(count: 22, batchSize: 5)
+    p.minimumLastBatch = 2
+    #expect(p.epoch(0).map(\.labels.count) == [5, 5, 5, 5, 2])
+  }
+
+  /// Any positive batch size works, `Int.max` included: one batch of the whole dataset, no overflow.
+  @Test func hugeBatchSizeGivesOneBatch() {
+    let p = pipeline(count: 7, batchSize: Int.max)
+    #expect(p.batchesPerEpoch == 1)
+    #expect(p.epoch(0).map(\.labels.count) == [7])
+  }
+
   @Test func batchesAreIndependentOfAccessOrder() {
     let p = pipeline(count: 40, channels: 3, height: 8, width: 8, batchSize: 8, augmentation: .cifar)
     let epoch = p.epoch(2)

@@ -56,6 +56,14 @@ import WrapNet
     }
   }
 
+  /// An empty batch file is refused, not loaded as 0 images.
+  @Test func emptyBatchFile() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let p = try dir.write([], to: "test_batch.bin")
+    #expect(throws: DatasetError.empty(path: p)) { try CIFAR10Reader.readBatch(path: p) }
+  }
+
   @Test func labelOutOfRange() throws {
     let dir = try TemporaryDirectory()
     defer { dir.remove() }

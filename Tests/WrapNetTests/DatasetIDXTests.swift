@@ -123,12 +123,33 @@ import WrapNet
     #expect("\(expected)".hasSuffix("label out of range at item 2: expected 0..<10, found 10"))
   }
 
+  /// A `.gz` name holding neither gzip nor raw IDX bytes (a half-written or mislabeled download) is refused.
   @Test func notGzipDespiteName() throws {
     let dir = try TemporaryDirectory()
     defer { dir.remove() }
-    let p = try dir.write(idxLabels([1]).encoded(), to: "labels.gz")
-    #expect(throws: DatasetError.notGzip(path: p, found: [0, 0])) { try IDXReader.read(path: p) }
+    let p = try dir.write([0x3c, 0x68, 0x74, 0x6d, 0x6c], to: "labels.gz")
+    #expect(throws: DatasetError.notGzip(path: p, found: [0x3c, 0x68])) { try IDXReader.read(path: p) }
     #expect("\(DatasetError.notGzip(path: p, found: [0, 0]))".hasSuffix("expected the gzip magic 1f 8b, found 00 00"))
+  }
+
+  /// Raw (not gzipped) IDX bytes are read under a `.gz` name too, as torchvision and most loaders do.
+  @Test func rawIDXUnderGzipName() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let p = try dir.write(idxLabels([1, 7]).encoded(), to: "labels.gz")
+    #expect(try IDXReader.readLabels(path: p, classCount: 10) == [1, 7])
+  }
+
+  /// Bytes after the declared data are refused (raw and gzip), naming both sizes.
+  @Test(arguments: [false, true])
+  func trailingBytesAreRefused(gzip: Bool) throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let raw = idxLabels([1, 2, 3]).encoded() + [9, 9]
+    let p = try dir.write(gzip ? Gzip.compress(raw) : raw, to: gzip ? "l.gz" : "l")
+    #expect(throws: DatasetError.trailingBytes(path: p, expectedBytes: 11, foundBytes: 13)) {
+      try IDXReader.readLabels(path: p, classCount: 10)
+    }
   }
 
   @Test func missingFile() throws {

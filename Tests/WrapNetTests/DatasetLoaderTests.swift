@@ -50,6 +50,21 @@ import WrapNet
     }
   }
 
+  /// Decompressed files under their plain names (no `.gz`) are found and read.
+  @Test func plainFileNamesAreAccepted() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let train = idxImages(count: 3, seed: 5), test = idxImages(count: 2, seed: 6)
+    let files = DatasetName.idxFileNames.map { "mnist/" + $0.dropLast(3) }
+    try dir.write(train.encoded(), to: files[0])
+    try dir.write(idxLabels([1, 2, 3]).encoded(), to: files[1])
+    try dir.write(test.encoded(), to: files[2])
+    try dir.write(Gzip.compress(idxLabels([4, 5]).encoded()), to: "mnist/" + DatasetName.idxFileNames[3])
+    let splits = try DatasetSplits.load(.mnist, dataDirectory: dir.path)
+    #expect(splits.train.images == train.bytes && splits.train.labels == [1, 2, 3])
+    #expect(splits.test.images == test.bytes && splits.test.labels == [4, 5])
+  }
+
   @Test func defaultDataDirectory() {
     #expect(WrapNet.defaultDataDirectory(environment: ["WRAPNET_DATA": "/data/x", "HOME": "/h"]) == "/data/x")
     #expect(WrapNet.defaultDataDirectory(environment: ["WRAPNET_DATA": "", "HOME": "/h"]) == "/h/.cache/wrapnet")

@@ -186,6 +186,17 @@ import WrapNetEngine
     }
   }
 
+  /// Only the reachable sums are searched: a map that the trainer's Float arithmetic turns around at the top of the
+  /// 32-bit range (2^31 − 1 rounds to 2^31, which a 32-bit wrap sends to −2^31) still gets its real thresholds.
+  @Test func thresholdsSearchOnlyReachableSums() {
+    let top = Int64(Int32.max) - 100
+    let f: (Int64) -> Int = { z in z >= top ? 0 : (z >= 100 ? 2 : (z >= -7 ? 1 : 0)) }
+    #expect(EngineExport.thresholds(levels: 2, descending: false, code: f) == [Int64(Int32.max) + 1, Int64(Int32.max) + 1])
+    #expect(EngineExport.thresholds(levels: 2, descending: false, range: -3072...3072, code: f) == [-7, 100])
+    let g: (Int64) -> Int = { z in z <= -top ? 0 : (z <= -100 ? 2 : (z <= 7 ? 1 : 0)) }
+    #expect(EngineExport.thresholds(levels: 3, descending: true, range: -3072...3072, code: g) == [7, -100, Int64(Int32.min) - 1])
+  }
+
   /// A wider model (--width-multiplier 2) converts and runs bit-exact too; comparing it with a checkpoint of
   /// another width is refused with a message naming the layer and both shapes, not a crash.
   @Test func widerModelsMatchAndMismatchedWidthsAreRefused() throws {

@@ -113,10 +113,13 @@ import WrapNetEngine
     shaped.tensors["logits.scale"] = SafeTensor(shape: [11], values: [Float](repeating: 1, count: 11))
     rejects(shaped.serialized(), "expected F32 [10]", "mis-shaped scale")
 
-    // A file that does not exist.
+    // A file that does not exist, and a directory.
     #expect {
       _ = try InferenceModel(contentsOf: "/nonexistent/engine.safetensors")
-    } throws: { "\($0)".hasPrefix("/nonexistent/engine.safetensors: cannot read") }
+    } throws: { "\($0)".hasPrefix("/nonexistent/engine.safetensors: no such file") }
+    #expect {
+      _ = try InferenceModel(contentsOf: NSTemporaryDirectory())
+    } throws: { "\($0)".contains("this is a directory") }
   }
 
   /// A resnet20 file: shortcut / residual / sumpool layers in order, and damaged residual metadata rejected with

@@ -84,11 +84,11 @@ func syntheticDataset(count: Int, seed: UInt64) -> ImageDataset {
     options.batchSize = 16
     options.seed = 3
     var straight = try Trainer(model: try WrapModel(config: config, seed: 3), options: options, train: data)
-    _ = straight.trainEpoch()
-    _ = straight.trainEpoch()
+    _ = try straight.trainEpoch()
+    _ = try straight.trainEpoch()
 
     var first = try Trainer(model: try WrapModel(config: config, seed: 3), options: options, train: data)
-    _ = first.trainEpoch()
+    _ = try first.trainEpoch()
     let path = dir.file("checkpoint.safetensors")
     try Checkpoint.save(&first.model, to: path, training: options, optimizerState: first.optimizer.stateTensors(),
                         epochsDone: first.epochsDone)
@@ -97,7 +97,7 @@ func syntheticDataset(count: Int, seed: UInt64) -> ImageDataset {
     var resumed = try Trainer(model: c.model, options: try #require(c.training), train: data)
     try resumed.optimizer.loadState(c.optimizerState)
     resumed.restore(epochsDone: 1)
-    _ = resumed.trainEpoch()
+    _ = try resumed.trainEpoch()
     let a = Checkpoint.tensors(of: &straight.model), b = Checkpoint.tensors(of: &resumed.model)
     for (name, t) in a {
       let same = t == b[name]

@@ -12,7 +12,8 @@ public enum CIFAR10Reader {
 
   /// Reads one batch file into a 3x32x32 dataset.
   ///
-  /// - Throws: `DatasetError.fileNotFound`, `.truncated` when the size is not a multiple of 3073,
+  /// - Throws: `DatasetError.fileNotFound`, `.empty` for a file of no records, `.truncated` when the size is not a
+  ///   multiple of 3073,
   ///   `.labelOutOfRange` for a label byte `>= 10`.
   public static func readBatch(path: String) throws -> ImageDataset {
     let bytes = try IDXReader.readFile(path: path)
@@ -21,6 +22,7 @@ public enum CIFAR10Reader {
       throw DatasetError.truncated(
         path: path, expectedBytes: (records + 1) * recordSize, foundBytes: bytes.count)
     }
+    guard records > 0 else { throw DatasetError.empty(path: path) }
     var labels = [UInt8](repeating: 0, count: records)
     var images = [UInt8](repeating: 0, count: records * (recordSize - 1))
     bytes.withUnsafeBufferPointer { src in

@@ -23,6 +23,10 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
   case countMismatch(imagesPath: String, imageCount: Int, labelsPath: String, labelCount: Int)
   /// A label is not a valid class index.
   case labelOutOfRange(path: String, index: Int, label: Int, classCount: Int)
+  /// The file holds more bytes than its header (or whole records) account for.
+  case trailingBytes(path: String, expectedBytes: Int, foundBytes: Int)
+  /// The file holds no images at all.
+  case empty(path: String)
 
   /// A message naming the file and the problem, with expected versus found.
   public var description: String {
@@ -53,6 +57,10 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         "image/label count mismatch: \(imagesPath) holds \(imageCount) images but \(labelsPath) holds \(labelCount) labels"
     case .labelOutOfRange(let path, let index, let label, let classCount):
       return "\(path): label out of range at item \(index): expected 0..<\(classCount), found \(label)"
+    case .trailingBytes(let path, let expectedBytes, let foundBytes):
+      return "\(path): expected \(expectedBytes) bytes, found \(foundBytes) (\(foundBytes - expectedBytes) bytes after the declared data); the file is damaged or not what its name says: delete it and fetch it again"
+    case .empty(let path):
+      return "\(path): holds no images; expected at least one: delete it and fetch it again"
     }
   }
 }

@@ -53,25 +53,33 @@ extension DatasetSplits {
           remedy: CIFAR10Reader.cifarRemedy(dataDirectory: dataDirectory))
       }
     case .mnist, .fashionMNIST:
+      // Each file as distributed (`.gz`) or decompressed under its plain name.
       let names = DatasetName.idxFileNames
-      let missing = names.filter { !fileExists(join(dir, $0)) }
+      let found = names.map { gz -> String? in
+        let plain = String(gz.dropLast(3))
+        return fileExists(join(dir, gz)) ? join(dir, gz) : fileExists(join(dir, plain)) ? join(dir, plain) : nil
+      }
+      let missing = zip(names, found).filter { $0.1 == nil }.map(\.0)
       if !missing.isEmpty {
         throw DatasetError.datasetMissing(
           name: name.rawValue, directory: dir, missingFiles: missing,
           remedy: "Run `wrapnet data fetch \(name.rawValue) --data-dir \(dataDirectory)` to fetch and verify it.")
       }
-      let train = try loadIDXPair(images: join(dir, names[0]), labels: join(dir, names[1]))
-      let test = try loadIDXPair(images: join(dir, names[2]), labels: join(dir, names[3]))
+      let paths = found.map { $0! }
+      let train = try loadIDXPair(images: paths[0], labels: paths[1])
+      let test = try loadIDXPair(images: paths[2], labels: paths[3])
       return DatasetSplits(train: train, test: test)
     }
   }
 
   /// Reads an MNIST-type images/labels file pair into a `[N, 1, 28, 28]` dataset with 10 classes.
   ///
-  /// - Throws: every `DatasetError` of the IDX readers, and `.countMismatch` when the counts differ.
+  /// - Throws: every `DatasetError` of the IDX readers, `.empty` for 0 images, and `.countMismatch` when the
+  ///   counts differ.
   public static func loadIDXPair(images imagesPath: String, labels labelsPath: String) throws -> ImageDataset {
     let images = try IDXReader.readImages(path: imagesPath, height: 28, width: 28)
     let labels = try IDXReader.readLabels(path: labelsPath, classCount: 10)
+    guard images.dimensions[0] > 0 else { throw DatasetError.empty(path: imagesPath) }
     guard images.dimensions[0] == labels.count else {
       throw DatasetError.countMismatch(
         imagesPath: imagesPath, imageCount: images.dimensions[0], labelsPath: labelsPath, labelCount: labels.count)

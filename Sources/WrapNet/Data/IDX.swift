@@ -44,11 +44,13 @@ public enum IDXReader {
 
   /// Reads a file's bytes, decompressing gzip in memory.
   ///
-  /// A file whose name ends in `.gz` must start with the gzip magic (otherwise `DatasetError.notGzip`): a
-  /// half-written or mislabeled download should not be read as raw data.
+  /// A file whose name ends in `.gz` may hold the raw IDX bytes (as torchvision and most loaders accept) when it
+  /// starts with an unsigned-byte IDX magic `00 00 08 nd`; anything else without the gzip magic is refused as
+  /// `DatasetError.notGzip` (a half-written or mislabeled download).
   public static func readDecompressed(path: String) throws -> [UInt8] {
     let bytes = try readFile(path: path)
-    if Gzip.hasMagic(bytes) || path.hasSuffix(".gz") {
+    if Gzip.hasMagic(bytes) { return try Gzip.decompress(bytes, path: path) }
+    if path.hasSuffix(".gz") && !(bytes.count >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 8) {
       return try Gzip.decompress(bytes, path: path)
     }
     return bytes
@@ -56,8 +58,8 @@ public enum IDXReader {
 
   /// Reads any unsigned-byte IDX file and returns its dimensions and elements.
   ///
-  /// - Throws: `DatasetError` for a missing file, bad gzip, a magic that is not `00 00 08 nd`, or fewer bytes
-  ///   than the dimensions need.
+  /// - Throws: `DatasetError` for a missing file, bad gzip, a magic that is not `00 00 08 nd`, or fewer or more
+  ///   bytes than the dimensions need.
   public static func read(path: String) throws -> IDXArray {
     try parse(readDecompressed(path: path), path: path)
   }
@@ -89,6 +91,9 @@ public enum IDXReader {
     let expected = total == Int.max ? Int.max : headerCount + total
     guard bytes.count >= expected else {
       throw DatasetError.truncated(path: path, expectedBytes: expected, foundBytes: bytes.count)
+    }
+    guard bytes.count == expected else {
+      throw DatasetError.trailingBytes(path: path, expectedBytes: expected, foundBytes: bytes.count)
     }
     return IDXArray(dimensions: dims, bytes: Array(bytes[headerCount..<expected]))
   }

@@ -32,25 +32,32 @@ public struct EngineExportError: Error, CustomStringConvertible, Sendable {
 /// `EngineExportError`: `saturate` accumulators, low-bit last layers, low-bit sums the trainer cannot compute
 /// exactly in Float (beyond 2^24).
 public enum EngineExport {
-  /// Where each of the `levels` code levels starts, for a map `code` from integer sums z in
-  /// [Int32.min, Int32.max] to codes 0...levels that is monotone: non-decreasing (`descending == false`) or
-  /// non-increasing (`descending == true`).
+  /// Where each of the `levels` code levels starts, for a map `code` from the integer sums z a layer can reach,
+  /// `range` (a sub-range of [Int32.min, Int32.max]; only these sums are evaluated), to codes 0...levels that is
+  /// monotone on `range`: non-decreasing (`descending == false`) or non-increasing (`descending == true`).
   ///
-  ///     ascending:  t[L] = min { z : code(z) >= L }   (Int32.max + 1 when no z reaches L)
-  ///                 code(z) = #{ L : z >= t[L] }
-  ///     descending: t[L] = max { z : code(z) >= L }   (Int32.min - 1 when no z reaches L)
-  ///                 code(z) = #{ L : z <= t[L] }
+  ///     ascending:  t[L] = min { z in range : code(z) >= L }   (Int32.max + 1 when no z reaches L)
+  ///                 code(z) = #{ L : z >= t[L] }  for every z in range
+  ///     descending: t[L] = max { z in range : code(z) >= L }   (Int32.min - 1 when no z reaches L)
+  ///                 code(z) = #{ L : z <= t[L] }  for every z in range
   ///
-  /// Binary search: 32 evaluations of `code` per level. Returns t[1...levels] as `[Int64]` (count `levels`).
-  public static func thresholds(levels: Int, descending: Bool, code: (Int64) -> Int) -> [Int64] {
+  /// Binary search: at most 32 evaluations of `code` per level. Returns t[1...levels] as `[Int64]`.
+  public static func thresholds(
+    levels: Int, descending: Bool, range: ClosedRange<Int64> = Int64(Int32.min)...Int64(Int32.max),
+    code: (Int64) -> Int
+  ) -> [Int64] {
     precondition(levels >= 1, "thresholds: levels must be >= 1, got \(levels)")
-    let lo = Int64(Int32.min), hi = Int64(Int32.max)
+    precondition(
+      range.lowerBound >= Int64(Int32.min) && range.upperBound <= Int64(Int32.max),
+      "thresholds: range \(range) must lie within [Int32.min, Int32.max]")
+    let lo = range.lowerBound, hi = range.upperBound
+    let never = descending ? Int64(Int32.min) - 1 : Int64(Int32.max) + 1
     var out: [Int64] = []
     out.reserveCapacity(levels)
     for level in 1...levels {
       if descending {
         // Largest z with code(z) >= level: the predicate holds on a prefix [lo, t].
-        if code(lo) < level { out.append(lo - 1); continue }
+        if code(lo) < level { out.append(never); continue }
         var (a, b) = (lo, hi)  // invariant: code(a) >= level; answer in [a, b]
         while a < b {
           let mid = a + (b - a + 1) / 2
@@ -59,7 +66,7 @@ public enum EngineExport {
         out.append(a)
       } else {
         // Smallest z with code(z) >= level: the predicate holds on a suffix [t, hi].
-        if code(hi) < level { out.append(hi + 1); continue }
+        if code(hi) < level { out.append(never); continue }
         var (a, b) = (lo, hi)  // invariant: code(b) >= level; answer in [a, b]
         while a < b {
           let mid = a + (b - a) / 2
@@ -175,6 +182,7 @@ public enum EngineExport {
     file.metadata["classes"] = String(cfg.classes)
     file.metadata["layers"] = String(decoding: try encoder.encode(writer.descriptors), as: UTF8.self)
     file.metadata["source_config"] = String(decoding: try encoder.encode(cfg), as: UTF8.self)
+    try verify(file, against: writer.checks)
     return file
   }
 
@@ -211,6 +219,8 @@ private struct PackedWriter {
   var flattened: (c: Int, h: Int, w: Int)? = nil
   var descriptors: [PackedLayerDescriptor] = []
   var file = SafeTensorsFile()
+  /// The trainer's post-processing of every layer that produces codes, for `EngineExport.verify`.
+  var checks: [EngineExport.LayerCheck] = []
 
   init(c: Int, h: Int, w: Int) {
     (self.c, self.h, self.w) = (c, h, w)
@@ -251,6 +261,8 @@ private struct PackedWriter {
     if bound >= 2_147_483_648 {
       throw EngineExportError(message: "layer '\(name)': exact sums can reach \(Int(bound)), beyond 32 bits")
     }
+    // |z| <= reach for every input: the sums the post-processing is computed (and verified) for.
+    let reach = Int64(bound)
     let (codesF, scales) = wrap.quantizedWeights()
     let outC = wrap.geometry.outChannels
     let fanIn = wrap.geometry.fanIn
@@ -335,6 +347,8 @@ private struct PackedWriter {
           accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch, shortcut: s,
           inputScale: shortcut.inputScale)
       }
+      checks.append(
+        EngineExport.LayerCheck(name: name, channels: outC, shortcutCodes: shortcutCodes, reach: reach, code: map))
       if acc.isLowBit
         && (acc.bits > PackedModelFormat.maxTableBits
           || (outC * shortcutCodes) << acc.bits > PackedModelFormat.maxResidualTableEntries)
@@ -369,7 +383,7 @@ private struct PackedWriter {
           // constant does not change it).
           let descending = bn.gamma.data[ch] < 0
           for s in 0..<shortcutCodes {
-            all += EngineExport.thresholds(levels: act.maxCode, descending: descending, code: map(ch, s))
+            all += EngineExport.thresholds(levels: act.maxCode, descending: descending, range: -reach...reach, code: map(ch, s))
           }
           direction.append(descending ? -1 : 1)
         }

@@ -87,6 +87,42 @@ public enum AtomicFile {
     }
   }
 
+  /// Removes the temporary files that writers killed mid-write left in `directory` (`.NAME.tmp-PID-N`, the names
+  /// `write` uses) when process PID no longer runs; a live writer's temporaries are kept. Returns the removed
+  /// names. Best effort: a directory that cannot be listed yields `[]`.
+  @discardableResult
+  public static func removeStaleTemporaries(in directory: String) -> [String] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+    var removed: [String] = []
+    for name in names where name.hasPrefix(".") {
+      guard let marker = name.range(of: ".tmp-", options: .backwards) else { continue }
+      let parts = name[marker.upperBound...].split(separator: "-")
+      guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, UInt32(parts[1]) != nil else { continue }
+      // kill(pid, 0) fails with ESRCH exactly when no process has that id.
+      guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+      if unlink(directory + "/" + name) == 0 { removed.append(name) }
+    }
+    return removed.sorted()
+  }
+
+  /// Creates the output directory `path` (with its parents) for a command's `flag`. Throws `FileError` saying
+  /// what to do when a file (not a directory) is in the way or the directory cannot be created.
+  public static func createOutputDirectory(_ path: String, flag: String = "--out") throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else {
+        throw FileError(
+          path: path, reason: "\(flag) must name a directory, but this is an existing file; choose another \(flag) or move the file away")
+      }
+      return
+    }
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+      throw FileError(
+        path: path,
+        reason: "cannot create the \(flag) directory (a parent is a file, missing permissions, or the disk is full); choose another \(flag)")
+    }
+  }
+
   private static func errorText() -> String {
     String(cString: strerror(errno))
   }

@@ -211,11 +211,14 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
   /// Reads and validates the safetensors file at `path`. Throws `SafeTensorsError` naming the path.
   public static func read(from path: String) throws -> SafeTensorsFile {
+    if let problem = unreadableFileProblem(path) {
+      throw SafeTensorsError(path: path, kind: .unreadable, reason: problem)
+    }
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path))
     } catch {
-      throw SafeTensorsError(path: path, kind: .unreadable, reason: "cannot read the file (\(error.localizedDescription))")
+      throw SafeTensorsError(path: path, kind: .unreadable, reason: "the file cannot be read (an I/O error); check the disk and the file")
     }
     return try SafeTensorsFile(bytes: [UInt8](data), source: path)
   }
@@ -338,4 +341,15 @@ public struct SafeTensorsFile: Sendable, Equatable {
     }
     return out
   }
+}
+
+/// Why `path` cannot be read as a file, in words a user can act on (nil when it is a readable regular file).
+func unreadableFileProblem(_ path: String) -> String? {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return "no such file" }
+  if isDirectory.boolValue { return "this is a directory; pass the file inside it (e.g. \(path)/model.safetensors)" }
+  guard FileManager.default.isReadableFile(atPath: path) else {
+    return "the file is not readable (permission denied); check its permissions"
+  }
+  return nil
 }

@@ -33,6 +33,9 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
   /// Allowed width multipliers (checked by `validate` and by the command line's flag).
   public static let widthMultipliers = 1...16
+  /// Allowed input channels and numbers of classes (checked by `validate`).
+  public static let inputChannelRange = 1...4
+  public static let classRange = 2...100_000
 
   public init(
     architecture: String, inputChannels: Int = 1, inputHeight: Int = 28, inputWidth: Int = 28, classes: Int = 10,
@@ -110,6 +113,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     guard penalty >= 0, penalty.isFinite else { throw fail("penalty must be >= 0, got \(penalty)") }
     guard activationClip > 0, activationClip.isFinite else { throw fail("activation clip must be > 0, got \(activationClip)") }
     guard ternaryThreshold > 0, ternaryThreshold < 1 else { throw fail("ternary threshold must be in (0, 1), got \(ternaryThreshold)") }
+    guard Self.inputChannelRange.contains(inputChannels) else {
+      throw fail("input channels must be in \(Self.inputChannelRange) (1 grey, 3 colour), got \(inputChannels)")
+    }
+    guard Self.classRange.contains(classes) else { throw fail("classes must be in \(Self.classRange), got \(classes)") }
     guard Self.widthMultipliers.contains(widthMultiplier) else {
       throw fail("width multiplier must be in \(Self.widthMultipliers), got \(widthMultiplier)")
     }

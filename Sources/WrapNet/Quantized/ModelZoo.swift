@@ -6,9 +6,11 @@ public struct WrapModel: Sendable {
   public var config: ModelConfig
   public var network: Sequential
 
-  /// Builds the zoo architecture named in `config` with weights drawn from `seed`.
+  /// Builds the zoo architecture named in `config` with weights drawn from `seed`. Throws `ConfigError` for an
+  /// invalid configuration or one whose weights and gradients would not fit in the memory available.
   public init(config: ModelConfig, seed: UInt64) throws {
     try config.validate()
+    try config.checkMemory(copies: 2, purpose: "building")
     self.config = config
     var rng = SeededGenerator(seed: seed)
     self.network = ModelZoo.build(config, generator: &rng)

@@ -19,6 +19,7 @@ public struct CheckpointError: Error, CustomStringConvertible {
 /// | `format`         | `"wrapnet.checkpoint"`                                         |
 /// | `format_version` | `"1"`                                                          |
 /// | `config`         | `ModelConfig` as JSON (architecture and quantization)          |
+/// | `config_md5`     | MD5 of `config` (an edited configuration is refused)           |
 /// | `training`       | `TrainingOptions` as JSON (when written by `wrapnet train`)    |
 /// | `epochs_done`    | completed epochs (resume files)                                |
 /// | `history`        | per-epoch statistics so far, JSON array (resume files)         |
@@ -47,7 +48,9 @@ public enum Checkpoint {
     for (name, t) in optimizerState { file.tensors["optimizer.\(name)"] = SafeTensor(t) }
     file.metadata["format"] = format
     file.metadata["format_version"] = formatVersion
-    file.metadata["config"] = try jsonString(model.config)
+    let configText = try jsonString(model.config)
+    file.metadata["config"] = configText
+    file.metadata["config_md5"] = MD5.digest(Array(configText.utf8)).hexString
     if let training { file.metadata["training"] = try jsonString(training) }
     if let epochsDone { file.metadata["epochs_done"] = String(epochsDone) }
     if let history { file.metadata["history"] = history }
@@ -72,8 +75,11 @@ public enum Checkpoint {
       throw CheckpointError(path: path, reason: "no such file (expected a model.safetensors written by `wrapnet train`)")
     }
     let file: SafeTensorsFile
-    do { file = try SafeTensorsFile.read(from: path) } catch {
-      throw CheckpointError(path: path, reason: "\(error)")
+    do { file = try SafeTensorsFile.read(from: path) } catch let error as SafeTensorsError {
+      // The error's own description repeats the path.
+      throw CheckpointError(
+        path: path,
+        reason: error.kind == .unreadable ? error.reason : "not a valid safetensors file: \(error.reason)")
     }
     guard file.metadata["format"] == format else {
       throw CheckpointError(
@@ -87,6 +93,11 @@ public enum Checkpoint {
     }
     guard let configText = file.metadata["config"] else {
       throw CheckpointError(path: path, reason: "metadata has no 'config' (architecture and quantization)")
+    }
+    if let digest = file.metadata["config_md5"], digest != MD5.digest(Array(configText.utf8)).hexString {
+      throw CheckpointError(
+        path: path,
+        reason: "metadata 'config' was changed after the checkpoint was written (its MD5 is not 'config_md5'); the weights were trained for the original configuration: restore the file, evaluate other accumulators with `wrapnet eval --acc-bits/--acc-mode`, or fine-tune with `wrapnet train --init`")
     }
     let config: ModelConfig
     do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(configText.utf8)) } catch {
@@ -110,27 +121,70 @@ public enum Checkpoint {
       guard t.data.allSatisfy({ $0.isFinite }) else { problem = "tensor '\(name)' holds NaN or infinity"; return }
       value = t
     }
-    model.network.visitParameters { name, value, _ in assign(name, &value) }
+    var parameterShapes: [String: [Int]] = [:]
+    model.network.visitParameters { name, value, _ in
+      assign(name, &value)
+      parameterShapes[name] = value.shape
+    }
     model.network.visitBuffers { name, value in assign(name, &value) }
     if let problem { throw CheckpointError(path: path, reason: problem) }
     var optimizerState: [String: Tensor] = [:]
     for (name, st) in file.tensors where !expected.contains(name) {
       if name.hasPrefix("optimizer."), let t = st.floatTensor {
-        optimizerState[String(name.dropFirst("optimizer.".count))] = t
+        let key = String(name.dropFirst("optimizer.".count))
+        if let problem = optimizerStateProblem(key, t, parameterShapes: parameterShapes) {
+          throw CheckpointError(path: path, reason: "tensor '\(name)' \(problem)")
+        }
+        optimizerState[key] = t
       } else {
         throw CheckpointError(path: path, reason: "tensor '\(name)' does not belong to a '\(config.architecture)' model")
       }
     }
     var training: TrainingOptions? = nil
     if let text = file.metadata["training"] {
-      do { training = try JSONDecoder().decode(TrainingOptions.self, from: Data(text.utf8)) } catch {
+      let options: TrainingOptions
+      do { options = try JSONDecoder().decode(TrainingOptions.self, from: Data(text.utf8)) } catch {
         throw CheckpointError(path: path, reason: "metadata 'training' is not valid: \(error)")
       }
+      do { try options.validate(for: config) } catch {
+        throw CheckpointError(path: path, reason: "metadata 'training': \(error)")
+      }
+      training = options
     }
-    let epochs = file.metadata["epochs_done"].flatMap { Int($0) }
+    var epochs: Int? = nil
+    if let text = file.metadata["epochs_done"] {
+      let limit = training?.epochs ?? TrainingOptions.maxEpochs
+      guard let done = Int(text), (0...limit).contains(done) else {
+        throw CheckpointError(
+          path: path, reason: "metadata 'epochs_done' must be an integer in 0...\(limit) (the run's epochs), found '\(text)'")
+      }
+      epochs = done
+    }
     return Contents(
       model: model, training: training, optimizerState: optimizerState, epochsDone: epochs,
       history: file.metadata["history"])
+  }
+
+  /// Why optimizer state `key` (without "optimizer.") cannot belong to this model, or nil: "adam.m.<p>",
+  /// "adam.v.<p>" and "sgd.momentum.<p>" must have parameter p's shape, "adam.step.<p>" one value; every value
+  /// finite, Adam's second moments and steps not negative.
+  static func optimizerStateProblem(_ key: String, _ t: Tensor, parameterShapes: [String: [Int]]) -> String? {
+    let kinds = ["adam.m.", "adam.v.", "adam.step.", "sgd.momentum."]
+    guard let kind = kinds.first(where: { key.hasPrefix($0) }) else {
+      return "is not optimizer state of the form \(kinds.map { $0 + "<parameter>" }.joined(separator: ", "))"
+    }
+    let parameter = String(key.dropFirst(kind.count))
+    guard let shape = parameterShapes[parameter] else { return "names parameter '\(parameter)', which the model does not have" }
+    if kind == "adam.step." {
+      guard t.count == 1 else { return "must hold one step count, found shape \(t.shape)" }
+    } else if t.shape != shape {
+      return "has shape \(t.shape), but parameter '\(parameter)' has shape \(shape)"
+    }
+    guard t.data.allSatisfy({ $0.isFinite }) else { return "holds NaN or infinity" }
+    if kind == "adam.v." || kind == "adam.step.", t.data.contains(where: { $0 < 0 }) {
+      return "holds negative values (Adam's second moments and step counts are never negative)"
+    }
+    return nil
   }
 
   static func jsonString<T: Encodable>(_ value: T) throws -> String {

@@ -356,7 +356,7 @@ public struct SweepRunner {
       while trainer.epochsDone < settings.training.epochs {
         let epoch = trainer.epochsDone + 1
         let batches = trainer.pipeline.batchesPerEpoch
-        last = trainer.trainEpoch { done, stats in batchDone?(epoch, done, batches, stats) }
+        last = try trainer.trainEpoch { done, stats in batchDone?(epoch, done, batches, stats) }
       }
       result.trainLoss = last?.loss
       model = trainer.model

@@ -40,16 +40,25 @@ public struct Trainer {
   /// Epochs completed so far.
   public private(set) var epochsDone = 0
 
-  /// A trainer over `train` (already limited by `options.limitTrain` if wanted). Validates the options.
+  /// A trainer over `train` (already limited by `options.limitTrain` if wanted). Validates the options and
+  /// refuses a training set of fewer than 2 images (batch norm needs two images per batch).
+  ///
+  /// Batches: shuffled batches of `options.batchSize` images; a last partial batch of a single image is dropped
+  /// for the same reason (any larger partial batch is kept).
   public init(model: WrapModel, options: TrainingOptions, train: ImageDataset) throws {
     try options.validate()
+    try model.config.checkMemory(copies: 3, purpose: "training")
+    guard train.count >= 2 else {
+      throw ConfigError(
+        message: "the training set has \(train.count) image\(train.count == 1 ? "" : "s"); training needs at least 2 (batch norm needs two images per batch): check --limit-train and the dataset files")
+    }
     self.model = model
     self.options = options
     let cifarLike = train.channels == 3
     self.pipeline = DataPipeline(
       images: train.images, labels: train.labels, count: train.count, channels: train.channels,
       height: train.height, width: train.width, batchSize: options.batchSize, shuffle: true, dropLast: false,
-      seed: options.seed, scaling: .raw, augmentation: options.augment ? (cifarLike ? .cifar : Augmentation(padding: 2, horizontalFlip: false)) : .none)
+      minimumLastBatch: 2, seed: options.seed, scaling: .raw, augmentation: options.augment ? (cifarLike ? .cifar : Augmentation(padding: 2, horizontalFlip: false)) : .none)
     let stepsPerEpoch = pipeline.batchesPerEpoch
     let warmup = options.warmupEpochs * stepsPerEpoch
     switch options.schedule {
@@ -91,7 +100,10 @@ public struct Trainer {
   }
 
   /// Runs the next epoch; `report` is called after every batch with (batches done, running stats).
-  public mutating func trainEpoch(report: ((Int, EpochStats) -> Void)? = nil) -> EpochStats {
+  ///
+  /// Throws `TrainingDivergedError` as soon as a batch's loss is NaN or infinite, or when a parameter is
+  /// non-finite at the end of the epoch; the model is then unusable and `epochsDone` is not advanced.
+  public mutating func trainEpoch(report: ((Int, EpochStats) -> Void)? = nil) throws -> EpochStats {
     let epoch = epochsDone
     let start = ContinuousClock.now
     model.resetStatistics()
@@ -101,6 +113,11 @@ public struct Trainer {
     let batches = pipeline.epoch(epoch)
     for (i, batch) in batches.enumerated() {
       let r = trainStep(batch)
+      guard (r.loss + r.penalty).isFinite else {
+        throw TrainingDivergedError(
+          epoch: epoch + 1, batch: i + 1, what: "the loss is \(r.loss + r.penalty)",
+          learningRate: schedule.rate(atStep: step - 1, totalSteps: totalSteps))
+      }
       lossSum += (r.loss + r.penalty) * Double(batch.labels.count)
       penaltySum += r.penalty * Double(batch.labels.count)
       correct += r.correct
@@ -115,6 +132,15 @@ public struct Trainer {
       stats.learningRate = schedule.rate(atStep: max(step - 1, 0), totalSteps: totalSteps)
       report?(i + 1, stats)
     }
+    var bad: String? = nil
+    model.network.visitParameters { name, value, _ in
+      if bad == nil, !value.data.allSatisfy({ $0.isFinite }) { bad = name }
+    }
+    if let bad {
+      throw TrainingDivergedError(
+        epoch: epoch + 1, batch: batches.count, what: "parameter '\(bad)' holds NaN or infinity",
+        learningRate: stats.learningRate)
+    }
     epochsDone += 1
     return stats
   }
@@ -122,6 +148,27 @@ public struct Trainer {
   static func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+  }
+}
+
+/// Training stopped because it diverged: a non-finite loss or parameter. The model in memory is unusable; the last
+/// checkpoint written before this epoch is intact.
+public struct TrainingDivergedError: Error, CustomStringConvertible, Sendable {
+  /// The epoch (1-based) and batch (1-based) where it was detected.
+  public var epoch: Int, batch: Int
+  /// What was found ("the loss is nan").
+  public var what: String
+  /// The learning rate of the failing step.
+  public var learningRate: Float
+
+  /// An error at (epoch, batch).
+  public init(epoch: Int, batch: Int, what: String, learningRate: Float) {
+    (self.epoch, self.batch, self.what, self.learningRate) = (epoch, batch, what, learningRate)
+  }
+
+  /// What happened and what to do.
+  public var description: String {
+    "training diverged in epoch \(epoch), batch \(batch): \(what) (learning rate \(learningRate)); lower --lr (or add warm-up with --warmup-epochs) and start again"
   }
 }
 

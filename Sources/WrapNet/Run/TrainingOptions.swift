@@ -43,11 +43,20 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     case augment
   }
 
+  /// The most epochs a run may have.
+  public static let maxEpochs = 1_000_000
+
   /// Checks ranges; the message names the flag and what is allowed.
   public func validate() throws {
     func fail(_ s: String) -> ConfigError { ConfigError(message: s) }
-    guard epochs >= 1 else { throw fail("--epochs must be at least 1, got \(epochs)") }
-    guard batchSize >= 1 else { throw fail("--batch-size must be at least 1, got \(batchSize)") }
+    guard (1...Self.maxEpochs).contains(epochs) else { throw fail("--epochs must be in 1...\(Self.maxEpochs), got \(epochs)") }
+    if let bad = stepEpochs.first(where: { !(0...epochs).contains($0) }) {
+      throw fail("--step-epochs must lie in 0...\(epochs) (the run's epochs), got \(bad)")
+    }
+    guard stepGamma > 0, stepGamma.isFinite else { throw fail("--step-gamma must be > 0, got \(stepGamma)") }
+    guard batchSize >= 2 else {
+      throw fail("--batch-size must be at least 2 (batch norm needs two images per batch), got \(batchSize)")
+    }
     guard ["adam", "sgd"].contains(optimizer) else { throw fail("--optimizer must be adam or sgd, got '\(optimizer)'") }
     guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be > 0, got \(learningRate)") }
     guard (0..<1).contains(momentum) else { throw fail("--momentum must be in [0, 1), got \(momentum)") }
@@ -59,6 +68,23 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
       throw fail("--warmup-epochs must be in 0..<epochs, got \(warmupEpochs)")
     }
     guard (1...256).contains(threads) else { throw fail("--threads must be in 1...256, got \(threads)") }
-    if let n = limitTrain, n < 1 { throw fail("--limit-train must be at least 1, got \(n)") }
+    guard DatasetName(rawValue: dataset) != nil else {
+      throw fail("dataset must be mnist, fashion-mnist or cifar10, got '\(dataset)'")
+    }
+    if let n = limitTrain, n < 2 {
+      throw fail("--limit-train must be at least 2 (batch norm needs two images per batch), got \(n)")
+    }
+  }
+
+  /// `validate()`, and that the dataset's images are the model's input: [1, 28, 28] for mnist and fashion-mnist,
+  /// [3, 32, 32] for cifar10, with 10 classes.
+  public func validate(for config: ModelConfig) throws {
+    try validate()
+    let shape = dataset == DatasetName.cifar10.rawValue ? [3, 32, 32] : [1, 28, 28]
+    let model = [config.inputChannels, config.inputHeight, config.inputWidth]
+    guard shape == model, config.classes == 10 else {
+      throw ConfigError(
+        message: "dataset '\(dataset)' has \(shape) images in 10 classes but the model takes \(model) images in \(config.classes) classes")
+    }
   }
 }

@@ -94,6 +94,9 @@ public struct DataPipeline: Sendable {
   public var shuffle: Bool
   /// Drop the last partial batch.
   public var dropLast: Bool
+  /// Without `dropLast`: the smallest last partial batch that is kept; a smaller one is dropped. Training uses 2,
+  /// because batch norm needs two images per batch (one image gives it a single value per channel).
+  public var minimumLastBatch: Int
   /// The seed of all randomness of this pipeline.
   public var seed: UInt64
   /// Pixel conversion.
@@ -105,7 +108,7 @@ public struct DataPipeline: Sendable {
   /// one positive std per channel.
   public init(
     images: [UInt8], labels: [UInt8], count: Int, channels: Int, height: Int, width: Int,
-    batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0,
+    batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, minimumLastBatch: Int = 1, seed: UInt64 = 0,
     scaling: PixelScaling = .raw, augmentation: Augmentation = .none
   ) {
     precondition(
@@ -117,6 +120,7 @@ public struct DataPipeline: Sendable {
     )
     precondition(labels.count == count, "DataPipeline: \(labels.count) labels for \(count) images")
     precondition(batchSize > 0, "DataPipeline: batch size \(batchSize) must be positive")
+    precondition(minimumLastBatch >= 1, "DataPipeline: minimumLastBatch \(minimumLastBatch) must be positive")
     if case .normalized(let mean, let std) = scaling {
       precondition(
         mean.count == channels && std.count == channels,
@@ -132,14 +136,17 @@ public struct DataPipeline: Sendable {
     self.batchSize = batchSize
     self.shuffle = shuffle
     self.dropLast = dropLast
+    self.minimumLastBatch = minimumLastBatch
     self.seed = seed
     self.scaling = scaling
     self.augmentation = augmentation
   }
 
-  /// Number of batches per epoch: `dropLast ? N / B : ceil(N / B)`.
+  /// Number of batches per epoch: `floor(N / B)`, plus one for the last partial batch of `N mod B` images unless
+  /// `dropLast` or `N mod B < minimumLastBatch`. No overflow for any positive B (`Int.max` included).
   public var batchesPerEpoch: Int {
-    dropLast ? count / batchSize : (count + batchSize - 1) / batchSize
+    let rest = count % batchSize
+    return count / batchSize + (rest > 0 && !dropLast && rest >= minimumLastBatch ? 1 : 0)
   }
 
   /// The order in which epoch `epoch` visits the dataset: a permutation of 0..<N derived from (seed, epoch).
@@ -184,7 +191,8 @@ public struct DataPipeline: Sendable {
     public subscript(position: Int) -> ImageBatch {
       precondition(position >= 0 && position < endIndex, "batch \(position) out of range 0..<\(endIndex)")
       let start = position * pipeline.batchSize
-      let end = Swift.min(start + pipeline.batchSize, order.count)
+      // `start + batchSize` could overflow for a huge batch size; `order.count - start` cannot.
+      let end = start + Swift.min(pipeline.batchSize, order.count - start)
       return pipeline.makeBatch(indices: Array(order[start..<end]), epoch: epoch)
     }
   }

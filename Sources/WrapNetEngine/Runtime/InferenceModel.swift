@@ -203,9 +203,16 @@ public struct InferenceModel: Sendable, Equatable {
   /// Loads and validates the packed model at `path`. Throws `InferenceModelError` naming the file for a missing,
   /// unreadable, truncated or corrupt file, another format or version, or inconsistent layers.
   public init(contentsOf path: String) throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw InferenceModelError(path: path, reason: "no such file (expected a packed model written by `wrapnet convert`)")
+    }
+    guard !isDirectory.boolValue else {
+      throw InferenceModelError(path: path, reason: "this is a directory; pass the packed model file (written by `wrapnet convert`)")
+    }
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw InferenceModelError(path: path, reason: "cannot read the file (\(error.localizedDescription))")
+      throw InferenceModelError(path: path, reason: "the file cannot be read (permission denied or an I/O error); check its permissions")
     }
     try self.init(bytes: [UInt8](data), source: path)
   }
@@ -383,14 +390,24 @@ public struct InferenceModel: Sendable, Equatable {
       geometry = .linear(inFeatures: inputs, outFeatures: outputs)
       fanIn = inputs
     } else {
-      guard let k = d.kernel, let s = d.stride, let p = d.padding, k >= 1, s >= 1, p >= 0, p < k,
-        input.h + 2 * p >= k, input.w + 2 * p >= k
-      else { throw fail("\(at): conv needs kernel >= 1, stride >= 1, 0 <= padding < kernel fitting the input") }
+      // Kernel and stride are bounded first (no image is near 2^16 pixels wide), so the sums below cannot overflow.
+      guard let k = d.kernel, let s = d.stride, let p = d.padding, (1...(1 << 16)).contains(k),
+        (1...(1 << 16)).contains(s), p >= 0, p < k, input.h + 2 * p >= k, input.w + 2 * p >= k
+      else {
+        throw fail("\(at): conv needs 1 <= kernel <= 65536, 1 <= stride <= 65536 and 0 <= padding < kernel fitting the \(input.h)×\(input.w) input (kernel \(d.kernel.map(String.init) ?? "missing"), stride \(d.stride.map(String.init) ?? "missing"), padding \(d.padding.map(String.init) ?? "missing"))")
+      }
       guard inputs == input.c else {
         throw fail("\(at): expects \(inputs) input channels but the previous layer gives \(input.c)")
       }
       geometry = .conv(inChannels: inputs, outChannels: outputs, kernel: k, stride: s, padding: p)
-      fanIn = inputs * k * k
+      let (window, o1) = (k * k).multipliedReportingOverflow(by: inputs)
+      guard !o1 else { throw fail("\(at): the fan-in \(inputs) × \(k) × \(k) is too large") }
+      fanIn = window
+    }
+    // Every weight code must be in the file, so a real model is far below 2^40 codes.
+    let (codeCount, o2) = outputs.multipliedReportingOverflow(by: fanIn)
+    guard !o2, codeCount <= 1 << 40 else {
+      throw fail("\(at): \(outputs) outputs × fan-in \(fanIn) weight codes are too many (at most 2^40)")
     }
     guard let kind = codeKind(d.weightFormat) else {
       throw fail("\(at): weight_format \(d.weightFormat.map { "'\($0)'" } ?? "missing") is not binary, ternary or int2...int8")

@@ -1,0 +1,117 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+extension ModelConfig {
+  /// Float values of the zoo network this configuration builds (every weight and bias, and per batch-norm channel
+  /// its scale, shift, running mean and variance),
+  /// computed from the configuration alone, so a model can be judged before anything is allocated. Saturates at
+  /// `Int.max` instead of overflowing. `ModelZoo.build` is the definition; a test checks that the two agree.
+  public var parameterCount: Int {
+    let c = inputChannels, k = classes, m = widthMultiplier
+    var total = 0
+    func add(_ terms: Int...) {
+      for t in terms {
+        let (sum, overflow) = total.addingReportingOverflow(t)
+        total = overflow ? Int.max : sum
+      }
+    }
+    func product(_ factors: Int...) -> Int {
+      var p = 1
+      for f in factors {
+        let (q, overflow) = p.multipliedReportingOverflow(by: f)
+        if overflow { return Int.max }
+        p = q
+      }
+      return p
+    }
+    // A hidden layer: weights plus its batch norm's gamma and beta (running statistics are buffers, 2 more).
+    func hidden(_ weights: Int, _ channels: Int) { add(weights, product(4, channels)) }
+    func conv(_ i: Int, _ o: Int) { hidden(product(i, o, 9), o) }
+    switch architecture {
+    case "mlp":
+      let width = product(1024, m)
+      hidden(product(c, inputHeight, inputWidth, width), width)
+      for _ in 0..<3 { hidden(product(width, width), width) }
+      add(product(width, k), k)
+    case "cnn":
+      conv(c, 16 * m)
+      conv(16 * m, 32 * m)
+      conv(32 * m, 64 * m)
+      conv(64 * m, 64 * m)
+      add(product(64 * m * 49, k), k)
+    case "vgg-small":
+      conv(c, 128 * m)
+      for (i, o) in [(128, 128), (128, 256), (256, 256), (256, 512), (512, 512)] { conv(i * m, o * m) }
+      add(product(512 * m * 16, k), k)
+    default:  // resnet20
+      conv(c, 16 * m)
+      var inC = 16 * m
+      for width in [16 * m, 32 * m, 64 * m] {
+        for _ in 0..<3 {
+          conv(inC, width)
+          conv(width, width)
+          inC = width
+        }
+      }
+      add(product(64 * m, k), k)
+    }
+    return total
+  }
+
+  /// Bytes a model of this configuration needs at least: 4-byte Floats, `copies` per value of `parameterCount`
+  /// (a built model holds weights and gradients: 2; training adds the optimizer's state and the quantized weights:
+  /// 3 more). Saturates at `Int.max`.
+  public func estimatedBytes(copies: Int) -> Int {
+    let (bytes, overflow) = parameterCount.multipliedReportingOverflow(by: 4 * copies)
+    return overflow ? Int.max : bytes
+  }
+
+  /// Throws a `ConfigError` with the estimate and the memory available when a model of this configuration cannot
+  /// fit (`estimatedBytes(copies:)` above `availableMemoryBytes()`); does nothing when the memory is unknown.
+  public func checkMemory(copies: Int, purpose: String) throws {
+    guard let available = availableMemoryBytes() else { return }
+    let needed = estimatedBytes(copies: copies)
+    guard needed > available else { return }
+    func gib(_ b: Int) -> String { b == Int.max ? "more than 8 EiB" : String(format: "%.1f GiB", Double(b) / 1_073_741_824) }
+    throw ConfigError(
+      message: "\(purpose) a '\(displayName)' model with \(classes) classes needs at least \(gib(needed)) (\(parameterCount == Int.max ? "too many" : String(parameterCount)) parameters × \(copies) copies × 4 bytes) but only \(gib(available)) of memory is available; use a smaller --width-multiplier or model")
+  }
+}
+
+/// Memory this process can still allocate: the smaller of the system's available memory (`MemAvailable` in
+/// /proc/meminfo) and what the address-space limit (`ulimit -v`) leaves above the current size; nil when neither
+/// is known (non-Linux systems without a limit).
+public func availableMemoryBytes() -> Int? {
+  var limits: [Int] = []
+  if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8), let kib = procValue(text, "MemAvailable:") {
+    limits.append(kib * 1024)
+  }
+  var limit = rlimit()
+  #if canImport(Glibc)
+    let resource = __rlimit_resource_t(RLIMIT_AS.rawValue)
+  #else
+    let resource = RLIMIT_AS
+  #endif
+  // RLIM_INFINITY (no limit) is the largest value, above Int.max.
+  if getrlimit(resource, &limit) == 0, limit.rlim_cur < UInt64(Int.max) {
+    var used = 0
+    if let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), let kib = procValue(text, "VmSize:") {
+      used = kib * 1024
+    }
+    limits.append(max(0, Int(limit.rlim_cur) - used))
+  }
+  return limits.min()
+}
+
+/// The number (kB) after `key` in a /proc file.
+private func procValue(_ text: String, _ key: String) -> Int? {
+  guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return nil }
+  return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+}
