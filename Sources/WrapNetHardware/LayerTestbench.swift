@@ -45,9 +45,9 @@ public struct LayerTestbench: Sendable {
     if u.steps != nil { v.line("    $readmemh(\"\(name)_code.hex\", code_expected);") }
     v.line("  end")
     v.line("  integer row = 0, values = 0, acc_bad = 0, code_bad = 0, cycles = 0;")
-    v.line("  wire [\(max(1, bitsFor(g - 1)) - 1):0] group;")
+    v.line("  wire [\(unsignedBits(g - 1) - 1):0] group;")
     v.line("  wire out_valid, busy;")
-    v.line("  wire [\(max(1, bitsFor(o - 1)) - 1):0] out_channel;")
+    v.line("  wire [\(unsignedBits(o - 1) - 1):0] out_channel;")
     v.line("  wire signed [\(ob - 1):0] out_acc;")
     v.line("  wire [\(cb - 1):0] out_code;")
     v.line("  \(name) dut (.clk(clk), .rst(rst), .start(start), .group(group), .x(xs[row*GROUPS + group]),")
@@ -99,5 +99,4 @@ public struct LayerTestbench: Sendable {
     return (acc.text, code.text)
   }
 
-  private func bitsFor(_ n: Int) -> Int { Int.bitWidth - n.leadingZeroBitCount }
 }

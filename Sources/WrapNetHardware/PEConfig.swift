@@ -98,6 +98,14 @@ public func signedBits(magnitude m: Int) -> Int {
   return 1 + (Int.bitWidth - m.leadingZeroBitCount)
 }
 
+/// Bits of an unsigned number that holds every integer in [0, n] (n >= 0): bitLength(n), at least 1 (a Verilog
+/// register or index needs one bit even when its only value is 0).
+@inlinable
+public func unsignedBits(_ n: Int) -> Int {
+  precondition(n >= 0, "value must be >= 0")
+  return max(1, Int.bitWidth - n.leadingZeroBitCount)
+}
+
 /// One processing element: P products per cycle of weight codes and unsigned a-bit activation codes, an adder tree
 /// and an accumulator register.
 ///
