@@ -69,6 +69,8 @@ struct SweepCommand: ParsableCommand {
   var augment: Bool?
 
   @Option(help: "Reuse this 32-bit model instead of training OUT/base.") var base: String?
+  @Flag(help: "Range-calibrate the base model for each fine-tuning cell's accumulator first (as `wrapnet train --calibrate`).")
+  var calibrate = false
   @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
   @Option(parsing: .unconditional, help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
 
@@ -156,7 +158,8 @@ struct SweepCommand: ParsableCommand {
     options.augment = augment ?? (train.channels == 3)
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     let settings = SweepSettings(
-      dataset: dataset, model: baseConfig, training: options, limitTest: limitTest, baseDigest: try fileDigest(basePath))
+      dataset: dataset, model: baseConfig, training: options, limitTest: limitTest, baseDigest: try fileDigest(basePath),
+      calibrate: calibrate ? true : nil)
     let journalPath = (out as NSString).appendingPathComponent("results.jsonl")
     var journal = try SweepJournal(path: journalPath, settings: settings)
     let runner = SweepRunner(base: baseModel, settings: settings, train: train, test: test)

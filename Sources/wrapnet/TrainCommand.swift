@@ -48,6 +48,16 @@ struct TrainCommand: ParsableCommand {
   var augment: Bool?
   @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (e.g. a 32-bit-accumulator model) and fine-tune.")
   var initFrom: String?
+  @Flag(help: ArgumentHelp(
+    "With --init: before fine-tuning, scale the batch norms that feed the low-bit layers so that their sums fit the accumulator.",
+    discussion: """
+      For every low-bit layer, the batch norm before its activation codes gets γ, β × r (r ≤ 1) until the RMS of \
+      the layer's sums over the first 512 training images is at most 2^(b−1)/3; then every batch norm's running \
+      statistics are re-estimated over 40 batches. A 32-bit model's sums are as wide as its activations make them; \
+      calibration narrows them at once instead of leaving it to the overflow penalty. The factors are printed and \
+      kept in OUT/calibration.json and summary.json.
+      """))
+  var calibrate = false
   @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
   var resume = false
   @Option(help: "Output directory.") var out: String
@@ -58,6 +68,9 @@ struct TrainCommand: ParsableCommand {
     }
     guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
     if resume && initFrom != nil { throw ValidationError("--resume and --init cannot be combined: --resume continues OUT's own run") }
+    if calibrate && initFrom == nil {
+      throw ValidationError("--calibrate needs --init: it fits a trained model's sums into the accumulator before fine-tuning")
+    }
     guard batchSize >= 2 else {
       throw ValidationError("--batch-size must be at least 2 (batch norm needs two images per batch), got \(batchSize)")
     }
@@ -163,6 +176,16 @@ struct TrainCommand: ParsableCommand {
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     setBLASThreads(options.threads)
 
+    let calibrationPath = (out as NSString).appendingPathComponent("calibration.json")
+    var calibration: Any = NSNull()
+    if calibrate && !resume {
+      let results = RangeCalibration.calibrate(&model!, train: train, batchSize: options.batchSize)
+      for r in results { stderrLine(Self.calibrationLine(r)) }
+      calibration = try jsonObject(results)
+      try JSONFile.write(jsonObject: calibration, to: calibrationPath)
+    } else if resume, fileExists(calibrationPath) {
+      calibration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: calibrationPath)))
+    }
     var trainer = try Trainer(model: model!, options: options, train: train)
     if resume {
       try trainer.optimizer.loadState(optimizerState)
@@ -224,6 +247,7 @@ struct TrainCommand: ParsableCommand {
       "layers": try jsonObject(eval.layers),
       "history": history,
       "resumed_from_epoch": resume ? resumedEpochs : NSNull(),
+      "calibration": calibration,
     ]
     try JSONFile.write(jsonObject: summary, to: summaryPath)
     print(String(format: "test accuracy %.2f%% (%d/%d)", 100 * eval.accuracy, eval.correct, eval.count))
@@ -231,6 +255,13 @@ struct TrainCommand: ParsableCommand {
       print(layerLine(l))
     }
     print("wrote \(modelPath) and \(summaryPath)")
+  }
+
+  static func calibrationLine(_ r: RangeCalibration.LayerResult) -> String {
+    let rms = String(format: "sums RMS %.1f → %.1f (target %.1f)", r.rmsBefore, r.rmsAfter, r.target)
+    guard let bn = r.batchNorm else { return "calibrate \(r.name): \(rms); input is a residual sum, left unscaled" }
+    if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, \(bn) unchanged" }
+    return "calibrate \(r.name): \(rms); \(bn) γ, β × \(String(format: "%.3f", r.factor))"
   }
 
   static func metrics(_ s: EpochStats) -> [(String, String)] {

@@ -42,6 +42,7 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--acc-mode", "sloppy", "--out", "/tmp/x"], "sloppy"),
     (["train", "--dataset", "imagenet", "--out", "/tmp/x"], "imagenet"),
     (["train", "--resume", "--init", "a.safetensors", "--out", "/tmp/x"], "--resume"),
+    (["train", "--calibrate", "--out", "/tmp/x"], "--calibrate needs --init"),
     (["eval", "/nonexistent/model.safetensors"], "no such file"),
     (["eval", "x.safetensors", "--acc-bits", "40"], "--acc-bits"),
     (["sweep", "--bits", "8,x", "--out", "/tmp/x"], "--bits"),
@@ -119,6 +120,32 @@ private let mnistPresent = FileManager.default.fileExists(
     #expect(s3 == 0, "resume failed: \(err3)")
     let after = try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))
     #expect(before == after, "resuming a finished run must not change the model")
+  }
+
+  /// `--calibrate` fits a 32-bit model's sums into 8 bits before fine-tuning, prints and records what it did.
+  @Test(.tags(.realData), .enabled(if: mnistPresent, "MNIST not fetched (run `wrapnet data fetch mnist`)"))
+  func calibratedFineTuning() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let common = ["--model", "mlp", "--act-bits", "3", "--epochs", "1", "--limit-train", "1500", "--limit-test", "500"]
+    let (s1, _, e1) = try runWrapnet(["train"] + common + ["--acc-mode", "exact", "--out", dir.file("base")])
+    #expect(s1 == 0, "base: \(e1)")
+    let out = dir.file("calibrated")
+    let (s2, _, e2) = try runWrapnet(
+      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "8", "--penalty", "0.001", "--calibrate",
+                            "--init", dir.file("base") + "/model.safetensors", "--out", out])
+    #expect(s2 == 0, "fine-tune: \(e2)")
+    #expect(e2.contains("calibrate fc2: sums RMS"), "progress lines: \(e2)")
+    let written = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/calibration.json"))) as? [[String: Any]])
+    #expect(written.map { $0["name"] as? String } == ["fc2", "fc3", "fc4"])
+    for layer in written {
+      let after = try #require(layer["rms_after"] as? Double), target = try #require(layer["target"] as? Double)
+      #expect(after <= target * 1.03, "\(layer)")
+    }
+    let summary = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [String: Any])
+    #expect((summary["calibration"] as? [[String: Any]])?.count == 3)
   }
 
   /// A sweep killed halfway (SIGKILL, possibly mid-write) and run again skips its finished cells and ends with the

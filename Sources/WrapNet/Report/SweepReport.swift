@@ -106,6 +106,10 @@ public struct SweepReport {
     s += "Every fine-tuning cell starts from the same 32-bit model with the same budget and seed: "
     s += "\(t.epochs) epoch(s) on \(t.limitTrain.map { "the first \($0)" } ?? "all") training images, \(t.optimizer) lr \(t.learningRate) "
     s += "(\(t.schedule)), batch \(t.batchSize), seed \(t.seed)\(t.augment ? ", augmentation" : ""). "
+    if settings.calibrate == true {
+      s += "Every fine-tuning cell first range-calibrates the 32-bit model for its accumulator (`--calibrate`: the batch "
+      s += "norms feeding the low-bit layers are scaled until their sums' RMS is at most 2^(b−1)/3). "
+    }
     let count = results.first { $0.count != nil }?.count
     s += "Accuracy on \(count.map { "\($0)" } ?? "the") test images. λ (overflow penalty) is used by cyclic cells only.\n\n"
     s += "Command: `\(command)`\n\n"

@@ -121,19 +121,27 @@ public struct SweepSettings: Sendable, Equatable, Codable {
   public var limitTest: Int?
   /// MD5 of the base model file: cells of different base models never mix.
   public var baseDigest: String
+  /// `true`: every fine-tuning cell starts with `RangeCalibration` of the base model for its accumulator. nil (not
+  /// false) otherwise, so journals written without the option keep their settings line.
+  public var calibrate: Bool?
 
-  public init(dataset: String, model: ModelConfig, training: TrainingOptions, limitTest: Int?, baseDigest: String) {
+  public init(
+    dataset: String, model: ModelConfig, training: TrainingOptions, limitTest: Int?, baseDigest: String,
+    calibrate: Bool? = nil
+  ) {
     self.dataset = dataset
     self.model = model
     self.training = training
     self.limitTest = limitTest
     self.baseDigest = baseDigest
+    self.calibrate = calibrate
   }
 
   enum CodingKeys: String, CodingKey {
     case dataset, model, training
     case limitTest = "limit_test"
     case baseDigest = "base_md5"
+    case calibrate
   }
 }
 
@@ -175,6 +183,8 @@ public struct SweepResult: Sendable, Equatable, Codable {
   public var forcedZeroShare: Double?
   /// `finetune`: loss of the last epoch (cross-entropy + penalty).
   public var trainLoss: Double?
+  /// `finetune` with `SweepSettings.calibrate`: what range calibration did to each low-bit layer.
+  public var calibration: [RangeCalibration.LayerResult]?
   /// Wall time of the cell (not part of the results' identity: see `withoutTiming`).
   public var seconds: Double
   /// What the cell's accumulator needs in hardware.
@@ -211,6 +221,7 @@ public struct SweepResult: Sendable, Equatable, Codable {
     case layers
     case forcedZeroShare = "forced_zero_share"
     case trainLoss = "train_loss"
+    case calibration
     case seconds, hardware
   }
 
@@ -351,6 +362,9 @@ public struct SweepRunner {
         return result
       }
       try model.loadWeights(from: base, sourcePath: "base model")
+      if settings.calibrate == true {
+        result.calibration = RangeCalibration.calibrate(&model, train: train, batchSize: settings.training.batchSize)
+      }
       var trainer = try Trainer(model: model, options: settings.training, train: train)
       var last: EpochStats? = nil
       while trainer.epochsDone < settings.training.epochs {

@@ -1,0 +1,219 @@
+import Foundation
+
+/// Range calibration: fits a pretrained model's low-bit sums into the b-bit accumulator before fine-tuning.
+///
+/// A model trained with 32-bit accumulators has no reason to keep its sums small: with 3-bit activations and a
+/// fan-in of 1024, the MNIST `mlp`'s sums spread with an RMS of about 94 around 0, so 20 % of them leave the 8-bit
+/// range [−128, 127] and a third fall past the cyclic activation's knee Q = 85 (k = 2). The RMS of a layer's sums
+/// is set by the activation codes that feed it, and those by the batch norm before them, which the 32-bit model
+/// leaves near γ = 1, β = 0. Fine-tuning with the overflow penalty shrinks them (γ, β) and decorrelates the weights
+/// from the inputs, slowly. Calibration does the first part at once:
+///
+///     for every low-bit layer L fed by  BatchNorm → ActivationCodes (→ MaxPool2D / Flatten)  in the same chain:
+///         rms(L) = √(mean z²) of L's exact sums over the calibration images (batch-norm batch statistics)
+///         if rms(L) > target = 2^(b−1) / 3:   γ, β of that batch norm  ×=  target / rms(L)
+///
+/// repeated (at most `rounds` times) until every RMS is within 3 % of its target or below it, since the codes are
+/// rounded and clipped, so the RMS is not exactly proportional to the factor. Scaling γ and β by r scales the batch
+/// norm's output by r: the activation codes shrink (more zeros, fewer large codes), and the layer's sums with them.
+/// Layers whose inputs come from a residual sum (the first convolution of a ResNet block) are reported and left
+/// alone: scaling them would reweight the shortcut.
+///
+/// Afterwards every batch norm's running statistics are re-estimated over the first batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
+///
+/// Deterministic: the calibration images are the first images of the training set in their stored order, without
+/// augmentation, and every forward is independent of the thread count.
+public enum RangeCalibration {
+  /// What calibration did to one low-bit layer.
+  public struct LayerResult: Sendable, Equatable, Codable {
+    /// The low-bit layer, e.g. "fc2".
+    public var name: String
+    /// The batch norm that was scaled (nil: the layer's input cannot be scaled, see `RangeCalibration`).
+    public var batchNorm: String?
+    /// RMS of the layer's exact sums before and after calibration.
+    public var rmsBefore: Double
+    public var rmsAfter: Double
+    /// The RMS calibration aims at: 2^(b−1) / 3.
+    public var target: Double
+    /// The factor γ and β of `batchNorm` were multiplied by (1: unchanged).
+    public var factor: Double
+
+    enum CodingKeys: String, CodingKey {
+      case name
+      case batchNorm = "batch_norm"
+      case rmsBefore = "rms_before"
+      case rmsAfter = "rms_after"
+      case target, factor
+    }
+  }
+
+  /// Measure–scale rounds at most.
+  public static let rounds = 5
+
+  /// Calibrates `model` in place on the first `calibrationImages` images of `train` (see the type's
+  /// documentation), then re-estimates its batch-norm statistics over `reestimationBatches` batches of
+  /// `batchSize`. Returns one result per low-bit layer, in forward order. A model without low-bit layers (a 32-bit
+  /// model) or a training set of fewer than 2 images leaves the model unchanged and returns no results.
+  public static func calibrate(
+    _ model: inout WrapModel, train: ImageDataset, batchSize: Int = 128, calibrationImages: Int = 512,
+    reestimationBatches: Int = 40
+  ) -> [LayerResult] {
+    let lowBit = lowBitLayerNames(model)
+    guard !lowBit.isEmpty, train.count >= 2, calibrationImages >= 2, batchSize >= 2 else { return [] }
+    let calibration = batches(train, images: calibrationImages, batchSize: calibrationImages)[0]
+
+    // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`).
+    let feeds = feedingBatchNorms(model.network, prefix: "")
+    var factor: [String: Double] = [:]
+    var before: [String: Double] = [:]
+    var rms = sumRMS(&model, images: calibration.images, layers: lowBit)
+    before = rms
+    for _ in 0..<rounds {
+      var changed = false
+      for name in lowBit {
+        guard let bn = feeds[name], let r = rms[name] else { continue }
+        let target = targetRMS(model, layer: name)
+        let have = factor[name] ?? 1
+        // Aim at the target, never above a factor of 1 overall (calibration only shrinks).
+        let want = min(1, have * target / max(r, 1e-9))
+        if r > target * 1.03 || (want > have * 1.03 && have < 1) {
+          scaleBatchNorm(&model.network, path: bn, by: Float(want / have))
+          factor[name] = want
+          changed = true
+        }
+      }
+      if !changed { break }
+      rms = sumRMS(&model, images: calibration.images, layers: lowBit)
+    }
+    reestimateBatchNorms(&model, train: train, batchSize: batchSize, batches: reestimationBatches)
+    model.resetStatistics()
+    return lowBit.map { name in
+      LayerResult(
+        name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
+        target: targetRMS(model, layer: name), factor: factor[name] ?? 1)
+    }
+  }
+
+  /// 2^(b−1) / 3 for the layer's accumulator width b: three RMS fit in the range.
+  static func targetRMS(_ model: WrapModel, layer: String) -> Double {
+    var model = model
+    var bits = 32
+    model.network.visitWrapLayers { if $0.name == layer { bits = $0.accumulator.bits } }
+    return Double(1 << (min(bits, 32) - 1)) / 3
+  }
+
+  /// Names of the low-bit layers (accumulators narrower than 32 bits), in forward order.
+  static func lowBitLayerNames(_ model: WrapModel) -> [String] {
+    var model = model
+    var names: [String] = []
+    model.network.visitWrapLayers { if $0.accumulator.isLowBit { names.append($0.name) } }
+    return names
+  }
+
+  /// For every WrapLayer of `chain` (and of the residual blocks' bodies), the path of the batch norm that feeds
+  /// it through activation codes and shape-only layers within the same chain, keyed by the WrapLayer's name.
+  /// Paths are layer names joined by "/" (e.g. "bn2", "stage1.block1/bn1").
+  static func feedingBatchNorms(_ chain: Sequential, prefix: String) -> [String: String] {
+    var out: [String: String] = [:]
+    for (i, entry) in chain.layers.enumerated() {
+      if let block = entry.layer as? ResidualBlock {
+        out.merge(feedingBatchNorms(block.body, prefix: prefix + entry.name + "/")) { a, _ in a }
+        continue
+      }
+      guard let wrap = entry.layer as? WrapLayer else { continue }
+      var j = i - 1
+      while j >= 0 {
+        let previous = chain.layers[j].layer
+        if previous is BatchNorm {
+          out[wrap.name] = prefix + chain.layers[j].name
+          break
+        }
+        guard previous is ActivationCodes || previous is MaxPool2D || previous is Flatten else { break }
+        j -= 1
+      }
+    }
+    return out
+  }
+
+  /// Multiplies γ and β of the batch norm at `path` by `factor`.
+  static func scaleBatchNorm(_ chain: inout Sequential, path: String, by factor: Float) {
+    let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+    guard let i = chain.layers.firstIndex(where: { $0.name == parts[0] }) else {
+      preconditionFailure("RangeCalibration: no layer '\(parts[0])'")
+    }
+    if parts.count == 2 {
+      guard var block = chain.layers[i].layer as? ResidualBlock else {
+        preconditionFailure("RangeCalibration: '\(parts[0])' is not a residual block")
+      }
+      scaleBatchNorm(&block.body, path: parts[1], by: factor)
+      chain.layers[i].layer = block
+      return
+    }
+    guard var bn = chain.layers[i].layer as? BatchNorm else {
+      preconditionFailure("RangeCalibration: '\(path)' is not a batch norm")
+    }
+    for c in 0..<bn.channels {
+      bn.gamma.data[c] *= factor
+      bn.beta.data[c] *= factor
+    }
+    chain.layers[i].layer = bn
+  }
+
+  /// √(mean z²) of each named layer's exact sums for one training-mode forward of `images`.
+  static func sumRMS(_ model: inout WrapModel, images: Tensor, layers: [String]) -> [String: Double] {
+    let wanted = Set(layers)
+    model.network.visitWrapLayers { if wanted.contains($0.name) { $0.keepSums = true } }
+    _ = model.forward(images, phase: .training)
+    var out: [String: Double] = [:]
+    model.network.visitWrapLayers { layer in
+      guard wanted.contains(layer.name), let z = layer.lastSums else { return }
+      var sum = 0.0
+      for v in z.data { sum += Double(v) * Double(v) }
+      out[layer.name] = (sum / Double(max(z.count, 1))).squareRoot()
+      layer.keepSums = false
+    }
+    return out
+  }
+
+  /// Replaces every batch norm's running mean and variance by their average over the first `batches` batches of
+  /// `train` (training-mode forwards with momentum 1/t for batch t).
+  public static func reestimateBatchNorms(_ model: inout WrapModel, train: ImageDataset, batchSize: Int, batches count: Int) {
+    let list = batches(train, images: count * batchSize, batchSize: batchSize)
+    var saved: [Float] = []
+    visitBatchNorms(&model.network) { saved.append($0.momentum) }
+    for (t, batch) in list.enumerated() where batch.labels.count >= 2 {
+      visitBatchNorms(&model.network) { $0.momentum = 1 / Float(t + 1) }
+      _ = model.forward(batch.images, phase: .training)
+    }
+    var k = 0
+    visitBatchNorms(&model.network) { bn in
+      bn.momentum = saved[k]
+      k += 1
+    }
+    model.resetStatistics()
+  }
+
+  /// Every batch norm of `chain` and of its residual blocks' bodies, in forward order.
+  static func visitBatchNorms(_ chain: inout Sequential, _ visit: (inout BatchNorm) -> Void) {
+    for i in chain.layers.indices {
+      if var bn = chain.layers[i].layer as? BatchNorm {
+        visit(&bn)
+        chain.layers[i].layer = bn
+      } else if var block = chain.layers[i].layer as? ResidualBlock {
+        visitBatchNorms(&block.body, visit)
+        chain.layers[i].layer = block
+      }
+    }
+  }
+
+  /// The first `images` images of `train` (stored order, no augmentation) in batches of `batchSize`; a last
+  /// batch of one image is dropped (batch norm needs two).
+  static func batches(_ train: ImageDataset, images: Int, batchSize: Int) -> [ImageBatch] {
+    let subset = train.subset(first: min(images, train.count))
+    let pipeline = DataPipeline(
+      images: subset.images, labels: subset.labels, count: subset.count, channels: subset.channels,
+      height: subset.height, width: subset.width, batchSize: min(batchSize, subset.count), shuffle: false,
+      dropLast: false, minimumLastBatch: 2, seed: 0, scaling: .raw, augmentation: .none)
+    return Array(pipeline.epoch(0))
+  }
+}
