@@ -69,8 +69,8 @@ struct SweepCommand: ParsableCommand {
   var augment: Bool?
 
   @Option(help: "Reuse this 32-bit model instead of training OUT/base.") var base: String?
-  @Flag(help: "Range-calibrate the base model for each fine-tuning cell's accumulator first (as `wrapnet train --calibrate`).")
-  var calibrate = false
+  @Flag(inversion: .prefixedNo, help: "Range-calibrate the base model for each fine-tuning cell's accumulator first, as `wrapnet train --init` does.")
+  var calibrate = true
   @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
   @Option(parsing: .unconditional, help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
 

@@ -48,16 +48,17 @@ struct TrainCommand: ParsableCommand {
   var augment: Bool?
   @Option(name: .customLong("init"), help: "Start from this checkpoint's weights (e.g. a 32-bit-accumulator model) and fine-tune.")
   var initFrom: String?
-  @Flag(help: ArgumentHelp(
-    "With --init: before fine-tuning, scale the batch norms that feed the low-bit layers so that their sums fit the accumulator.",
+  @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+    "With --init: first scale the batch norms that feed the low-bit layers so that their sums fit the accumulator (default: on with --init).",
     discussion: """
       For every low-bit layer, the batch norm before its activation codes gets γ, β × r (r ≤ 1) until the RMS of \
       the layer's sums over the first 512 training images is at most 2^(b−1)/3; then every batch norm's running \
-      statistics are re-estimated over 40 batches. A 32-bit model's sums are as wide as its activations make them; \
-      calibration narrows them at once instead of leaving it to the overflow penalty. The factors are printed and \
-      kept in OUT/calibration.json and summary.json.
+      statistics are re-estimated over 40 batches. A 32-bit model's sums are as wide as its activations make them \
+      (with 3-bit activations a fifth of the mlp's sums leave 8 bits); calibration narrows them at once instead of \
+      leaving it to the overflow penalty. Layers whose sums already fit are left alone. The factors are printed \
+      and kept in OUT/calibration.json and summary.json.
       """))
-  var calibrate = false
+  var calibrate: Bool?
   @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
   var resume = false
   @Option(help: "Output directory.") var out: String
@@ -68,7 +69,7 @@ struct TrainCommand: ParsableCommand {
     }
     guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
     if resume && initFrom != nil { throw ValidationError("--resume and --init cannot be combined: --resume continues OUT's own run") }
-    if calibrate && initFrom == nil {
+    if calibrate == true && initFrom == nil {
       throw ValidationError("--calibrate needs --init: it fits a trained model's sums into the accumulator before fine-tuning")
     }
     guard batchSize >= 2 else {
@@ -178,7 +179,7 @@ struct TrainCommand: ParsableCommand {
 
     let calibrationPath = (out as NSString).appendingPathComponent("calibration.json")
     var calibration: Any = NSNull()
-    if calibrate && !resume {
+    if (calibrate ?? (initFrom != nil)) && !resume {
       let results = RangeCalibration.calibrate(&model!, train: train, batchSize: options.batchSize)
       for r in results { stderrLine(Self.calibrationLine(r)) }
       calibration = try jsonObject(results)

@@ -122,7 +122,8 @@ private let mnistPresent = FileManager.default.fileExists(
     #expect(before == after, "resuming a finished run must not change the model")
   }
 
-  /// `--calibrate` fits a 32-bit model's sums into 8 bits before fine-tuning, prints and records what it did.
+  /// `--init` calibrates by default: it fits a 32-bit model's sums into 8 bits before fine-tuning, prints and records
+  /// what it did; `--no-calibrate` leaves the model as it is.
   @Test(.tags(.realData), .enabled(if: mnistPresent, "MNIST not fetched (run `wrapnet data fetch mnist`)"))
   func calibratedFineTuning() throws {
     let dir = try TemporaryDirectory()
@@ -132,7 +133,7 @@ private let mnistPresent = FileManager.default.fileExists(
     #expect(s1 == 0, "base: \(e1)")
     let out = dir.file("calibrated")
     let (s2, _, e2) = try runWrapnet(
-      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "8", "--penalty", "0.001", "--calibrate",
+      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "8", "--penalty", "0.001",
                             "--init", dir.file("base") + "/model.safetensors", "--out", out])
     #expect(s2 == 0, "fine-tune: \(e2)")
     #expect(e2.contains("calibrate fc2: sums RMS"), "progress lines: \(e2)")
@@ -146,6 +147,14 @@ private let mnistPresent = FileManager.default.fileExists(
     let summary = try #require(
       try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [String: Any])
     #expect((summary["calibration"] as? [[String: Any]])?.count == 3)
+
+    // --no-calibrate fine-tunes the model as it is.
+    let plain = dir.file("plain")
+    let (s3, _, e3) = try runWrapnet(
+      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "8", "--no-calibrate",
+                            "--init", dir.file("base") + "/model.safetensors", "--out", plain])
+    #expect(s3 == 0, "fine-tune: \(e3)")
+    #expect(!e3.contains("calibrate fc2") && !FileManager.default.fileExists(atPath: plain + "/calibration.json"))
   }
 
   /// A sweep killed halfway (SIGKILL, possibly mid-write) and run again skips its finished cells and ends with the

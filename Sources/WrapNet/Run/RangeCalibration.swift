@@ -19,7 +19,8 @@ import Foundation
 /// Layers whose inputs come from a residual sum (the first convolution of a ResNet block) are reported and left
 /// alone: scaling them would reweight the shortcut.
 ///
-/// Afterwards every batch norm's running statistics are re-estimated over the first batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
+/// When any batch norm was scaled, every batch norm's running statistics are then re-estimated over the first
+/// batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
 ///
 /// Deterministic: the calibration images are the first images of the training set in their stored order, without
 /// augmentation, and every forward is independent of the thread count.
@@ -51,8 +52,8 @@ public enum RangeCalibration {
   public static let rounds = 5
 
   /// Calibrates `model` in place on the first `calibrationImages` images of `train` (see the type's
-  /// documentation), then re-estimates its batch-norm statistics over `reestimationBatches` batches of
-  /// `batchSize`. Returns one result per low-bit layer, in forward order. A model without low-bit layers (a 32-bit
+  /// documentation); when it scaled any batch norm, it then re-estimates the batch-norm statistics over
+  /// `reestimationBatches` batches of `batchSize`; a model whose sums all fit is left exactly as it was. Returns one result per low-bit layer, in forward order. A model without low-bit layers (a 32-bit
   /// model) or a training set of fewer than 2 images leaves the model unchanged and returns no results.
   public static func calibrate(
     _ model: inout WrapModel, train: ImageDataset, batchSize: Int = 128, calibrationImages: Int = 512,
@@ -61,6 +62,9 @@ public enum RangeCalibration {
     let lowBit = lowBitLayerNames(model)
     guard !lowBit.isEmpty, train.count >= 2, calibrationImages >= 2, batchSize >= 2 else { return [] }
     let calibration = batches(train, images: calibrationImages, batchSize: calibrationImages)[0]
+    // Measuring runs training-mode forwards, which move the running statistics: a model that needs no scaling is
+    // given back exactly as it came.
+    let original = model
 
     // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`).
     let feeds = feedingBatchNorms(model.network, prefix: "")
@@ -85,8 +89,12 @@ public enum RangeCalibration {
       if !changed { break }
       rms = sumRMS(&model, images: calibration.images, layers: lowBit)
     }
-    reestimateBatchNorms(&model, train: train, batchSize: batchSize, batches: reestimationBatches)
-    model.resetStatistics()
+    if factor.values.contains(where: { $0 < 1 }) {
+      reestimateBatchNorms(&model, train: train, batchSize: batchSize, batches: reestimationBatches)
+      model.resetStatistics()
+    } else {
+      model = original
+    }
     return lowBit.map { name in
       LayerResult(
         name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
