@@ -259,7 +259,7 @@ public enum GEMMPrecision: Sendable, Equatable {
 
 /// A scalar type that BLAS can multiply (Float → sgemm, Double → dgemm), so the conv/linear kernels and the
 /// partitioned product are written once.
-protocol BLASScalar: BinaryFloatingPoint, Sendable {
+protocol BLASScalar: BinaryFloatingPoint, Sendable, BitwiseCopyable {
   /// One single-threaded row-major BLAS call with explicit leading dimensions.
   static func rawGEMM(
     transA: BLASTranspose, transB: BLASTranspose, m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>,

@@ -76,15 +76,18 @@ public struct BatchNorm: Layer {
     let n = input.shape[0]
     let c = channels
     let spatial = input.shape.dropFirst(2).reduce(1, *)
-    var output = [Float](repeating: 0, count: input.count)
+    // output, normalized and gradInput are written in full (every channel of every image).
+    var output: [Float] = unfilledArray(count: input.count)
     switch phase {
     case .evaluation:
       cachedNormalized = nil
-      input.data.withUnsafeBufferPointer { x in
-        output.withUnsafeMutableBufferPointer { y in
-          for ch in 0..<c {
-            let s = (runningVar.data[ch] + epsilon).squareRoot()
-            let (mu, g, b) = (runningMean.data[ch], gamma.data[ch], beta.data[ch])
+      let (means, variances, gammas, betas, eps) = (runningMean.data, runningVar.data, gamma.data, beta.data, epsilon)
+      input.data.withUnsafeBufferPointer { xp in
+        output.withUnsafeMutableBufferPointer { yp in
+          let (x, y) = (SharedBuffer(xp), SharedBuffer(yp))
+          runChannelBlocks(c, spatial: spatial) { ch in
+            let s = (variances[ch] + eps).squareRoot()
+            let (mu, g, b) = (means[ch], gammas[ch], betas[ch])
             for i in 0..<n {
               let base = (i * c + ch) * spatial
               for p in 0..<spatial {
@@ -98,12 +101,19 @@ public struct BatchNorm: Layer {
     case .training:
       let m = n * spatial
       precondition(m > 1, "BatchNorm: training needs more than one value per channel, input \(input.shape)")
-      var normalized = [Float](repeating: 0, count: input.count)
+      var normalized: [Float] = unfilledArray(count: input.count)
       var inverseStd = [Float](repeating: 0, count: c)
-      input.data.withUnsafeBufferPointer { x in
-        output.withUnsafeMutableBufferPointer { y in
-          normalized.withUnsafeMutableBufferPointer { xhat in
-            for ch in 0..<c {
+      let (gammas, betas, eps, momentum) = (gamma.data, beta.data, epsilon, self.momentum)
+      input.data.withUnsafeBufferPointer { xp in
+        output.withUnsafeMutableBufferPointer { yp in
+          normalized.withUnsafeMutableBufferPointer { xhatp in
+          inverseStd.withUnsafeMutableBufferPointer { rstdp in
+          runningMean.data.withUnsafeMutableBufferPointer { rmp in
+          runningVar.data.withUnsafeMutableBufferPointer { rvp in
+            let (x, y, xhat, rstds) = (SharedBuffer(xp), SharedBuffer(yp), SharedBuffer(xhatp), SharedBuffer(rstdp))
+            let (runMean, runVar) = (SharedBuffer(rmp), SharedBuffer(rvp))
+            // Each channel is one block: its sums run in the same order whatever the thread count.
+            runChannelBlocks(c, spatial: spatial) { ch in
               // Two passes in Float64: mean, then biased variance (stable for large means).
               var sum = 0.0
               for i in 0..<n {
@@ -120,9 +130,9 @@ public struct BatchNorm: Layer {
                 }
               }
               let variance = squares / Double(m)
-              let rstd = Float(1 / (variance + Double(epsilon)).squareRoot())
+              let rstd = Float(1 / (variance + Double(eps)).squareRoot())
               let meanF = Float(mean)
-              let (g, b) = (gamma.data[ch], beta.data[ch])
+              let (g, b) = (gammas[ch], betas[ch])
               for i in 0..<n {
                 let base = (i * c + ch) * spatial
                 for p in 0..<spatial {
@@ -131,11 +141,14 @@ public struct BatchNorm: Layer {
                   y[base + p] = g * xh + b
                 }
               }
-              inverseStd[ch] = rstd
+              rstds[ch] = rstd
               let unbiased = variance * Double(m) / Double(m - 1)
-              runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * meanF
-              runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * Float(unbiased)
+              runMean[ch] = (1 - momentum) * runMean[ch] + momentum * meanF
+              runVar[ch] = (1 - momentum) * runVar[ch] + momentum * Float(unbiased)
             }
+          }
+          }
+          }
           }
         }
       }
@@ -160,11 +173,17 @@ public struct BatchNorm: Layer {
     let c = channels
     let spatial = gradOutput.shape.dropFirst(2).reduce(1, *)
     let m = n * spatial
-    var gradInput = [Float](repeating: 0, count: gradOutput.count)
-    gradOutput.data.withUnsafeBufferPointer { dy in
-      normalized.data.withUnsafeBufferPointer { xhat in
-        gradInput.withUnsafeMutableBufferPointer { dx in
-          for ch in 0..<c {
+    var gradInput: [Float] = unfilledArray(count: gradOutput.count)
+    let (gammas, rstds) = (gamma.data, cachedInverseStd)
+    gradOutput.data.withUnsafeBufferPointer { dyp in
+      normalized.data.withUnsafeBufferPointer { xhatp in
+        gradInput.withUnsafeMutableBufferPointer { dxp in
+        gradGamma.data.withUnsafeMutableBufferPointer { dgp in
+        gradBeta.data.withUnsafeMutableBufferPointer { dbp in
+          let (dy, xhat, dx) = (SharedBuffer(dyp), SharedBuffer(xhatp), SharedBuffer(dxp))
+          let (dGamma, dBeta) = (SharedBuffer(dgp), SharedBuffer(dbp))
+          // Each channel is one block: its sums run in the same order whatever the thread count.
+          runChannelBlocks(c, spatial: spatial) { ch in
             var sumDy = 0.0
             var sumDyXhat = 0.0
             for i in 0..<n {
@@ -175,12 +194,12 @@ public struct BatchNorm: Layer {
               }
             }
             // y = γ·x̂ + β  (w.r.t. β): dβ += Σ dy
-            gradBeta.data[ch] += Float(sumDy)
+            dBeta[ch] += Float(sumDy)
             // y = γ·x̂ + β  (w.r.t. γ): dγ += Σ dy·x̂
-            gradGamma.data[ch] += Float(sumDyXhat)
+            dGamma[ch] += Float(sumDyXhat)
             // x̂ = (x − μ)·rstd with μ, rstd from the batch (w.r.t. x, through x̂, μ and σ²):
             // dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-            let scale = gamma.data[ch] * cachedInverseStd[ch] / Float(m)
+            let scale = gammas[ch] * rstds[ch] / Float(m)
             let sumDyF = Float(sumDy)
             let sumDyXhatF = Float(sumDyXhat)
             for i in 0..<n {
@@ -190,6 +209,8 @@ public struct BatchNorm: Layer {
               }
             }
           }
+        }
+        }
         }
       }
     }

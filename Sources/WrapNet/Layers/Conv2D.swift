@@ -110,9 +110,10 @@ public func conv2dBackward(
   let perChunk = conv2DImagesPerChunk(batch: sh.n, planeSize: plane)
   let imageSize = sh.c * sh.h * sh.w
   var gradInput = [Float](repeating: 0, count: sh.n * imageSize)
-  var cols = [Float](repeating: 0, count: rows * perChunk * plane)
-  var gradCols = [Float](repeating: 0, count: rows * perChunk * plane)
-  var dyChunk = [Float](repeating: 0, count: sh.o * perChunk * plane)
+  // Written in full for each chunk before they are read: im2col, the β = 0 product, the gather of dy.
+  var cols: [Float] = unfilledArray(count: rows * perChunk * plane)
+  var gradCols: [Float] = unfilledArray(count: rows * perChunk * plane)
+  var dyChunk: [Float] = unfilledArray(count: sh.o * perChunk * plane)
   input.data.withUnsafeBufferPointer { x in
     weight.data.withUnsafeBufferPointer { w in
       gradOutput.data.withUnsafeBufferPointer { dy in
@@ -124,15 +125,17 @@ public func conv2dBackward(
                   for n0 in Swift.stride(from: 0, to: sh.n, by: perChunk) {
                     let images = min(perChunk, sh.n - n0)
                     let width = images * plane
-                    for i in 0..<images {
+                    let (xs, cs, dys, dyc) = (SharedBuffer(x), SharedBuffer(pc), SharedBuffer(dy), SharedBuffer(pdy))
+                    // Each image fills its own columns of the chunk.
+                    runBlocks(images) { i in
                       Conv2D.im2col(
-                        image: x.baseAddress! + (n0 + i) * imageSize, channels: sh.c, height: sh.h, width: sh.w,
+                        image: xs.base + (n0 + i) * imageSize, channels: sh.c, height: sh.h, width: sh.w,
                         kernelHeight: sh.kh, kernelWidth: sh.kw, stride: stride, padding: padding,
-                        columns: pc.baseAddress! + i * plane, rowStride: width)
+                        columns: cs.base + i * plane, rowStride: width)
                       // Gather dy of image n0+i from [O, plane] into the chunk layout [O, images·plane].
                       for o in 0..<sh.o {
-                        (pdy.baseAddress! + o * width + i * plane).update(
-                          from: dy.baseAddress! + ((n0 + i) * sh.o + o) * plane, count: plane)
+                        (dyc.base + o * width + i * plane).update(
+                          from: dys.base + ((n0 + i) * sh.o + o) * plane, count: plane)
                       }
                     }
                     let colsView = UnsafeBufferPointer(rebasing: pc[0..<(rows * width)])
@@ -145,12 +148,14 @@ public func conv2dBackward(
                     sgemm(
                       transA: .transpose, transB: .none, m: rows, n: width, k: sh.o, a: w, b: dyView, beta: 0,
                       c: UnsafeMutableBufferPointer(rebasing: pdc[0..<(rows * width)]))
-                    for i in 0..<images {
+                    let (dcs, dxs) = (SharedBuffer(pdc), SharedBuffer(dx))
+                    // Each image folds its own columns into its own gradient.
+                    runBlocks(images) { i in
                       // cols = im2col(x)  (w.r.t. x): dx += col2im(dcols)
                       Conv2D.col2im(
-                        columns: UnsafePointer(pdc.baseAddress! + i * plane), rowStride: width, channels: sh.c,
+                        columns: UnsafePointer(dcs.base + i * plane), rowStride: width, channels: sh.c,
                         height: sh.h, width: sh.w, kernelHeight: sh.kh, kernelWidth: sh.kw, stride: stride,
-                        padding: padding, image: dx.baseAddress! + (n0 + i) * imageSize)
+                        padding: padding, image: dxs.base + (n0 + i) * imageSize)
                     }
                   }
                 }
@@ -189,9 +194,10 @@ private func conv2dForwardKernel<S: BLASScalar>(
   let imageSize = sh.c * sh.h * sh.w
   let w = S.converting(weight.data)
   let b: [S]? = bias.map { S.converting($0.data) }
-  var output = [S](repeating: 0, count: sh.n * sh.o * plane)
-  var cols = [S](repeating: 0, count: rows * perChunk * plane)
-  var yChunk = [S](repeating: 0, count: sh.o * perChunk * plane)
+  // Written in full before they are read: the scatter of every chunk, im2col, the β = 0 product.
+  var output: [S] = unfilledArray(count: sh.n * sh.o * plane)
+  var cols: [S] = unfilledArray(count: rows * perChunk * plane)
+  var yChunk: [S] = unfilledArray(count: sh.o * perChunk * plane)
   input.data.withUnsafeBufferPointer { x in
     w.withUnsafeBufferPointer { pw in
       output.withUnsafeMutableBufferPointer { y in
@@ -200,22 +206,25 @@ private func conv2dForwardKernel<S: BLASScalar>(
             for n0 in Swift.stride(from: 0, to: sh.n, by: perChunk) {
               let images = min(perChunk, sh.n - n0)
               let width = images * plane
-              for i in 0..<images {
+              let (xs, cs) = (SharedBuffer(x), SharedBuffer(pc))
+              // Each image fills its own columns of the chunk.
+              runBlocks(images) { i in
                 Conv2D.im2col(
-                  image: x.baseAddress! + (n0 + i) * imageSize, channels: sh.c, height: sh.h, width: sh.w,
+                  image: xs.base + (n0 + i) * imageSize, channels: sh.c, height: sh.h, width: sh.w,
                   kernelHeight: sh.kh, kernelWidth: sh.kw, stride: stride, padding: padding,
-                  columns: pc.baseAddress! + i * plane, rowStride: width)
+                  columns: cs.base + i * plane, rowStride: width)
               }
               // [O, rows]·[rows, width] -> [O, width]
               S.gemm(
                 transA: .none, transB: .none, m: sh.o, n: width, k: rows, a: pw,
                 b: UnsafeBufferPointer(rebasing: pc[0..<(rows * width)]), beta: 0,
                 c: UnsafeMutableBufferPointer(rebasing: py[0..<(sh.o * width)]))
-              // Scatter [O, images·plane] to NCHW, adding the bias on the way.
-              for i in 0..<images {
+              // Scatter [O, images·plane] to NCHW, adding the bias on the way; each image writes its own output.
+              let (ys, yc) = (SharedBuffer(y), SharedBuffer(py))
+              runBlocks(images) { i in
                 for o in 0..<sh.o {
-                  let src = py.baseAddress! + o * width + i * plane
-                  let dst = y.baseAddress! + ((n0 + i) * sh.o + o) * plane
+                  let src = yc.base + o * width + i * plane
+                  let dst = ys.base + ((n0 + i) * sh.o + o) * plane
                   if let b {
                     let bo = b[o]
                     for p in 0..<plane { dst[p] = src[p] + bo }

@@ -94,3 +94,50 @@ public struct Accumulator: Sendable, Equatable, Codable {
   @inlinable
   public func overflows(_ z: Float) -> Bool { z < minValue || z > maxValue }
 }
+
+extension Accumulator {
+  /// out[i] = apply(z[i]) · scale + shift for i in 0..<count, with the same Float operations as `apply` element by
+  /// element (the mode and the cyclic activation are chosen once per call, not once per element). With
+  /// `identity` the accumulator is skipped: out[i] = z[i] · scale + shift (for sums already saturated).
+  /// `z` and `out` may be the same buffer.
+  @inlinable
+  public func applyScaled(
+    _ z: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, identity: Bool = false,
+    into out: UnsafeMutablePointer<Float>
+  ) {
+    if identity || mode == .exact {
+      for i in 0..<count { out[i] = z[i] * scale + shift }
+      return
+    }
+    switch mode {
+    case .exact: break
+    case .wrap, .avoid:
+      for i in 0..<count { out[i] = z[i].wrapped(toBits: bits) * scale + shift }
+    case .cyclic:
+      let f = CyclicActivation(bits: bits, slope: slope)
+      for i in 0..<count { out[i] = f(z[i].wrapped(toBits: bits)) * scale + shift }
+    case .clamp, .saturate:
+      for i in 0..<count { out[i] = z[i].saturated(toBits: bits) * scale + shift }
+    }
+  }
+
+  /// out[i] = g[i] · scale · derivative(z[i]) for i in 0..<count, with the same Float operations as `derivative`
+  /// element by element (the mode chosen once per call). `g` and `out` may be the same buffer.
+  @inlinable
+  public func scaledDerivative(
+    _ g: UnsafePointer<Float>, sums z: UnsafePointer<Float>, count: Int, scale: Float,
+    into out: UnsafeMutablePointer<Float>
+  ) {
+    switch mode {
+    case .exact, .wrap, .avoid:
+      // x · 1 == x exactly, so the derivative 1 is left out.
+      for i in 0..<count { out[i] = g[i] * scale }
+    case .cyclic:
+      let f = CyclicActivation(bits: bits, slope: slope)
+      for i in 0..<count { out[i] = g[i] * scale * f.derivative(z[i].wrapped(toBits: bits)) }
+    case .clamp, .saturate:
+      let (lo, hi) = (minValue, maxValue)
+      for i in 0..<count { out[i] = g[i] * scale * ((z[i] >= lo && z[i] <= hi) ? 1 : 0) }
+    }
+  }
+}

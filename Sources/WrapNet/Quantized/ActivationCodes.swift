@@ -27,9 +27,14 @@ public struct ActivationCodes: Layer {
   // input: any shape; output: same shape, codes 0 … 2^a − 1
   public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
     let q = UnsignedActivationQuantizer(bits: bits, clip: clip)
-    var out = input
-    out.data.withUnsafeMutableBufferPointer { o in
-      for i in o.indices { o[i] = Float(q.code(o[i])) }
+    var out = Tensor(shape: input.shape, data: unfilledArray(count: input.count))  // written in full below
+    input.data.withUnsafeBufferPointer { xp in
+      out.data.withUnsafeMutableBufferPointer { op in
+        let (x, o) = (SharedBuffer(xp), SharedBuffer(op))
+        runElementBlocks(xp.count) { r in
+          for i in r { o[i] = Float(q.code(x[i])) }
+        }
+      }
     }
     if phase == .training { cacheInput = input.data }
     return out
@@ -38,11 +43,20 @@ public struct ActivationCodes: Layer {
   public mutating func backward(_ gradOutput: Tensor) -> Tensor {
     precondition(cacheInput.count == gradOutput.count, "ActivationCodes: backward without a matching forward")
     let factor = Float(maxCode) / clip
-    var g = gradOutput
-    for i in g.data.indices {
-      let x = cacheInput[i]
-      // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
-      g.data[i] = (x >= 0 && x <= clip) ? g.data[i] * factor : 0
+    let clip = self.clip
+    var g = Tensor(shape: gradOutput.shape, data: unfilledArray(count: gradOutput.count))  // written in full below
+    gradOutput.data.withUnsafeBufferPointer { dyp in
+      cacheInput.withUnsafeBufferPointer { xp in
+        g.data.withUnsafeMutableBufferPointer { dxp in
+          let (dy, x, dx) = (SharedBuffer(dyp), SharedBuffer(xp), SharedBuffer(dxp))
+          runElementBlocks(dxp.count) { r in
+            for i in r {
+              // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
+              dx[i] = (x[i] >= 0 && x[i] <= clip) ? dy[i] * factor : 0
+            }
+          }
+        }
+      }
     }
     return g
   }

@@ -50,16 +50,40 @@ public enum WeightFormat: Sendable, Equatable, Codable {
 
   /// Quantizes row-major weights `[outChannels, fanIn]`: integer codes (as exact Floats, same layout) and one scale
   /// per output channel.
+  ///
+  /// Channels are independent, so blocks of channels are quantized on the `setBLASThreads` workers (each by the
+  /// engine's quantizer on its own rows); the result is the same for any thread count and any blocking.
   public func quantize(_ weights: [Float], outChannels: Int) -> (codes: [Float], scales: [Float]) {
     precondition(outChannels > 0 && weights.count % outChannels == 0,
                  "weights count \(weights.count) is not a multiple of outChannels \(outChannels)")
-    let q: QuantizedWeights
     let fanIn = weights.count / outChannels
-    switch self {
-    case .binary: q = BinaryQuantizer().quantize(weights, outChannels: outChannels, fanIn: fanIn)
-    case .ternary(let t): q = TernaryQuantizer(thresholdFactor: t).quantize(weights, outChannels: outChannels, fanIn: fanIn)
-    case .symmetric(let k): q = SymmetricQuantizer(bits: k).quantize(weights, outChannels: outChannels, fanIn: fanIn)
+    // About 64 K weights per block, whole channels.
+    let channelsPerBlock = max(1, 65_536 / max(fanIn, 1))
+    var codes = [Float](repeating: 0, count: weights.count)
+    var scales = [Float](repeating: 0, count: outChannels)
+    let format = self
+    weights.withUnsafeBufferPointer { wp in
+      codes.withUnsafeMutableBufferPointer { cp in
+        scales.withUnsafeMutableBufferPointer { sp in
+          let (w, c, s) = (SharedBuffer(wp), SharedBuffer(cp), SharedBuffer(sp))
+          runElementBlocks(outChannels, blockSize: channelsPerBlock) { channels in
+            let rows = Array(UnsafeBufferPointer(start: w.base + channels.lowerBound * fanIn, count: channels.count * fanIn))
+            let q = format.quantizeRows(rows, outChannels: channels.count, fanIn: fanIn)
+            for i in 0..<q.codes.count { c[channels.lowerBound * fanIn + i] = Float(q.codes[i]) }
+            for i in 0..<channels.count { s[channels.lowerBound + i] = q.scales[i] }
+          }
+        }
+      }
     }
-    return (q.codes.map { Float($0) }, q.scales)
+    return (codes, scales)
+  }
+
+  /// The engine's quantizer for this format on rows `[outChannels, fanIn]`.
+  private func quantizeRows(_ rows: [Float], outChannels: Int, fanIn: Int) -> QuantizedWeights {
+    switch self {
+    case .binary: return BinaryQuantizer().quantize(rows, outChannels: outChannels, fanIn: fanIn)
+    case .ternary(let t): return TernaryQuantizer(thresholdFactor: t).quantize(rows, outChannels: outChannels, fanIn: fanIn)
+    case .symmetric(let k): return SymmetricQuantizer(bits: k).quantize(rows, outChannels: outChannels, fanIn: fanIn)
+    }
   }
 }

@@ -216,39 +216,59 @@ public struct WrapLayer: Layer {
     let outC = geometry.outChannels
     let plane = z.count / (n * outC)  // spatial positions per channel (1 for linear)
 
-    // Statistics and penalty on the *unwrapped* sums.
+    // Statistics and penalty on the *unwrapped* sums, image by image. The excess sums are integers (z is an exact
+    // integer sum), so adding the images' Double partial sums is exact in any order.
     let acc = accumulator
+    let perImage = outC * plane
+    var overPerImage = [Int](repeating: 0, count: acc.isLowBit ? n : 0)
+    var excessPerImage = [Double](repeating: 0, count: acc.isLowBit ? n : 0)
     if acc.isLowBit {
-      var over = 0
-      var excess: Double = 0
       let limit = -acc.minValue  // 2^(b-1)
-      for v in z.data {
-        if acc.overflows(v) { over += 1 }
-        let e = abs(v) - limit
-        if e > 0 { excess += Double(e) }
+      let (lo, hi) = (acc.minValue, acc.maxValue)
+      z.data.withUnsafeBufferPointer { zp in
+        overPerImage.withUnsafeMutableBufferPointer { op in
+          excessPerImage.withUnsafeMutableBufferPointer { ep in
+            let (zs, overs, excesses) = (SharedBuffer(zp), SharedBuffer(op), SharedBuffer(ep))
+            runBlocks(n) { i in
+              var over = 0
+              var excess: Double = 0
+              for j in (i * perImage)..<((i + 1) * perImage) {
+                let v = zs[j]
+                if v < lo || v > hi { over += 1 }
+                let e = abs(v) - limit
+                if e > 0 { excess += Double(e) }
+              }
+              overs[i] = over
+              excesses[i] = excess
+            }
+          }
+        }
       }
-      overflowsSeen += over
-      penaltyValue = Double(penaltyWeight) * excess / Double(n)
+      overflowsSeen += overPerImage.reduce(0, +)
+      penaltyValue = Double(penaltyWeight) * excessPerImage.reduce(0, +) / Double(n)
     } else {
       penaltyValue = 0
     }
     outputsSeen += z.count
     if keepSums { lastSums = z }
 
-    // y = acc(z); out = y * s[c] * inputScale (+ bias[c]).
-    var out = z
-    if acc.mode == .saturate && acc.bits < 32 {
-      out = saturatingSums(input, codes: codes)
-    }
-    out.data.withUnsafeMutableBufferPointer { o in
-      for i in 0..<n {
-        for c in 0..<outC {
-          let scale = scales[c] * inputScale
-          let b = bias?.data[c] ?? 0
-          let base = (i * outC + c) * plane
-          for j in base..<(base + plane) {
-            let y = acc.mode == .saturate ? o[j] : acc.apply(o[j])
-            o[j] = y * scale + b
+    // y = acc(z); out = y * s[c] * inputScale (+ bias[c]). A saturating accumulator's y comes from its own
+    // sequential simulation; every other mode maps the exact sums.
+    let saturating = acc.mode == .saturate
+    let source = saturating && acc.bits < 32 ? saturatingSums(input, codes: codes) : z
+    let channelScales = scales.map { $0 * inputScale }
+    let shifts = bias?.data ?? [Float](repeating: 0, count: outC)
+    // Every element is written below.
+    var out = Tensor(shape: z.shape, data: unfilledArray(count: z.count))
+    source.data.withUnsafeBufferPointer { sp in
+      out.data.withUnsafeMutableBufferPointer { op in
+        let (src, dst) = (SharedBuffer(sp), SharedBuffer(op))
+        runBlocks(n) { i in
+          for c in 0..<outC {
+            let base = (i * outC + c) * plane
+            acc.applyScaled(
+              src.base + base, count: plane, scale: channelScales[c], shift: shifts[c], identity: saturating,
+              into: dst.base + base)
           }
         }
       }
@@ -271,21 +291,38 @@ public struct WrapLayer: Layer {
     let acc = accumulator
     let limit = -acc.minValue
     let penaltyGrad = acc.isLowBit ? penaltyWeight / Float(n) : 0
-    var gradZ = gradOutput
-    gradZ.data.withUnsafeMutableBufferPointer { g in
-      cacheSums.withUnsafeBufferPointer { z in
-        for i in 0..<n {
-          for c in 0..<outC {
-            let scale = cacheScales[c] * inputScale
-            let base = (i * outC + c) * plane
-            for j in base..<(base + plane) {
-              // out = acc(z) * scale + bias  =>  dL/dbias += dL/dout
-              if gradBias != nil { gradBias!.data[c] += g[j] }
+    // out = acc(z) * scale + bias  =>  dL/dbias += dL/dout (in the order image, channel, position)
+    if gradBias != nil {
+      gradOutput.data.withUnsafeBufferPointer { g in
+        gradBias!.data.withUnsafeMutableBufferPointer { gb in
+          for i in 0..<n {
+            for c in 0..<outC {
+              let base = (i * outC + c) * plane
+              for j in base..<(base + plane) { gb[c] += g[j] }
+            }
+          }
+        }
+      }
+    }
+    let channelScales = cacheScales.map { $0 * inputScale }
+    // Every element is written below.
+    var gradZ = Tensor(shape: gradOutput.shape, data: unfilledArray(count: gradOutput.count))
+    gradOutput.data.withUnsafeBufferPointer { gp in
+      gradZ.data.withUnsafeMutableBufferPointer { dp in
+        cacheSums.withUnsafeBufferPointer { zp in
+          let (g, d, z) = (SharedBuffer(gp), SharedBuffer(dp), SharedBuffer(zp))
+          runBlocks(n) { i in
+            for c in 0..<outC {
+              let base = (i * outC + c) * plane
               // out = acc(z) * scale  =>  dL/dz = dL/dout * scale * acc'(z)
-              var d = g[j] * scale * acc.derivative(z[j])
+              acc.scaledDerivative(
+                g.base + base, sums: z.base + base, count: plane, scale: channelScales[c], into: d.base + base)
               // penalty λ/N · max(|z| − 2^(b−1), 0)  =>  + λ/N · sign(z) where |z| > 2^(b−1)
-              if penaltyGrad != 0 && abs(z[j]) > limit { d += z[j] > 0 ? penaltyGrad : -penaltyGrad }
-              g[j] = d
+              if penaltyGrad != 0 {
+                for j in base..<(base + plane) where abs(z[j]) > limit {
+                  d[j] += z[j] > 0 ? penaltyGrad : -penaltyGrad
+                }
+              }
             }
           }
         }
@@ -303,9 +340,15 @@ public struct WrapLayer: Layer {
     }
     // codes ≈ W / s[c] (straight-through estimator)  =>  dL/dW = dL/dcodes / s[c]
     let fan = geometry.fanIn
-    for c in 0..<outC {
-      let inv = cacheScales[c] > 0 ? 1 / cacheScales[c] : 0
-      for k in 0..<fan { gradWeight.data[c * fan + k] += gradCodes.data[c * fan + k] * inv }
+    let inverseScales = cacheScales.map { $0 > 0 ? 1 / $0 : 0 }
+    gradCodes.data.withUnsafeBufferPointer { gcp in
+      gradWeight.data.withUnsafeMutableBufferPointer { gwp in
+        let (gc, gw) = (SharedBuffer(gcp), SharedBuffer(gwp))
+        runBlocks(outC) { c in
+          let inv = inverseScales[c]
+          for k in (c * fan)..<((c + 1) * fan) { gw[k] += gc[k] * inv }
+        }
+      }
     }
     return gradInput
   }

@@ -221,17 +221,21 @@ public struct Adam: Optimizer, Equatable {
     let stepSize = lr / correction1
     let l2 = decoupledWeightDecay ? 0 : weightDecay
     let shrink: Float = decoupledWeightDecay ? 1 - lr * weightDecay : 1
-    value.data.withUnsafeMutableBufferPointer { w in
-      gradient.data.withUnsafeBufferPointer { grad in
-        state.m.data.withUnsafeMutableBufferPointer { m in
-          state.v.data.withUnsafeMutableBufferPointer { v in
-            for i in 0..<w.count {
-              let g = grad[i] + l2 * w[i]
-              w[i] *= shrink
-              m[i] = b1 * m[i] + (1 - b1) * g
-              v[i] = b2 * v[i] + (1 - b2) * g * g
-              let denominator = v[i].squareRoot() / correction2Root + eps
-              w[i] -= stepSize * m[i] / denominator
+    value.data.withUnsafeMutableBufferPointer { wp in
+      gradient.data.withUnsafeBufferPointer { gp in
+        state.m.data.withUnsafeMutableBufferPointer { mp in
+          state.v.data.withUnsafeMutableBufferPointer { vp in
+            let (w, grad, m, v) = (SharedBuffer(wp), SharedBuffer(gp), SharedBuffer(mp), SharedBuffer(vp))
+            // Element-wise, so blocks of elements on the workers give the same values for any thread count.
+            runElementBlocks(wp.count) { r in
+              for i in r {
+                let g = grad[i] + l2 * w[i]
+                w[i] *= shrink
+                m[i] = b1 * m[i] + (1 - b1) * g
+                v[i] = b2 * v[i] + (1 - b2) * g * g
+                let denominator = v[i].squareRoot() / correction2Root + eps
+                w[i] -= stepSize * m[i] / denominator
+              }
             }
           }
         }
