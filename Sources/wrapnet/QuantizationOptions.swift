@@ -6,7 +6,9 @@ extension AccumulatorMode: ExpressibleByArgument {}
 /// Flags that describe a model's architecture and its weight and activation quantization (shared by `train` and
 /// `sweep`; the accumulator is separate because `sweep` varies it).
 struct ArchitectureOptions: ParsableArguments {
-  @Option(help: "Architecture: mlp, cnn (28×28 grey), vgg-small, resnet20 (32×32 colour).")
+  @Option(help: ArgumentHelp(
+    "Architecture: mlp, cnn (28×28), vgg-small, resnet20 (28×28 grey or 32×32 colour).",
+    discussion: "vgg-small pools three times to a ⌊H/8⌋×⌊W/8⌋ plane (3×3 for 28×28, 4×4 for 32×32); resnet20 halves H and W twice (28 → 14 → 7, 32 → 16 → 8; multiples of 4) and sum-pools the last plane."))
   var model: String = "mlp"
 
   @Option(parsing: .unconditional, help: "Low-bit layers' weights: 1 binary, 2 ternary, 3...8 symmetric k-bit.")
@@ -22,9 +24,14 @@ struct ArchitectureOptions: ParsableArguments {
   var actClip: Float = 2
 
   @Option(parsing: .unconditional, help: ArgumentHelp(
-    "Multiply every hidden width of the architecture (mlp: 1024·m units per hidden layer; cnn: 16m, 32m, 64m, 64m channels).",
+    "Multiply every hidden width of the architecture (mlp: 1024·m units per hidden layer; cnn: 16m, 32m, 64m, 64m channels; vgg-small: 128m, 256m, 512m; resnet20: 16m, 32m, 64m).",
     discussion: "Wider layers sum more products, so their accumulators overflow b bits more often: use it to study the regime where naive wrap-around collapses."))
   var widthMultiplier: Int = 1
+
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "Divide every hidden width (after --width-multiplier) by d: 1, 2, 4 or 8.",
+    discussion: "vgg-small --width-divisor 4 has 32, 32, 64, 64, 128, 128 channels and 1/16 of the MACs, so it trains on a few CPU cores."))
+  var widthDivisor: Int = 1
 
   @Flag(help: "Quantize the first layer like the low-bit layers (default: 8-bit weights, 32-bit accumulator on raw pixels).")
   var lowBitFirstLayer = false
@@ -42,7 +49,7 @@ struct ArchitectureOptions: ParsableArguments {
       weightBits: weightBits, ternaryThreshold: ternaryThreshold, activationBits: actBits, activationClip: actClip,
       accumulatorBits: accumulatorMode == .exact ? 32 : accumulatorBits, accumulatorMode: accumulatorMode, slope: slope,
       penalty: penalty, wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer,
-      widthMultiplier: widthMultiplier)
+      widthMultiplier: widthMultiplier, widthDivisor: widthDivisor)
     try c.validate()
     return c
   }
@@ -59,6 +66,10 @@ struct ArchitectureOptions: ParsableArguments {
     }
     guard ModelConfig.widthMultipliers.contains(widthMultiplier) else {
       throw ValidationError("--width-multiplier must be in \(ModelConfig.widthMultipliers), got \(widthMultiplier)")
+    }
+    guard ModelConfig.widthDivisors.contains(widthDivisor) else {
+      throw ValidationError(
+        "--width-divisor must be one of \(ModelConfig.widthDivisors.map(String.init).joined(separator: ", ")), got \(widthDivisor)")
     }
   }
 }

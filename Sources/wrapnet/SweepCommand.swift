@@ -142,7 +142,7 @@ struct SweepCommand: ParsableCommand {
     baseConfig.accumulatorBits = 32
     baseConfig.accumulatorMode = .exact
     guard baseConfig == expected else {
-      throw ValidationError("\(basePath) is a \(baseConfig.architecture) model (width ×\(baseConfig.widthMultiplier)) with \(WeightFormat(bits: baseConfig.weightBits).name) weights and \(baseConfig.activationBits)-bit activations on \(baseConfig.inputChannels)×\(baseConfig.inputHeight)×\(baseConfig.inputWidth) images; it does not match --model \(architecture.model) --width-multiplier \(architecture.widthMultiplier) --weight-bits \(architecture.weightBits) --act-bits \(architecture.actBits) on \(dataset)")
+      throw ValidationError("\(basePath) is a \(baseConfig.displayName) model with \(WeightFormat(bits: baseConfig.weightBits).name) weights and \(baseConfig.activationBits)-bit activations on \(baseConfig.inputChannels)×\(baseConfig.inputHeight)×\(baseConfig.inputWidth) images; it does not match --model \(architecture.model) --width-multiplier \(architecture.widthMultiplier) --width-divisor \(architecture.widthDivisor) --weight-bits \(architecture.weightBits) --act-bits \(architecture.actBits) on \(dataset)")
     }
 
     // 2–3. The cells, resumed from the journal.
@@ -229,6 +229,7 @@ struct SweepCommand: ParsableCommand {
         "--dataset", dataset, "--model", architecture.model, "--weight-bits", "\(architecture.weightBits)",
         "--ternary-threshold", "\(architecture.ternaryThreshold)", "--act-bits", "\(architecture.actBits)",
         "--act-clip", "\(architecture.actClip)", "--width-multiplier", "\(architecture.widthMultiplier)",
+        "--width-divisor", "\(architecture.widthDivisor)",
         "--acc-mode", "exact", "--penalty", "0",
         "--epochs", "\(baseEpochs)", "--lr", "\(baseLr)", "--batch-size", "\(batchSize)", "--optimizer", optimizer,
         "--seed", "\(seed)", "--threads", "\(threads)", "--out", dir,

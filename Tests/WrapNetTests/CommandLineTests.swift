@@ -39,6 +39,7 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--acc-bits", "1", "--out", "/tmp/x"], "--acc-bits"),
     (["train", "--width-multiplier", "0", "--out", "/tmp/x"], "--width-multiplier"),
     (["sweep", "--width-multiplier", "17", "--out", "/tmp/x"], "--width-multiplier"),
+    (["train", "--width-divisor", "3", "--out", "/tmp/x"], "--width-divisor"),
     (["train", "--acc-mode", "sloppy", "--out", "/tmp/x"], "sloppy"),
     (["train", "--dataset", "imagenet", "--out", "/tmp/x"], "imagenet"),
     (["train", "--resume", "--init", "a.safetensors", "--out", "/tmp/x"], "--resume"),
@@ -249,5 +250,32 @@ private let mnistPresent = FileManager.default.fileExists(
       #expect(compare["logit_mismatches"] as? Int == 0 && compare["exact_sum_mismatches"] as? Int == 0, "\(out3)")
       #expect((compare["accumulators_compared"] as? Int ?? 0) > 0, "\(out3)")
     }
+  }
+
+  /// resnet20 with 3-bit activations (its sum pool folded into the logits layer) and a narrow vgg-small on
+  /// 1×28×28 MNIST files: train, convert, and the engine matches the trainer.
+  @Test(arguments: [["--model", "resnet20"], ["--model", "vgg-small", "--width-divisor", "8"]])
+  func greyZooModelsTrainConvertAndMatchTheTrainer(model: [String]) throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    let data = try writeSyntheticMNIST(in: dir, train: 32, test: 12)
+    let run = dir.file("run"), engine = dir.file("engine.safetensors")
+    let (s1, _, e1) = try runWrapnet(
+      [
+        "train", "--data-dir", data, "--act-bits", "3", "--acc-mode", "wrap", "--acc-bits", "8", "--epochs", "1",
+        "--batch-size", "16", "--out", run,
+      ] + model)
+    #expect(s1 == 0, "\(e1)")
+    let (s2, _, e2) = try runWrapnet(["convert", run + "/model.safetensors", "--out", engine])
+    #expect(s2 == 0, "\(e2)")
+    let (s3, out3, e3) = try runWrapnet(
+      ["eval", engine, "--data-dir", data, "--compare", run + "/model.safetensors", "--json"])
+    #expect(s3 == 0, "\(e3)")
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(out3.utf8)) as? [String: Any])
+    let compare = try #require(doc["comparison"] as? [String: Any], "\(out3)")
+    #expect(compare["images"] as? Int == 12, "\(out3)")
+    #expect(compare["mismatches"] as? Int == 0 && compare["accumulator_mismatches"] as? Int == 0, "\(out3)")
+    #expect(compare["logit_mismatches"] as? Int == 0, "\(out3)")
+    #expect((compare["accumulators_compared"] as? Int ?? 0) > 0, "\(out3)")
   }
 }

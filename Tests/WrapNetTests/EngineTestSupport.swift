@@ -10,16 +10,18 @@ extension Tag {
 /// Tiny trained models for the engine tests: a zoo model trained a few steps on the synthetic quadrant task, so
 /// batch-norm statistics are non-trivial.
 enum EngineFixture {
-  /// A model of `architecture` with low-bit `mode`/`bits` and `weightBits`, after `steps` Adam steps.
+  /// A model of `architecture` with low-bit `mode`/`bits` and `weightBits`, after `steps` Adam steps on `grey`
+  /// 28×28 images or the architecture's default (`dataset(for:count:seed:)`).
   static func trained(
     _ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1, activationBits: Int = 2,
-    steps: Int = 3, seed: UInt64 = 5
+    steps: Int = 3, seed: UInt64 = 5, grey: Bool = false, widthDivisor: Int = 1
   ) throws -> WrapModel {
-    let data = dataset(for: architecture, count: 16 * steps, seed: 11)
+    let data =
+      grey ? syntheticDataset(count: 16 * steps, seed: 11) : dataset(for: architecture, count: 16 * steps, seed: 11)
     let config = ModelConfig(
       architecture: architecture, inputChannels: data.channels, inputHeight: data.height, inputWidth: data.width,
       weightBits: weightBits, activationBits: activationBits, accumulatorBits: mode == .exact ? 32 : bits,
-      accumulatorMode: mode, penalty: 0.001)
+      accumulatorMode: mode, penalty: 0.001, widthDivisor: widthDivisor)
     var options = TrainingOptions()
     options.epochs = 1
     options.batchSize = 16

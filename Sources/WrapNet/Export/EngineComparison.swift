@@ -61,7 +61,10 @@ public struct EngineComparison: Sendable, Equatable, Encodable {
       guard let t = trainerLayers[layer.name] else {
         throw EngineExportError(message: "the engine model's layer '\(layer.name)' is not in the trainer's \(trainer.config.displayName) model")
       }
-      guard t.outChannels == layer.outChannels, t.fanIn == layer.weights.k else {
+      // A logits layer after a sum pool too wide for byte codes reads every position: k = positions · fan-in.
+      var folded = false
+      if case .logits = layer.output { folded = layer.weights.k % t.fanIn == 0 }
+      guard t.outChannels == layer.outChannels, t.fanIn == layer.weights.k || folded else {
         throw EngineExportError(
           message: "layer '\(layer.name)': the engine model has \(layer.outChannels) outputs × \(layer.weights.k) inputs, the trainer's \(trainer.config.displayName) model \(t.outChannels) × \(t.fanIn); compare a packed model with the checkpoint it was converted from")
       }

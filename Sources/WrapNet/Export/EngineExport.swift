@@ -27,7 +27,10 @@ public struct EngineExportError: Error, CustomStringConvertible, Sendable {
 /// - low-bit layers with b > 12 (or a residual table over its size limit): the BN parameters, scale and
 ///   activation clip, so that the engine evaluates the same Float functions per value (`FloatOutput`);
 ///
-/// Supported: every zoo model (`mlp`, `cnn`, `vgg-small`, `resnet20` with sum pooling that fits a byte) with
+/// - a sum pool whose sums exceed a byte (resnet20 with 3-bit activations: up to 7 · 49 or 7 · 64): a flatten, and
+///   the logits layer's weight row repeated once per position, z = Σ_p W · x[p] = W · Σ_p x[p] (exact sums).
+///
+/// Supported: every zoo model (`mlp`, `cnn`, `vgg-small`, `resnet20`) with
 /// exact, wrap, cyclic, clamp or avoid accumulators of any width and a wide (32-bit) last layer. Rejected with an
 /// `EngineExportError`: `saturate` accumulators, low-bit last layers, low-bit sums the trainer cannot compute
 /// exactly in Float (beyond 2^24).
@@ -139,13 +142,22 @@ public enum EngineExport {
         continue
       }
       if layer is GlobalSumPool {
-        let sumMax = writer.maxCode * writer.h * writer.w
-        guard sumMax <= 255 else {
-          throw EngineExportError(
-            message: "layer '\(name)': sums of \(writer.h * writer.w) activation codes up to \(writer.maxCode) reach \(sumMax); the engine keeps codes in bytes (use 2-bit activations for resnet20)")
+        let plane = writer.h * writer.w
+        let sumMax = writer.maxCode * plane
+        if sumMax <= 255 {
+          (writer.h, writer.w, writer.maxCode) = (1, 1, sumMax)
+          writer.descriptors.append(PackedLayerDescriptor(name: name, kind: "sumpool"))
+        } else {
+          // The sums do not fit the engine's byte codes. The last layer is exact, so W · Σ_p x[p] = Σ_p W · x[p]:
+          // flatten instead, and the next linear layer repeats its weights once per position (`dense`).
+          guard i + 1 == layers.count - 1, layers[i + 1].layer is WrapLayer else {
+            throw EngineExportError(
+              message: "layer '\(name)': sums of \(plane) activation codes up to \(writer.maxCode) reach \(sumMax), more than a byte, and only a sum pool right before the logits layer can be folded into it")
+          }
+          writer.summedPlane = plane
+          (writer.c, writer.h, writer.w) = (writer.c * plane, 1, 1)
+          writer.descriptors.append(PackedLayerDescriptor(name: name, kind: "flatten"))
         }
-        (writer.h, writer.w, writer.maxCode) = (1, 1, sumMax)
-        writer.descriptors.append(PackedLayerDescriptor(name: name, kind: "sumpool"))
         i += 1
         continue
       }
@@ -217,6 +229,9 @@ private struct PackedWriter {
   var maxCode = 255
   /// The spatial shape a flatten consumed (for the linear layer that follows it).
   var flattened: (c: Int, h: Int, w: Int)? = nil
+  /// Positions of a sum pool flattened instead (its sums exceed a byte): the next linear layer repeats its weight
+  /// columns once per position, so it computes Σ_p W · x[p] = W · Σ_p x[p].
+  var summedPlane: Int? = nil
   var descriptors: [PackedLayerDescriptor] = []
   var file = SafeTensorsFile()
   /// The trainer's post-processing of every layer that produces codes, for `EngineExport.verify`.
@@ -266,8 +281,11 @@ private struct PackedWriter {
     let (codesF, scales) = wrap.quantizedWeights()
     let outC = wrap.geometry.outChannels
     let fanIn = wrap.geometry.fanIn
+    // A folded sum pool: the engine's layer reads positions × fanIn codes (see `summedPlane`).
+    let positions = summedPlane ?? 1
+    summedPlane = nil
     // Reorder the codes into the engine's NHWC column order.
-    var codes = [Int8](repeating: 0, count: codesF.count)
+    var codes = [Int8](repeating: 0, count: codesF.count * positions)
     let kindName: String
     switch wrap.geometry {
     case .conv(let inC, _, let k, let s, let p):
@@ -283,7 +301,7 @@ private struct PackedWriter {
       kindName = "conv"
       (c, h, w) = (outC, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
     case .linear(let inF, _):
-      if let f = flattened, f.c * f.h * f.w == inF, f.h * f.w > 1 {
+      if let f = flattened, positions == 1, f.c * f.h * f.w == inF, f.h * f.w > 1 {
         // Trainer columns are (c, y, x) of an NCHW flatten; the engine flattens NHWC as (y, x, c).
         for o in 0..<outC {
           for ch in 0..<f.c {
@@ -295,7 +313,12 @@ private struct PackedWriter {
           }
         }
       } else {
-        for j in codes.indices { codes[j] = Int8(codesF[j]) }
+        // Row o: the trainer's row repeated once per summed position (once without a folded sum pool).
+        for o in 0..<outC {
+          for p in 0..<positions {
+            for j in 0..<inF { codes[(o * positions + p) * inF + j] = Int8(codesF[o * inF + j]) }
+          }
+        }
       }
       kindName = "linear"
       (c, h, w) = (outC, 1, 1)
@@ -310,7 +333,7 @@ private struct PackedWriter {
     let (inputs, kernel, stride, padding): (Int, Int?, Int?, Int?)
     switch wrap.geometry {
     case .conv(let inC, _, let k, let s, let p): (inputs, kernel, stride, padding) = (inC, k, s, p)
-    case .linear(let inF, _): (inputs, kernel, stride, padding) = (inF, nil, nil, nil)
+    case .linear(let inF, _): (inputs, kernel, stride, padding) = (inF * positions, nil, nil, nil)
     }
     // `avoid` runs on a plain b-bit wrap-around accumulator: its weight constraint means the wrap never acts.
     var d = PackedLayerDescriptor(

@@ -14,7 +14,7 @@ extension ModelConfig {
   /// computed from the configuration alone, so a model can be judged before anything is allocated. Saturates at
   /// `Int.max` instead of overflowing. `ModelZoo.build` is the definition; a test checks that the two agree.
   public var parameterCount: Int {
-    let c = inputChannels, k = classes, m = widthMultiplier
+    let c = inputChannels, k = classes
     var total = 0
     func add(_ terms: Int...) {
       for t in terms {
@@ -34,33 +34,35 @@ extension ModelConfig {
     // A hidden layer: weights plus its batch norm's gamma and beta (running statistics are buffers, 2 more).
     func hidden(_ weights: Int, _ channels: Int) { add(weights, product(4, channels)) }
     func conv(_ i: Int, _ o: Int) { hidden(product(i, o, 9), o) }
+    // Hidden widths base · m / d, saturating like the products.
+    func wide(_ base: Int) -> Int { product(base, widthMultiplier) == Int.max ? Int.max : hiddenWidth(base) }
     switch architecture {
     case "mlp":
-      let width = product(1024, m)
+      let width = wide(1024)
       hidden(product(c, inputHeight, inputWidth, width), width)
       for _ in 0..<3 { hidden(product(width, width), width) }
       add(product(width, k), k)
     case "cnn":
-      conv(c, 16 * m)
-      conv(16 * m, 32 * m)
-      conv(32 * m, 64 * m)
-      conv(64 * m, 64 * m)
-      add(product(64 * m * 49, k), k)
+      conv(c, wide(16))
+      conv(wide(16), wide(32))
+      conv(wide(32), wide(64))
+      conv(wide(64), wide(64))
+      add(product(wide(64), 49, k), k)
     case "vgg-small":
-      conv(c, 128 * m)
-      for (i, o) in [(128, 128), (128, 256), (256, 256), (256, 512), (512, 512)] { conv(i * m, o * m) }
-      add(product(512 * m * 16, k), k)
+      conv(c, wide(128))
+      for (i, o) in [(128, 128), (128, 256), (256, 256), (256, 512), (512, 512)] { conv(wide(i), wide(o)) }
+      add(product(wide(512), ModelZoo.vggPlane(inputHeight), ModelZoo.vggPlane(inputWidth), k), k)
     default:  // resnet20
-      conv(c, 16 * m)
-      var inC = 16 * m
-      for width in [16 * m, 32 * m, 64 * m] {
+      conv(c, wide(16))
+      var inC = wide(16)
+      for width in [wide(16), wide(32), wide(64)] {
         for _ in 0..<3 {
           conv(inC, width)
           conv(width, width)
           inC = width
         }
       }
-      add(product(64 * m, k), k)
+      add(product(wide(64), k), k)
     }
     return total
   }
@@ -81,7 +83,7 @@ extension ModelConfig {
     guard needed > available else { return }
     func gib(_ b: Int) -> String { b == Int.max ? "more than 8 EiB" : String(format: "%.1f GiB", Double(b) / 1_073_741_824) }
     throw ConfigError(
-      message: "\(purpose) a '\(displayName)' model with \(classes) classes needs at least \(gib(needed)) (\(parameterCount == Int.max ? "too many" : String(parameterCount)) parameters × \(copies) copies × 4 bytes) but only \(gib(available)) of memory is available; use a smaller --width-multiplier or model")
+      message: "\(purpose) a '\(displayName)' model with \(classes) classes needs at least \(gib(needed)) (\(parameterCount == Int.max ? "too many" : String(parameterCount)) parameters × \(copies) copies × 4 bytes) but only \(gib(available)) of memory is available; use a smaller --width-multiplier, a --width-divisor or a smaller model")
   }
 }
 

@@ -29,10 +29,18 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// more often: this is how a study reaches the regime where naive wrap-around collapses. Checkpoints written
   /// before the field existed decode as 1.
   public var widthMultiplier: Int
+  /// Divides every hidden width after the multiplier: a hidden layer of base width B has B·m/d units or channels
+  /// (`hiddenWidth(_:)`), e.g. vgg-small ÷4 has 32, 32, 64, 64, 128, 128 channels and 1/16 of the MACs, small
+  /// enough to train on a laptop CPU. One of `widthDivisors`; checkpoints written before the field existed decode
+  /// as 1.
+  public var widthDivisor: Int
 
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
   /// Allowed width multipliers (checked by `validate` and by the command line's flag).
   public static let widthMultipliers = 1...16
+  /// Allowed width divisors: powers of two that divide every base width of the zoo (mlp 1024, cnn 16, vgg-small
+  /// 128, resnet20 16), so B·m/d is a whole number of at least 2.
+  public static let widthDivisors = [1, 2, 4, 8]
   /// Allowed input channels and numbers of classes (checked by `validate`).
   public static let inputChannelRange = 1...4
   public static let classRange = 2...100_000
@@ -41,7 +49,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     architecture: String, inputChannels: Int = 1, inputHeight: Int = 28, inputWidth: Int = 28, classes: Int = 10,
     weightBits: Int = 1, ternaryThreshold: Float = 0.7, activationBits: Int = 2, activationClip: Float = 2,
     accumulatorBits: Int = 8, accumulatorMode: AccumulatorMode = .cyclic, slope: Float = 2, penalty: Float = 0.01,
-    wideFirstLayer: Bool = true, wideLastLayer: Bool = true, widthMultiplier: Int = 1
+    wideFirstLayer: Bool = true, wideLastLayer: Bool = true, widthMultiplier: Int = 1,
+    widthDivisor: Int = 1
   ) {
     self.architecture = architecture
     self.inputChannels = inputChannels
@@ -59,6 +68,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     self.wideFirstLayer = wideFirstLayer
     self.wideLastLayer = wideLastLayer
     self.widthMultiplier = widthMultiplier
+    self.widthDivisor = widthDivisor
   }
 
   enum CodingKeys: String, CodingKey {
@@ -78,6 +88,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case wideFirstLayer = "wide_first_layer"
     case wideLastLayer = "wide_last_layer"
     case widthMultiplier = "width_multiplier"
+    case widthDivisor = "width_divisor"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -98,7 +109,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     wideFirstLayer = try c.decode(Bool.self, forKey: .wideFirstLayer)
     wideLastLayer = try c.decode(Bool.self, forKey: .wideLastLayer)
     widthMultiplier = try c.decodeIfPresent(Int.self, forKey: .widthMultiplier) ?? 1
+    widthDivisor = try c.decodeIfPresent(Int.self, forKey: .widthDivisor) ?? 1
   }
+
+  /// Units or channels of a hidden layer whose base width (multiplier and divisor 1) is `base`: base · m / d.
+  public func hiddenWidth(_ base: Int) -> Int { base * widthMultiplier / widthDivisor }
 
   /// Checks ranges; the message says which setting is wrong and what is allowed.
   public func validate() throws {
@@ -120,21 +135,37 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     guard Self.widthMultipliers.contains(widthMultiplier) else {
       throw fail("width multiplier must be in \(Self.widthMultipliers), got \(widthMultiplier)")
     }
+    guard Self.widthDivisors.contains(widthDivisor) else {
+      throw fail("width divisor must be one of \(Self.widthDivisors.map(String.init).joined(separator: ", ")), got \(widthDivisor)")
+    }
+    let size = "\(inputHeight)×\(inputWidth)"
     switch architecture {
     case "mlp", "cnn":
       guard inputHeight == 28, inputWidth == 28 else {
-        throw fail("model '\(architecture)' expects 28×28 images (MNIST, Fashion-MNIST), got \(inputHeight)×\(inputWidth)")
+        throw fail("model '\(architecture)' expects 28×28 images (MNIST, Fashion-MNIST), got \(size)")
       }
-    default:
-      guard inputHeight == 32, inputWidth == 32 else {
-        throw fail("model '\(architecture)' expects 32×32 images (CIFAR-10), got \(inputHeight)×\(inputWidth)")
+    case "vgg-small":
+      guard Self.imageSides.contains(inputHeight), Self.imageSides.contains(inputWidth), inputHeight >= 8, inputWidth >= 8 else {
+        throw fail("model 'vgg-small' pools three times by 2, so it needs images of 8×8 up to \(Self.imageSides.upperBound)×\(Self.imageSides.upperBound) (28×28 MNIST, 32×32 CIFAR-10), got \(size)")
+      }
+    default:  // "resnet20"
+      guard Self.imageSides.contains(inputHeight), Self.imageSides.contains(inputWidth), inputHeight % 4 == 0,
+        inputWidth % 4 == 0
+      else {
+        throw fail("model 'resnet20' halves its input twice (stride-2 stages), so height and width must be multiples of 4 up to \(Self.imageSides.upperBound) (28×28 MNIST → 14 → 7, 32×32 CIFAR-10 → 16 → 8), got \(size); crop or pad the images")
       }
     }
   }
 
-  /// The architecture's name, with the width multiplier when it is not 1 ("mlp ×2").
+  /// Image heights and widths `vgg-small` and `resnet20` accept (`mlp` and `cnn` take 28×28 only).
+  public static let imageSides = 4...512
+
+  /// The architecture's name, with the width factor m/d when it is not 1 ("mlp ×2", "vgg-small ×1/4").
   public var displayName: String {
-    widthMultiplier == 1 ? architecture : "\(architecture) ×\(widthMultiplier)"
+    if widthDivisor == 1 { return widthMultiplier == 1 ? architecture : "\(architecture) ×\(widthMultiplier)" }
+    var (m, d) = (widthMultiplier, widthDivisor)
+    while m % 2 == 0 && d % 2 == 0 { (m, d) = (m / 2, d / 2) }
+    return d == 1 ? "\(architecture) ×\(m)" : "\(architecture) ×\(m)/\(d)"
   }
 
   /// The low-bit layers' accumulator.

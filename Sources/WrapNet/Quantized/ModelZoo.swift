@@ -110,10 +110,14 @@ public struct WrapModel: Sendable {
   }
 }
 
-/// The model zoo: `mlp` and `cnn` for 28×28 grey images, `vgg-small` and `resnet20` for 32×32 colour images.
+/// The model zoo: `mlp` and `cnn` for 28×28 images; `vgg-small` and `resnet20` for 32×32 colour images (CIFAR-10)
+/// and 28×28 grey ones (MNIST, Fashion-MNIST), built for the configuration's input size (`ModelConfig.validate`).
 public enum ModelZoo {
   static let firstLayerName = "input"
   static let lastLayerName = "logits"
+
+  /// Side of vgg-small's last plane for an input side `s`: three 2×2 pools, each ⌊·/2⌋, so ⌊s/8⌋.
+  static func vggPlane(_ s: Int) -> Int { s / 8 }
 
   /// Builds the network for `config` (validated by the caller).
   static func build(_ config: ModelConfig, generator rng: inout SeededGenerator) -> Sequential {
@@ -157,45 +161,50 @@ public enum ModelZoo {
     }
 
     let c = config.inputChannels, classes = config.classes
-    let m = config.widthMultiplier
+    let (h, w) = (config.inputHeight, config.inputWidth)
+    // Hidden widths: base · m / d.
+    func wide(_ base: Int) -> Int { config.hiddenWidth(base) }
     switch config.architecture {
     case "mlp":
-      // 784 → 1024 → 1024 → 1024 → 1024 → classes (times the width multiplier); three 1024×1024 low-bit layers.
-      let width = 1024 * m
-      let inputs = c * config.inputHeight * config.inputWidth
+      // 784 → 1024 → 1024 → 1024 → 1024 → classes (times the width factor); three 1024×1024 low-bit layers.
+      let width = wide(1024)
       layers.append(("flatten", Flatten()))
-      block(first(.linear(inFeatures: inputs, outFeatures: width)), channels: width)
+      block(first(.linear(inFeatures: c * h * w, outFeatures: width)), channels: width)
       for _ in 0..<3 { block(low("fc\(index + 1)", .linear(inFeatures: width, outFeatures: width)), channels: width) }
       layers.append((lastLayerName, last(.linear(inFeatures: width, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     case "cnn":
       // Small VGG-style net for 28×28: 16 @28, pool, 32 @14, 64 @14, pool, 64 @7, linear (6.5 M MACs/image,
       // 98% of them in low-bit accumulators). Max pooling acts on activation codes, so it stays integer.
-      block(first(conv(c, 16 * m)), channels: 16 * m)
+      block(first(conv(c, wide(16))), channels: wide(16))
       layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(16 * m, 32 * m)), channels: 32 * m)
-      block(low("conv\(index + 1)", conv(32 * m, 64 * m)), channels: 64 * m)
+      block(low("conv\(index + 1)", conv(wide(16), wide(32))), channels: wide(32))
+      block(low("conv\(index + 1)", conv(wide(32), wide(64))), channels: wide(64))
       layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(64 * m, 64 * m)), channels: 64 * m)
+      block(low("conv\(index + 1)", conv(wide(64), wide(64))), channels: wide(64))
       layers.append(("flatten", Flatten()))
-      layers.append((lastLayerName, last(.linear(inFeatures: 64 * m * 7 * 7, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+      layers.append((lastLayerName, last(.linear(inFeatures: wide(64) * 7 * 7, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     case "vgg-small":
       // The VGG-Small of the low-bit CIFAR-10 literature: 128, 128, pool, 256, 256, pool, 512, 512, pool, linear.
-      block(first(conv(c, 128 * m)), channels: 128 * m)
-      block(low("conv\(index + 1)", conv(128 * m, 128 * m)), channels: 128 * m)
+      // Each 2×2 pool floors odd sides (its windows do not overlap the edge), so the last plane is ⌊H/8⌋×⌊W/8⌋:
+      // 4×4 for 32×32, 3×3 for 28×28 (28 → 14 → 7 → 3; the 7th row and column of the 7×7 plane are dropped).
+      block(first(conv(c, wide(128))), channels: wide(128))
+      block(low("conv\(index + 1)", conv(wide(128), wide(128))), channels: wide(128))
       layers.append(("pool1", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(128 * m, 256 * m)), channels: 256 * m)
-      block(low("conv\(index + 1)", conv(256 * m, 256 * m)), channels: 256 * m)
+      block(low("conv\(index + 1)", conv(wide(128), wide(256))), channels: wide(256))
+      block(low("conv\(index + 1)", conv(wide(256), wide(256))), channels: wide(256))
       layers.append(("pool2", MaxPool2D(kernel: 2, stride: 2)))
-      block(low("conv\(index + 1)", conv(256 * m, 512 * m)), channels: 512 * m)
-      block(low("conv\(index + 1)", conv(512 * m, 512 * m)), channels: 512 * m)
+      block(low("conv\(index + 1)", conv(wide(256), wide(512))), channels: wide(512))
+      block(low("conv\(index + 1)", conv(wide(512), wide(512))), channels: wide(512))
       layers.append(("pool3", MaxPool2D(kernel: 2, stride: 2)))
       layers.append(("flatten", Flatten()))
-      layers.append((lastLayerName, last(.linear(inFeatures: 512 * m * 4 * 4, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
+      let features = wide(512) * ModelZoo.vggPlane(h) * ModelZoo.vggPlane(w)
+      layers.append((lastLayerName, last(.linear(inFeatures: features, outFeatures: classes), maxInputCode: act.maxCode, inputScale: act.scale)))
     default:  // "resnet20"
-      // CIFAR ResNet-20: 16-channel stem, three stages of three basic blocks (16, 32, 64), sum pool, linear.
-      block(first(conv(c, 16 * m)), channels: 16 * m)
-      var inC = 16 * m
-      for (stage, width) in [16 * m, 32 * m, 64 * m].enumerated() {
+      // CIFAR ResNet-20: 16-channel stem, three stages of three basic blocks (16, 32, 64), sum pool, linear. The
+      // stride-2 stages halve H and W (multiples of 4): 32 → 16 → 8, 28 → 14 → 7.
+      block(first(conv(c, wide(16))), channels: wide(16))
+      var inC = wide(16)
+      for (stage, width) in [wide(16), wide(32), wide(64)].enumerated() {
         for b in 0..<3 {
           let stride = (stage > 0 && b == 0) ? 2 : 1
           let name = "stage\(stage + 1).block\(b + 1)"
@@ -210,9 +219,11 @@ public enum ModelZoo {
           inC = width
         }
       }
+      // The sum of (H/4)·(W/4) codes per channel: codes up to maxCode · plane, whose unit is scale / plane, so
+      // the logits layer sees the average activation.
       layers.append(("pool", GlobalSumPool()))
-      let plane = (config.inputHeight / 4) * (config.inputWidth / 4)
-      layers.append((lastLayerName, last(.linear(inFeatures: 64 * m, outFeatures: classes), maxInputCode: act.maxCode * plane,
+      let plane = (h / 4) * (w / 4)
+      layers.append((lastLayerName, last(.linear(inFeatures: wide(64), outFeatures: classes), maxInputCode: act.maxCode * plane,
                                          inputScale: act.scale / Float(plane))))
     }
     return Sequential(layers)

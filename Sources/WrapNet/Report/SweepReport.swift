@@ -101,6 +101,9 @@ public struct SweepReport {
     if cfg.widthMultiplier != 1 {
       s += "Every hidden width of `\(cfg.architecture)` multiplied by \(cfg.widthMultiplier) (`--width-multiplier \(cfg.widthMultiplier)`). "
     }
+    if cfg.widthDivisor != 1 {
+      s += "Every hidden width of `\(cfg.architecture)` divided by \(cfg.widthDivisor) (`--width-divisor \(cfg.widthDivisor)`). "
+    }
     s += "Weights \(WeightFormat(bits: cfg.weightBits).name), \(cfg.activationBits)-bit activations; first and last layers "
     s += "\(cfg.wideFirstLayer && cfg.wideLastLayer ? "8-bit weights with 32-bit accumulators" : "as configured"). "
     s += "Every fine-tuning cell starts from the same 32-bit model with the same budget and seed: "

@@ -215,8 +215,8 @@ extension WrapModel {
       throw CheckpointError(
         path: sourcePath,
         reason: "cannot initialize a '\(config.displayName)' model from this '\(source.config.displayName)' checkpoint: \(problem)"
-          + (source.config.widthMultiplier != config.widthMultiplier
-            ? " (it was trained with --width-multiplier \(source.config.widthMultiplier))" : ""))
+          + (source.config.widthMultiplier != config.widthMultiplier || source.config.widthDivisor != config.widthDivisor
+            ? " (it was trained with --width-multiplier \(source.config.widthMultiplier) --width-divisor \(source.config.widthDivisor))" : ""))
     }
   }
 }
