@@ -71,6 +71,8 @@ struct SweepCommand: ParsableCommand {
   @Option(help: "Reuse this 32-bit model instead of training OUT/base.") var base: String?
   @Flag(inversion: .prefixedNo, help: "Range-calibrate the base model for each fine-tuning cell's accumulator first, as `wrapnet train --init` does.")
   var calibrate = true
+  @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1] (default 1/3).")
+  var calibrationTarget: Double?
   @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
   @Option(parsing: .unconditional, help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
 
@@ -86,6 +88,9 @@ struct SweepCommand: ParsableCommand {
     do { try grid().validate() } catch let e as ConfigError { throw ValidationError(e.message) }
     guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
     guard baseEpochs >= 1 else { throw ValidationError("--base-epochs must be at least 1") }
+    if let t = calibrationTarget, !(t > 0 && t <= 1) {
+      throw ValidationError("--calibration-target must be in (0, 1], got \(t)")
+    }
     if let n = maxCells, n < 0 { throw ValidationError("--max-cells must be >= 0") }
     if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
     guard batchSize >= 2 else {
@@ -159,7 +164,7 @@ struct SweepCommand: ParsableCommand {
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     let settings = SweepSettings(
       dataset: dataset, model: baseConfig, training: options, limitTest: limitTest, baseDigest: try fileDigest(basePath),
-      calibrate: calibrate ? true : nil)
+      calibrate: calibrate ? true : nil, calibrationTarget: calibrate ? calibrationTarget : nil)
     let journalPath = (out as NSString).appendingPathComponent("results.jsonl")
     var journal = try SweepJournal(path: journalPath, settings: settings)
     let runner = SweepRunner(base: baseModel, settings: settings, train: train, test: test)

@@ -59,6 +59,8 @@ struct TrainCommand: ParsableCommand {
       and kept in OUT/calibration.json and summary.json.
       """))
   var calibrate: Bool?
+  @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1].")
+  var calibrationTarget: Double = RangeCalibration.defaultTarget
   @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
   var resume = false
   @Option(help: "Output directory.") var out: String
@@ -69,6 +71,9 @@ struct TrainCommand: ParsableCommand {
     }
     guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
     if resume && initFrom != nil { throw ValidationError("--resume and --init cannot be combined: --resume continues OUT's own run") }
+    guard calibrationTarget > 0 && calibrationTarget <= 1 else {
+      throw ValidationError("--calibration-target must be in (0, 1], got \(calibrationTarget)")
+    }
     if calibrate == true && initFrom == nil {
       throw ValidationError("--calibrate needs --init: it fits a trained model's sums into the accumulator before fine-tuning")
     }
@@ -180,7 +185,8 @@ struct TrainCommand: ParsableCommand {
     let calibrationPath = (out as NSString).appendingPathComponent("calibration.json")
     var calibration: Any = NSNull()
     if (calibrate ?? (initFrom != nil)) && !resume {
-      let results = RangeCalibration.calibrate(&model!, train: train, batchSize: options.batchSize)
+      let results = RangeCalibration.calibrate(
+        &model!, train: train, target: calibrationTarget, batchSize: options.batchSize)
       for r in results { stderrLine(Self.calibrationLine(r)) }
       calibration = try jsonObject(results)
       try JSONFile.write(jsonObject: calibration, to: calibrationPath)

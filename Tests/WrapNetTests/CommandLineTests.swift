@@ -44,6 +44,8 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--dataset", "imagenet", "--out", "/tmp/x"], "imagenet"),
     (["train", "--resume", "--init", "a.safetensors", "--out", "/tmp/x"], "--resume"),
     (["train", "--calibrate", "--out", "/tmp/x"], "--calibrate needs --init"),
+    (["train", "--calibration-target", "0", "--out", "/tmp/x"], "--calibration-target"),
+    (["sweep", "--calibration-target", "1.5", "--out", "/tmp/x"], "--calibration-target"),
     (["eval", "/nonexistent/model.safetensors"], "no such file"),
     (["eval", "x.safetensors", "--acc-bits", "40"], "--acc-bits"),
     (["sweep", "--bits", "8,x", "--out", "/tmp/x"], "--bits"),

@@ -85,6 +85,18 @@ import WrapNetEngine
     }
   }
 
+  @Test func aWiderTargetScalesLess() throws {
+    let data = syntheticDataset(count: 64, seed: 10)
+    var third = try Self.mlp(bits: 8), half = try Self.mlp(bits: 8)
+    let a = RangeCalibration.calibrate(&third, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
+    let b = RangeCalibration.calibrate(&half, train: data, target: 0.5, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
+    for (x, y) in zip(a, b) {
+      #expect(y.target == 64 && x.target == 128.0 / 3)
+      #expect(y.factor > x.factor, "\(x.name): factor \(y.factor) at 1/2 vs \(x.factor) at 1/3")
+      #expect(y.rmsAfter <= 64 * 1.03 && y.rmsAfter > x.rmsAfter)
+    }
+  }
+
   @Test func leavesLayersThatFitAlone() throws {
     // At 16 bits the same sums are far below 2^15/3: nothing is scaled.
     let data = syntheticDataset(count: 64, seed: 7)

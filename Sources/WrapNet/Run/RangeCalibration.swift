@@ -11,7 +11,9 @@ import Foundation
 ///
 ///     for every low-bit layer L fed by  BatchNorm → ActivationCodes (→ MaxPool2D / Flatten)  in the same chain:
 ///         rms(L) = √(mean z²) of L's exact sums over the calibration images (batch-norm batch statistics)
-///         if rms(L) > target = 2^(b−1) / 3:   γ, β of that batch norm  ×=  target / rms(L)
+///         if rms(L) > target · 2^(b−1):   γ, β of that batch norm  ×=  target · 2^(b−1) / rms(L)
+///
+/// with `target` = 1/3 by default (three RMS fit in the range).
 ///
 /// repeated (at most `rounds` times) until every RMS is within 3 % of its target or below it, since the codes are
 /// rounded and clipped, so the RMS is not exactly proportional to the factor. Scaling γ and β by r scales the batch
@@ -34,7 +36,7 @@ public enum RangeCalibration {
     /// RMS of the layer's exact sums before and after calibration.
     public var rmsBefore: Double
     public var rmsAfter: Double
-    /// The RMS calibration aims at: 2^(b−1) / 3.
+    /// The RMS calibration aims at: target · 2^(b−1) (by default 2^(b−1) / 3).
     public var target: Double
     /// The factor γ and β of `batchNorm` were multiplied by (1: unchanged).
     public var factor: Double
@@ -56,9 +58,10 @@ public enum RangeCalibration {
   /// `reestimationBatches` batches of `batchSize`; a model whose sums all fit is left exactly as it was. Returns one result per low-bit layer, in forward order. A model without low-bit layers (a 32-bit
   /// model) or a training set of fewer than 2 images leaves the model unchanged and returns no results.
   public static func calibrate(
-    _ model: inout WrapModel, train: ImageDataset, batchSize: Int = 128, calibrationImages: Int = 512,
-    reestimationBatches: Int = 40
+    _ model: inout WrapModel, train: ImageDataset, target: Double = defaultTarget, batchSize: Int = 128,
+    calibrationImages: Int = 512, reestimationBatches: Int = 40
   ) -> [LayerResult] {
+    precondition(target > 0 && target <= 1, "RangeCalibration: target \(target) must be in (0, 1]")
     let lowBit = lowBitLayerNames(model)
     guard !lowBit.isEmpty, train.count >= 2, calibrationImages >= 2, batchSize >= 2 else { return [] }
     let calibration = batches(train, images: calibrationImages, batchSize: calibrationImages)[0]
@@ -76,7 +79,7 @@ public enum RangeCalibration {
       var changed = false
       for name in lowBit {
         guard let bn = feeds[name], let r = rms[name] else { continue }
-        let target = targetRMS(model, layer: name)
+        let target = targetRMS(model, layer: name, fraction: target)
         let have = factor[name] ?? 1
         // Aim at the target, never above a factor of 1 overall (calibration only shrinks).
         let want = min(1, have * target / max(r, 1e-9))
@@ -98,16 +101,19 @@ public enum RangeCalibration {
     return lowBit.map { name in
       LayerResult(
         name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
-        target: targetRMS(model, layer: name), factor: factor[name] ?? 1)
+        target: targetRMS(model, layer: name, fraction: target), factor: factor[name] ?? 1)
     }
   }
 
-  /// 2^(b−1) / 3 for the layer's accumulator width b: three RMS fit in the range.
-  static func targetRMS(_ model: WrapModel, layer: String) -> Double {
+  /// The default target RMS, as a fraction of 2^(b−1): three RMS fit in the range.
+  public static let defaultTarget = 1.0 / 3
+
+  /// `fraction` · 2^(b−1) for the layer's accumulator width b.
+  static func targetRMS(_ model: WrapModel, layer: String, fraction: Double) -> Double {
     var model = model
     var bits = 32
     model.network.visitWrapLayers { if $0.name == layer { bits = $0.accumulator.bits } }
-    return Double(1 << (min(bits, 32) - 1)) / 3
+    return Double(1 << (min(bits, 32) - 1)) * fraction
   }
 
   /// Names of the low-bit layers (accumulators narrower than 32 bits), in forward order.

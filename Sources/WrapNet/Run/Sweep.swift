@@ -124,10 +124,12 @@ public struct SweepSettings: Sendable, Equatable, Codable {
   /// `true`: every fine-tuning cell starts with `RangeCalibration` of the base model for its accumulator. nil (not
   /// false) otherwise, so journals written without the option keep their settings line.
   public var calibrate: Bool?
+  /// The calibration target (`RangeCalibration.calibrate`'s `target`); nil: the default.
+  public var calibrationTarget: Double?
 
   public init(
     dataset: String, model: ModelConfig, training: TrainingOptions, limitTest: Int?, baseDigest: String,
-    calibrate: Bool? = nil
+    calibrate: Bool? = nil, calibrationTarget: Double? = nil
   ) {
     self.dataset = dataset
     self.model = model
@@ -135,6 +137,7 @@ public struct SweepSettings: Sendable, Equatable, Codable {
     self.limitTest = limitTest
     self.baseDigest = baseDigest
     self.calibrate = calibrate
+    self.calibrationTarget = calibrationTarget
   }
 
   enum CodingKeys: String, CodingKey {
@@ -142,6 +145,7 @@ public struct SweepSettings: Sendable, Equatable, Codable {
     case limitTest = "limit_test"
     case baseDigest = "base_md5"
     case calibrate
+    case calibrationTarget = "calibration_target"
   }
 }
 
@@ -363,7 +367,9 @@ public struct SweepRunner {
       }
       try model.loadWeights(from: base, sourcePath: "base model")
       if settings.calibrate == true {
-        result.calibration = RangeCalibration.calibrate(&model, train: train, batchSize: settings.training.batchSize)
+        result.calibration = RangeCalibration.calibrate(
+          &model, train: train, target: settings.calibrationTarget ?? RangeCalibration.defaultTarget,
+          batchSize: settings.training.batchSize)
       }
       var trainer = try Trainer(model: model, options: settings.training, train: train)
       var last: EpochStats? = nil
