@@ -110,6 +110,16 @@ import WrapNetEngine
       options: InferenceOptions(path: .fastest, threads: 3, chunkSize: 1, recordAccumulators: true))
     #expect(threaded.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))
     #expect(threaded.accumulators == single.accumulators)
+    // A runner keeps its plan and scratch memory between runs: the same results every time.
+    let runner = try InferenceRunner(model: engine, options: InferenceOptions(path: .fastest, recordAccumulators: true))
+    for _ in 0..<2 { #expect(runner.run(pixels: data.images, count: data.count) == single) }
+    // Options that rule a layer's own kernel out give the byte GEMM with the options' path and lanes.
+    let portable = try InferenceRunner(model: engine, options: InferenceOptions(path: .portable))
+    #expect(portable.layerKernels.allSatisfy { if case .gemm(_, .portable) = $0 { true } else { false } })
+    if KernelPath.isAVX2Available, c.bits <= 8, c.mode == .wrap || c.mode == .cyclic {
+      let wide = try InferenceRunner(model: engine, options: InferenceOptions(path: .avx2, lanes: 16))
+      #expect(!wide.layerKernels.contains { if case .lookup = $0 { true } else { false } })
+    }
     // Without recording, the lookup kernel writes only the next codes (no sums): the same logits.
     let plain = try engine.run(pixels: data.images, count: data.count, options: InferenceOptions(path: .fastest))
     #expect(plain.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))

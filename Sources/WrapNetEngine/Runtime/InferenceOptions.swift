@@ -1,4 +1,5 @@
-/// How `InferenceModel.run` computes: kernel path, lane width, threads, and whether to record accumulators.
+/// How `InferenceRunner` (and `InferenceModel.run`) computes: kernel path, lane width, threads, and whether to
+/// record accumulators.
 public struct InferenceOptions: Sendable, Equatable {
   /// Kernel implementation for every GEMM (all paths give identical integers).
   public var path: KernelPath
@@ -50,7 +51,7 @@ public struct RecordedAccumulators: Sendable, Equatable {
   public var values: [Int32]
 }
 
-/// What `InferenceModel.run` returns.
+/// What `InferenceRunner.run` (and `InferenceModel.run`) returns.
 public struct InferenceResult: Sendable, Equatable {
   /// Logits [N, classes].
   public var logits: [Float]
