@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetEngine
 
 /// The `wrapnet` executable built beside the test bundle.
 func wrapnetExecutable() -> URL {

@@ -1,4 +1,5 @@
 import Foundation
+import WrapNetEngine
 
 /// Problems with a checkpoint file: what was expected, what was found, and the file.
 public struct CheckpointError: Error, CustomStringConvertible {

@@ -20,7 +20,10 @@ extension InferenceModel {
 
   /// Parses and validates packed-model bytes; `source` names them in errors.
   public init(bytes: [UInt8], source: String = "<memory>") throws {
-    let file = try PackedFileReader(bytes: bytes, source: source)
+    let file: SafeTensorsFile
+    do { file = try SafeTensorsFile(bytes: bytes, source: source) } catch let error as SafeTensorsError {
+      throw InferenceModelError(path: source, reason: "not a valid packed model file: \(error.reason)")
+    }
     func fail(_ reason: String) -> InferenceModelError { InferenceModelError(path: source, reason: reason) }
     let meta = file.metadata
     guard meta["format"] == PackedModelFormat.name else {
@@ -175,7 +178,7 @@ extension InferenceModel {
   }
 
   private static func denseLayer(
-    _ d: PackedLayerDescriptor, at: String, file: PackedFileReader, used: inout Set<String>,
+    _ d: PackedLayerDescriptor, at: String, file: SafeTensorsFile, used: inout Set<String>,
     input: (h: Int, w: Int, c: Int), inputMaxCode: Int, saved: inout (h: Int, w: Int, c: Int, maxCode: Int)?,
     fail: (String) -> InferenceModelError
   ) throws -> DenseLayer {
@@ -229,11 +232,11 @@ extension InferenceModel {
     func tensor(_ suffix: String, _ dtype: String, _ shape: [Int]) throws -> [UInt8] {
       let name = "\(d.name).\(suffix)"
       guard let t = file.tensors[name] else { throw fail("\(at): tensor '\(name)' is missing") }
-      guard t.dtype == dtype, t.shape == shape else {
-        throw fail("\(at): tensor '\(name)' is \(t.dtype) \(t.shape), expected \(dtype) \(shape)")
+      guard t.dtype.rawValue == dtype, t.shape == shape else {
+        throw fail("\(at): tensor '\(name)' is \(t.dtype.rawValue) \(t.shape), expected \(dtype) \(shape)")
       }
       used.insert(name)
-      return Array(file.bytes[t.range])
+      return t.bytes
     }
     let packedCount = WeightCodePacking.byteCount(codes: outputs * fanIn, kind: kind)
     let packed = try tensor("weight_codes", "U8", [packedCount])
