@@ -110,22 +110,29 @@ extension InferenceRunner {
         from: r0, count: count, outputGrid: outputGrid, saved: (saved.h, saved.w, saved.c), stride: st,
         into: sr.baseAddress!)
     }
-    /// Calls `body(index, channel, shortcut code)` for every value z[index] (index = row · m + channel); used by
-    /// the rarer outputs (32-bit residual thresholds, Float post-processing).
-    func forEachValue(_ sc: Shortcut, _ body: (Int, Int, Int) -> Void) {
+    /// Calls `body(r0, count, offsets)` for each block of rows r0 ..< r0 + count with the offsets of their
+    /// shortcut pixels in the saved input.
+    func forEachBlock(_ sc: Shortcut, _ body: (Int, Int, UnsafeMutableBufferPointer<Int>) -> Void) {
       shortcutRows.withUnsafeMutableBufferPointer { sr in
         var r0 = 0
         while r0 < rows {
           let count = min(blockRows, rows - r0)
           shortcutOffsets(from: r0, count: count, stride: sc.stride, into: sr)
-          for ch in 0..<m {
-            let j = ch - sc.padBefore
-            let reaches = j >= 0 && j < sc.channels
-            for b in 0..<count {
-              body((r0 &+ b) &* m &+ ch, ch, reaches ? Int(saved.codes[sr[b] &+ j]) : 0)
-            }
-          }
+          body(r0, count, sr)
           r0 += count
+        }
+      }
+    }
+    /// Calls `body(index, channel, shortcut code)` for every value z[index] (index = row · m + channel); used by
+    /// the rarer outputs (32-bit residual thresholds, Float post-processing).
+    func forEachValue(_ sc: Shortcut, _ body: (Int, Int, Int) -> Void) {
+      forEachBlock(sc) { r0, count, sr in
+        for ch in 0..<m {
+          let j = ch - sc.padBefore
+          let reaches = j >= 0 && j < sc.channels
+          for b in 0..<count {
+            body((r0 &+ b) &* m &+ ch, ch, reaches ? Int(saved.codes[sr[b] &+ j]) : 0)
+          }
         }
       }
     }
@@ -133,24 +140,19 @@ extension InferenceRunner {
     case .residualTable(let codes, let sc):
       let size = 1 << bits
       let offset = 1 << (bits - 1)
-      // The hot path (every low-bit ResNet block): written out, with the channel's table base hoisted.
+      // The common path (low-bit ResNet blocks off the lookup kernel): written out, with the channel's table base
+      // hoisted.
       codes.withUnsafeBufferPointer { t in
-        shortcutRows.withUnsafeMutableBufferPointer { sr in
-          var r0 = 0
-          while r0 < rows {
-            let count = min(blockRows, rows - r0)
-            shortcutOffsets(from: r0, count: count, stride: sc.stride, into: sr)
-            for ch in 0..<m {
-              let tc = t.baseAddress! + ch * sc.codes * size + offset
-              let j = ch - sc.padBefore
-              let reaches = j >= 0 && j < sc.channels
-              for b in 0..<count {
-                let r = r0 &+ b
-                let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
-                out[r &* m &+ ch] = tc[code &* size &+ Int(z[r &* m &+ ch])]
-              }
+        forEachBlock(sc) { r0, count, sr in
+          for ch in 0..<m {
+            let tc = t.baseAddress! + ch * sc.codes * size + offset
+            let j = ch - sc.padBefore
+            let reaches = j >= 0 && j < sc.channels
+            for b in 0..<count {
+              let r = r0 &+ b
+              let code = reaches ? Int(saved.codes[sr[b] &+ j]) : 0
+              out[r &* m &+ ch] = tc[code &* size &+ Int(z[r &* m &+ ch])]
             }
-            r0 += count
           }
         }
       }
