@@ -1,19 +1,7 @@
 import Foundation
 
-/// Why a packed engine model was rejected: the file, what was expected and what was found.
-public struct InferenceModelError: Error, CustomStringConvertible, Sendable, Equatable {
-  /// The file (or "<memory>").
-  public var path: String
-  /// What is wrong and, where it helps, what to do.
-  public var reason: String
-  /// An error about `path`.
-  public init(path: String, reason: String) {
-    self.path = path
-    self.reason = reason
-  }
-  /// "<path>: <reason>".
-  public var description: String { "\(path): \(reason)" }
-}
+/// Why a packed engine model was rejected: the file (or "<memory>"), what was expected and what was found.
+public typealias InferenceModelError = FileError
 
 /// What the integer engine does with a layer's sums.
 public enum EngineAccumulatorMode: String, Sendable, CaseIterable {
