@@ -28,8 +28,6 @@
   sum = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(c0, c1), _mm256_xor_si256(c2, c3)),          \
                          _mm256_xor_si256(_mm256_xor_si256(c4, c5), _mm256_xor_si256(c6, c7)));
 
-static inline __m256i and_si256(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
-
 int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations) {
   __m256i x0 = _mm256_set1_epi8(3), x1 = _mm256_set1_epi8(2);
   __m256i w0 = _mm256_set1_epi8(1), w1 = _mm256_set1_epi8(-1), w2 = _mm256_set1_epi8(0), w3 = _mm256_set1_epi8(-2);
@@ -38,36 +36,9 @@ int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations) {
   __m256i sum;
   switch (primitive) {
     case WRAPNET_CEILING_SIGN_ADD8: { WRAPNET_CEILING_LOOP(_mm256_sign_epi8, _mm256_add_epi8) break; }
-    case WRAPNET_CEILING_AND_ADD8: { WRAPNET_CEILING_LOOP(and_si256, _mm256_add_epi8) break; }
     case WRAPNET_CEILING_MADDUBS_ADD16: { WRAPNET_CEILING_LOOP(_mm256_maddubs_epi16, _mm256_add_epi16) break; }
     case WRAPNET_CEILING_MADD_ADD32: { WRAPNET_CEILING_LOOP(_mm256_madd_epi16, _mm256_add_epi32) break; }
     case WRAPNET_CEILING_SHUFFLE_ADD8: { WRAPNET_CEILING_LOOP(_mm256_shuffle_epi8, _mm256_add_epi8) break; }
-    case WRAPNET_CEILING_NIBBLE_XOR_ADD8: {
-      // The nibble kernel's step: xor + add8 on codes packed two per byte (64 MACs per pair), with its nibble
-      // split (and, shift, and, add, add per accumulator) after every 5 steps, as for 2-bit codes. One
-      // iteration = 5 steps on 4 accumulators (4 more hold the split totals; 12 registers, no spills).
-      const __m256i low = _mm256_set1_epi8(0x0F);
-      __m256i t0 = _mm256_setzero_si256(), t1 = t0, t2 = t0, t3 = t0;
-      for (size_t i = 0; i < iterations; i++) {
-        __m256i p0 = _mm256_setzero_si256(), p1 = p0, p2 = p0, p3 = p0;
-        for (int step = 0; step < 5; step++) {
-          p0 = _mm256_add_epi8(p0, _mm256_xor_si256(x0, w0));
-          p1 = _mm256_add_epi8(p1, _mm256_xor_si256(x0, w1));
-          p2 = _mm256_add_epi8(p2, _mm256_xor_si256(x1, w0));
-          p3 = _mm256_add_epi8(p3, _mm256_xor_si256(x1, w1));
-          __asm__ volatile("" : "+x"(x0), "+x"(x1));
-        }
-#define WRAPNET_SPLIT(t, p) \
-  t = _mm256_add_epi8(t, _mm256_add_epi8(_mm256_and_si256(p, low), _mm256_and_si256(_mm256_srli_epi16(p, 4), low)))
-        WRAPNET_SPLIT(t0, p0);
-        WRAPNET_SPLIT(t1, p1);
-        WRAPNET_SPLIT(t2, p2);
-        WRAPNET_SPLIT(t3, p3);
-#undef WRAPNET_SPLIT
-      }
-      sum = _mm256_xor_si256(_mm256_xor_si256(t0, t1), _mm256_xor_si256(t2, t3));
-      break;
-    }
     default: return -1;
   }
   return _mm256_extract_epi64(sum, 0) ^ _mm256_extract_epi64(sum, 3);

@@ -20,10 +20,9 @@ struct BenchCommand: ParsableCommand {
       Builds each zoo model with random weights (speed does not depend on trained values) and measures:
 
       0. Ceiling. Register-only loops (no loads, eight independent accumulators) of each kernel's inner step: \
-      sign+add8 (binary/ternary, 8-bit lanes), and+add8 (binary weights as masks), maddubs+add16, madd+add32 \
-      (32-bit lanes), "shuffle+add8 lut" (the lookup kernel's step: one vpshufb picks 32 table entries of 4 products \
-      each, 128 MACs per pair), "xor+add8 nibbles" (the nibble kernel's step: two codes per byte, 64 MACs per pair, with \
-      its nibble split every 5 steps), in GOPS on one thread (AVX2 CPUs only). No kernel built from a step can \
+      sign+add8 (binary/ternary, 8-bit lanes), maddubs+add16, madd+add32 (32-bit lanes), "shuffle+add8 lut" (the \
+      lookup kernel's step: one vpshufb picks 32 table entries of 4 products each, 128 MACs per pair), in GOPS on \
+      one thread (AVX2 CPUs only). No kernel built from a step can \
       beat its ceiling on this core, so it is the honest yardstick for the kernel GOPS below.
 
       1. Kernels. For every low-bit layer (all but the wide first and last layers), the engine's wrap-around GEMM \
@@ -34,8 +33,7 @@ struct BenchCommand: ParsableCommand {
       the row "avx2 lut": the lookup kernel that the engine's avx2 path runs on those layers (16-entry tables \
       of the signed sums of every 4 codes, one vpshufb + vpaddb per 128 products, weights as table indices, 8-bit \
       lanes; the tables are built beforehand, as the engine builds them once per input pixel, and not timed; its \
-      8/32 is over the avx2 32-bit-lane kernel), and with codes of at most 3 bits "avx2 nib": the nibble kernel \
-      (codes two per byte, weights as XOR masks). Single thread. Each case is first \
+      8/32 is over the avx2 32-bit-lane kernel). Single thread. Each case is first \
       checked against the reference path (a mismatch stops the program), then timed for at least --seconds and \
       3 runs. GOPS = 2·m·n·k / seconds of the median run (1 MAC = 2 ops; the median, as the peer benchmark \
       reports, so a neighbour's busy spell on a shared machine moves it little). "% peak" is the share of --peak-gops (8/16-bit \
@@ -47,8 +45,8 @@ struct BenchCommand: ParsableCommand {
 
       2. Whole model. The model (low-bit layers in cyclic mode) is converted with the engine exporter and run by \
       the integer engine from uint8 pixels (random 0...255) to logits, fastest kernel path, narrowest lanes, for \
-      every --batches x --threads (default 1 and 2 threads; binary and ternary layers on the lookup kernel, or \
-      with --nibble-kernel on the nibble kernel): one warm-up run, then at least --model-seconds and \
+      every --batches x --threads (default 1 and 2 threads; binary and ternary layers on the lookup kernel): one \
+      warm-up run, then at least --model-seconds and \
       3 runs, wall clock; images/s = batch / the median run. Every zoo model runs (resnet20's residual adds and sum pooling included); a model \
       the exporter rejects would print "not supported" with the reason. With other jobs on the machine the \
       2-thread numbers mean little; the load average is printed.
@@ -63,7 +61,7 @@ struct BenchCommand: ParsableCommand {
       engine cannot convert (and marked so).
 
       --json prints one JSON object: "models" (model, batch, threads, images_per_second per measurement), \
-      "kernels" and "kernel_totals" (each with "path", "lanes" and "kernel": "bytes", "lookup" or "nibble"), "model_bytes", \
+      "kernels" and "kernel_totals" (each with "path", "lanes" and "kernel": "bytes" or "lookup"), "model_bytes", \
       "peak_gops", "clock", "cpu", ... Progress goes to stderr.
 
       Examples:
@@ -102,12 +100,6 @@ struct BenchCommand: ParsableCommand {
 
   @Option(help: "Kernel clock: thread-cpu (CPU time of the thread) or wall.")
   var clock: BenchClock = .threadCPU
-
-  @Flag(
-    help:
-      "Whole model: run the binary and ternary layers with the nibble kernel instead of the lookup kernel (same integers; to compare the two)."
-  )
-  var nibbleKernel = false
 
   @Flag(help: "Time the reference path on every shape (slow), not only on shapes up to 4 M MACs.")
   var reference = false
@@ -224,18 +216,16 @@ struct BenchCommand: ParsableCommand {
           measured[key] = gops
           r.kernels.append(KernelResult(shape: shape, path: path, lanes: path == .reference ? nil : lanes, gops: gops))
         }
-        // The lookup kernel (what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights)
-        // and the nibble kernel (codes <= 7).
+        // The lookup kernel: what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights.
         if (weightKind == .binary || weightKind == .ternary) && accBits <= 8 {
-          for kernel in [EngineKernel.lookup, .nibble] {
-            let key = "\(shape.m),\(shape.n),\(shape.k),\(kernel)"
-            let measure = kernel == .lookup ? KernelBenchmark.measureLookupGOPS : KernelBenchmark.measureNibbleGOPS
-            if let gops = measured[key]
-              ?? measure(shape.m, shape.n, shape.k, weightKind, actBits, accBits, seconds, clock.kernelClock)
-            {
-              measured[key] = gops
-              r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, kernel: kernel))
-            }
+          let key = "\(shape.m),\(shape.n),\(shape.k),lookup"
+          if let gops = measured[key]
+            ?? KernelBenchmark.measureLookupGOPS(
+              m: shape.m, n: shape.n, k: shape.k, weights: weightKind, activationBits: actBits, bits: accBits,
+              seconds: seconds, clock: clock.kernelClock)
+          {
+            measured[key] = gops
+            r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, kernel: .lookup))
           }
         }
       }
@@ -273,17 +263,17 @@ struct BenchCommand: ParsableCommand {
     }
   }
 
-  /// Times `InferenceModel.run` on `batch` random images: one warm-up run, then at least `modelSeconds` and 3
+  /// Times `InferenceRunner.run` on `batch` random images: one warm-up run, then at least `modelSeconds` and 3
   /// runs, wall clock (threads matter here).
   func measureWholeModel(_ engine: InferenceModel, batch: Int, threads: Int) throws -> WholeModelResult {
     var rng = SeededGenerator(seed: 0xBE4C_0000 &+ UInt64(batch))
     let size = engine.inputShape.reduce(1, *) * batch
     let pixels = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-    let options = InferenceOptions(path: .fastest, lanes: nil, threads: threads, lookupKernel: !nibbleKernel)
-    _ = try engine.run(pixels: pixels, count: batch, options: options)
+    let runner = try InferenceRunner(model: engine, options: InferenceOptions(path: .fastest, threads: threads))
+    _ = runner.run(pixels: pixels, count: batch)
     // The median run, as for the kernels (and the peer benchmark's median of repeats); wall clock.
-    let timing = try KernelBenchmark.repeatFor(seconds: modelSeconds, clock: .wall) {
-      _ = try engine.run(pixels: pixels, count: batch, options: options)
+    let timing = KernelBenchmark.repeatFor(seconds: modelSeconds, clock: .wall) {
+      _ = runner.run(pixels: pixels, count: batch)
     }
     return WholeModelResult(
       batch: batch, threads: threads, imagesPerSecond: Double(batch) / timing.median, seconds: timing.seconds,
@@ -306,7 +296,7 @@ struct KernelResult {
   /// The byte kernels of `wrapGEMM(weights:...)`, or one of the binary/ternary kernels (avx2, 8-bit lanes).
   var kernel = EngineKernel.bytes
 
-  /// Row label: the path, "avx2 lut" / "avx2 nib" for the lookup / nibble kernel.
+  /// Row label: the path, "avx2 lut" for the lookup kernel.
   var label: String { kernel.label ?? path.rawValue }
 }
 
@@ -314,8 +304,6 @@ struct KernelResult {
 enum EngineKernel: String {
   /// `wrapGEMM(weights:...)` on byte codes (every path and lane width).
   case bytes
-  /// The nibble kernel: codes two per byte, weights as XOR masks.
-  case nibble
   /// The lookup kernel: 16-entry tables of 4 codes, weights as table indices (the engine's avx2 kernel).
   case lookup
 
@@ -323,7 +311,6 @@ enum EngineKernel: String {
   var label: String? {
     switch self {
     case .bytes: return nil
-    case .nibble: return "avx2 nib"
     case .lookup: return "avx2 lut"
     }
   }
@@ -438,7 +425,6 @@ extension BenchCommand {
         models.append([
           "model": r.name, "batch": w.batch, "threads": w.threads, "images_per_second": w.imagesPerSecond,
           "seconds": w.seconds, "runs": w.runs, "median_run_seconds": w.medianSeconds, "kernel": KernelPath.fastest.rawValue, "supported": true,
-          "binary_kernel": nibbleKernel ? "nibble" : "lookup",
         ])
       }
       if let reason = r.unsupportedReason {
@@ -467,10 +453,9 @@ extension BenchCommand {
           totals.append(e)
         }
       }
-      for kernel in [EngineKernel.lookup, .nibble] {
-        guard let g = r.totalGOPS(.avx2, 8, kernel: kernel) else { continue }
+      if let g = r.totalGOPS(.avx2, 8, kernel: .lookup) {
         var e: [String: Any] = [
-          "model": r.name, "path": KernelPath.avx2.rawValue, "kernel": kernel.rawValue, "lanes": 8, "gops": g,
+          "model": r.name, "path": KernelPath.avx2.rawValue, "kernel": EngineKernel.lookup.rawValue, "lanes": 8, "gops": g,
           "macs": r.shapes.reduce(0) { $0 + $1.macs }, "share_of_peak": g / peak(lanes: 8),
         ]
         if let g32 = r.totalGOPS(.avx2, 32) { e["ratio_8_vs_32"] = g / g32 }
@@ -529,9 +514,6 @@ extension BenchCommand {
       print(
         "  avx2 lut = the lookup kernel the engine runs on these layers: 16-entry tables of every 4 codes' signed sums "
           + "(built per input pixel, not timed here), weights as table indices, 8-bit lanes.")
-      if actBits <= 3 {
-        print("  avx2 nib = the nibble kernel: codes two per byte, weights as XOR masks, 8-bit lanes.")
-      }
     }
     if !ceilings.isEmpty {
       print(
@@ -541,7 +523,7 @@ extension BenchCommand {
       print("  no kernel built from that step can beat its ceiling on this core (loads, reductions and stores only add).")
     }
     print(
-      "whole model: engine from uint8 pixels to logits, \(KernelPath.fastest.rawValue) path, narrowest lanes (\(nibbleKernel ? "nibble" : "lookup") kernel on binary/ternary layers), wall clock, warm-up then at least \(modelSeconds) s and 3 runs, images/s of the median run."
+      "whole model: engine from uint8 pixels to logits, \(KernelPath.fastest.rawValue) path, narrowest lanes (lookup kernel on binary/ternary layers), wall clock, warm-up then at least \(modelSeconds) s and 3 runs, images/s of the median run."
     )
     if threadList.contains(where: { $0 > 1 }) {
       print(
@@ -595,8 +577,8 @@ extension BenchCommand {
     for l in laneList { header += Self.pad("\(l)-bit lanes", 17) }
     header += Self.pad("8/32", 7)
     print(header)
-    // `over32`: the 32-bit-lane GOPS for the 8/32 column when the row has none of its own (the lookup and
-    // nibble rows, whose 8/32 is over the avx2 32-bit-lane kernel).
+    // `over32`: the 32-bit-lane GOPS for the 8/32 column when the row has none of its own (the lookup rows,
+    // whose 8/32 is over the avx2 32-bit-lane kernel).
     func row(
       _ name: String, _ shape: LayerGEMMShape?, _ path: KernelPath, kernel: EngineKernel = .bytes,
       over32: Double? = nil, _ gops: (Int?) -> Double?
@@ -630,12 +612,10 @@ extension BenchCommand {
       for path in KernelPath.allCases {
         if let line = row(s.layer, s, path, { r.gops(s.layer, path, $0) }) { print(line) }
       }
-      for kernel in [EngineKernel.lookup, .nibble] {
-        if let g = r.gops(s.layer, .avx2, 8, kernel: kernel),
-          let line = row(s.layer, s, .avx2, kernel: kernel, over32: r.gops(s.layer, .avx2, 32), { $0 == 8 ? g : nil })
-        {
-          print(line)
-        }
+      if let g = r.gops(s.layer, .avx2, 8, kernel: .lookup),
+        let line = row(s.layer, s, .avx2, kernel: .lookup, over32: r.gops(s.layer, .avx2, 32), { $0 == 8 ? g : nil })
+      {
+        print(line)
       }
     }
     for path in KernelPath.allCases {
@@ -645,13 +625,11 @@ extension BenchCommand {
         print(line)
       }
     }
-    for kernel in [EngineKernel.lookup, .nibble] {
-      if let g = r.totalGOPS(.avx2, 8, kernel: kernel),
-        let line = row(
-          "total (MAC-weighted)", nil, .avx2, kernel: kernel, over32: r.totalGOPS(.avx2, 32), { $0 == 8 ? g : nil })
-      {
-        print(line)
-      }
+    if let g = r.totalGOPS(.avx2, 8, kernel: .lookup),
+      let line = row(
+        "total (MAC-weighted)", nil, .avx2, kernel: .lookup, over32: r.totalGOPS(.avx2, 32), { $0 == 8 ? g : nil })
+    {
+      print(line)
     }
   }
 

@@ -57,8 +57,8 @@ struct ConvertCommand: ParsableCommand {
       }
       // What the avx2 path runs on this layer with 8-bit lanes (the loader decides it from the file).
       var kernel = ""
-      if layer.lookupWeights != nil && layer.wrapsAround && layer.accumulatorBits <= 8 {
-        kernel = layer.nibbleArcs != nil ? "  (avx2: lookup kernel, table as arcs)" : "  (avx2: lookup kernel)"
+      if case .lookup(_, let arcs) = layer.kernel {
+        kernel = arcs != nil ? "  (avx2: lookup kernel, table as arcs)" : "  (avx2: lookup kernel)"
       }
       print("  " + layer.name.padding(toLength: width, withPad: " ", startingAt: 0)
         + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)\(kernel)")

@@ -57,12 +57,6 @@ struct EvalCommand: ParsableCommand {
       """)
   var kernel: String?
 
-  @Flag(
-    help:
-      "Engine models: run those binary and ternary layers with the nibble kernel (two codes per byte, weights as XOR masks) instead of the lookup kernel; same integers."
-  )
-  var nibbleKernel = false
-
   @Option(parsing: .unconditional, help: "Engine models: lane width 8, 16 or 32 for wrap-around layers (default: the narrowest valid).")
   var lanes: Int?
 
@@ -93,8 +87,8 @@ struct EvalCommand: ParsableCommand {
       try runEngine()
       return
     }
-    if kernel != nil || lanes != nil || compare != nil || nibbleKernel {
-      throw ValidationError("--kernel, --lanes, --nibble-kernel and --compare apply to packed engine models; \(checkpoint) is a trainer checkpoint (convert it with `wrapnet convert`)")
+    if kernel != nil || lanes != nil || compare != nil {
+      throw ValidationError("--kernel, --lanes and --compare apply to packed engine models; \(checkpoint) is a trainer checkpoint (convert it with `wrapnet convert`)")
     }
     let contents = try Checkpoint.load(from: checkpoint)
     var model = contents.model
@@ -157,7 +151,7 @@ extension EvalCommand {
     let model = try InferenceModel(contentsOf: checkpoint)
     let path = kernel.flatMap { KernelPath(rawValue: $0) } ?? .fastest
     if !path.isAvailable { throw ValidationError("--kernel avx2 is not available on this CPU; use portable or reference") }
-    let options = InferenceOptions(path: path, lanes: lanes, threads: threads, lookupKernel: !nibbleKernel)
+    let options = InferenceOptions(path: path, lanes: lanes, threads: threads)
     do { try model.validate(options) } catch { throw ValidationError("\(error)") }
     let dataset = self.dataset ?? "mnist"
     guard let name = DatasetName(rawValue: dataset) else { throw ValidationError("unknown dataset '\(dataset)'") }
@@ -187,7 +181,6 @@ extension EvalCommand {
       var object: [String: Any] = [
         "model": checkpoint, "dataset": dataset, "engine": true, "accuracy": accuracy, "correct": correct,
         "count": test.count, "images_per_second": rate, "seconds": seconds, "kernel": path.rawValue,
-        "binary_kernel": nibbleKernel ? "nibble" : "lookup",
         "lanes": lanes.map { $0 as Any } ?? NSNull(), "threads": threads,
         "layer_lanes": Dictionary(uniqueKeysWithValues: model.denseLayers.map { ($0.name, model.lanes(for: $0, options: options)) }),
       ]

@@ -14,8 +14,7 @@ private func checkLookup(
 ) {
   let packed = PackedWeights(codes: codes, m: m, k: k, kind: kind)
   let expected = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
-  // A nonzero correction: the kernel adds it and its epilogue subtracts it again.
-  let lookup = LookupWeights(packed, correction: (0..<m).map { Int32($0 * 37 % 251) })
+  let lookup = LookupWeights(packed)
   let tables = lookup.tables(x, n: n)
   var got = [Int32](repeating: 0, count: n * m)
   tables.withUnsafeBufferPointer { t in
@@ -131,7 +130,7 @@ struct LookupKernelTests {
       let packed = PackedWeights(codes: weights, m: m, k: k, kind: kind)
       let expected = wrapGEMM(
         weights: packed, activations: columns, n: images * ho * wo, bits: 8, lanes: 8, path: .reference)
-      let lookup = LookupWeights(packed, correction: [Int32](repeating: 0, count: m))
+      let lookup = LookupWeights(packed)
       let pixelBytes = 4 * c
       var tables = [UInt8](repeating: 0, count: images * hp * wp * pixelBytes)
       act.withUnsafeBufferPointer { a in
@@ -176,8 +175,8 @@ struct LookupKernelTests {
     codes[0] = 1
     codes[5] = 1
     codes[9 + 8] = -1
-    let ternary = LookupWeights(PackedWeights(codes: codes, m: 2, k: 9, kind: .ternary), correction: [3, 4])
-    #expect(ternary.pairs == 2 && ternary.indices.count == 2 * 64 && ternary.correction == [3, 4] + [Int32](repeating: 0, count: 14))
+    let ternary = LookupWeights(PackedWeights(codes: codes, m: 2, k: 9, kind: .ternary))
+    #expect(ternary.pairs == 2 && ternary.indices.count == 2 * 64)
     #expect(ternary.indices[0] == 0b0001)  // pair 0, group 0, row 0: +1 at column 0
     #expect(ternary.indices[32] == 0b1110)  // its -1 columns 1...3
     #expect(ternary.indices[16] == 0b0010)  // pair 0, group 1 (columns 4...7): +1 at column 5
@@ -188,9 +187,9 @@ struct LookupKernelTests {
 }
 
 #if arch(x86_64)
-  // The fused epilogue of the lookup kernel (the engine's table outputs): codes written straight from the byte
-  // sums through arcs (16 channels x 2 rows per vector, residual parameters picked by blends) or through the
-  // nibble epilogue's look-ups, against look-ups done here on the reference sums: channel counts that leave
+  // The code epilogue of the lookup kernel (the engine's table outputs): codes written straight from the byte
+  // sums through arcs (16 channels x 2 rows per vector, residual parameters picked by blends) or through
+  // look-ups, against look-ups done here on the reference sums: channel counts that leave
   // partial 16-channel blocks and use 1-, 2- and 4-block tiles, shortcuts that reach only some channels, S = 2, 3,
   // 4 shortcut codes, levels 1, 2 (not unrolled), 3 and 7, b = 5 and 8, and the sums written alongside.
   @Suite("Lookup kernel epilogue agrees with the reference", .enabled(if: KernelPath.isAVX2Available))
@@ -207,23 +206,21 @@ struct LookupKernelTests {
       var sumBuffer = [Int32](repeating: 0, count: sums == nil ? 0 : n * m)
       let kernel = lookup.kind == .ternary ? wrapnet_gemm_ternary_lut_acc8_avx2 : wrapnet_gemm_binary_lut_acc8_avx2
       lookup.indices.withUnsafeBufferPointer { w in
-        lookup.correction.withUnsafeBufferPointer { corr in
-          tables.withUnsafeBufferPointer { tb in
-            table.withUnsafeBufferPointer { t in
-              (saved ?? []).withUnsafeBufferPointer { sv in
-                savedRows.withUnsafeBufferPointer { sr in
-                  got.withUnsafeMutableBufferPointer { out in
-                    (arcs ?? []).withUnsafeBufferPointer { a in
-                      sumBuffer.withUnsafeMutableBufferPointer { sb in
-                        var epilogue = wrapnet_nibble_epilogue(
-                          table: t.baseAddress, shortcut_codes: s, shortcut: saved == nil ? nil : sv.baseAddress,
-                          shortcut_rows: saved == nil ? nil : sr.baseAddress, shortcut_channels: reached,
-                          pad_before: padBefore, codes: out.baseAddress, ldo: m,
-                          arcs: arcs == nil ? nil : a.baseAddress, levels: Int32(levels))
-                        kernel(
-                          w.baseAddress, m, lookup.pairs, corr.baseAddress, tb.baseAddress, rowOffsets, pairOffsets,
-                          n, sums == nil ? nil : sb.baseAddress, m, Int32(bits), &epilogue)
-                      }
+        tables.withUnsafeBufferPointer { tb in
+          table.withUnsafeBufferPointer { t in
+            (saved ?? []).withUnsafeBufferPointer { sv in
+              savedRows.withUnsafeBufferPointer { sr in
+                got.withUnsafeMutableBufferPointer { out in
+                  (arcs ?? []).withUnsafeBufferPointer { a in
+                    sumBuffer.withUnsafeMutableBufferPointer { sb in
+                      var epilogue = wrapnet_code_epilogue(
+                        table: t.baseAddress, shortcut_codes: s, shortcut: saved == nil ? nil : sv.baseAddress,
+                        shortcut_rows: saved == nil ? nil : sr.baseAddress, shortcut_channels: reached,
+                        pad_before: padBefore, codes: out.baseAddress, ldo: m,
+                        arcs: arcs == nil ? nil : a.baseAddress, levels: Int32(levels))
+                      kernel(
+                        w.baseAddress, m, lookup.pairs, tb.baseAddress, rowOffsets, pairOffsets, n,
+                        sums == nil ? nil : sb.baseAddress, m, Int32(bits), &epilogue)
                     }
                   }
                 }
@@ -254,9 +251,7 @@ struct LookupKernelTests {
         let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
         let packed = PackedWeights(codes: codes, m: m, k: k, kind: kind)
         let sums = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)
-        // The nibble kernel's correction, as the engine passes it (the arcs are built against it).
-        let correction = NibbleWeights(packed, maxCode: 3).correction
-        let lookup = LookupWeights(packed, correction: correction)
+        let lookup = LookupWeights(packed)
         let tables = lookup.tables(x, n: n)
         for (residual, arcs) in [(false, false), (true, false), (false, true), (true, true)] {
           let s = residual ? [4, 2, 3][m % 3] : 1
@@ -268,8 +263,7 @@ struct LookupKernelTests {
           let arcBytes =
             arcs
             ? try #require(
-              NibbleCodeArcs(
-                table: table, channels: m, shortcutCodes: s, bits: bits, levels: levels, correction: correction),
+              CodeArcs(table: table, channels: m, shortcutCodes: s, bits: bits, levels: levels),
               "a table of nested arcs must convert"
             ).bytes : nil
           let saved = (0..<(n * max(reached, 1))).map { _ in UInt8(rng.next() % UInt64(s)) }
@@ -302,12 +296,11 @@ struct LookupKernelTests {
       let (k, bits, levels) = (48, 8, 3)
       let codes = (0..<(m * k)).map { _ in rng.next() & 1 == 0 ? Int8(-1) : 1 }
       let packed = PackedWeights(codes: codes, m: m, k: k, kind: .binary)
-      let correction = NibbleWeights(packed, maxCode: 3).correction
-      let lookup = LookupWeights(packed, correction: correction)
+      let lookup = LookupWeights(packed)
       for s in [1, 4] {
         let table = arcTable(count: m * s, size: 1 << bits, levels: levels, rng: &rng)
         let arcs = try #require(
-          NibbleCodeArcs(table: table, channels: m, shortcutCodes: s, bits: bits, levels: levels, correction: correction))
+          CodeArcs(table: table, channels: m, shortcutCodes: s, bits: bits, levels: levels))
         for n in 1...47 {
           let x = (0..<(n * k)).map { _ in UInt8(rng.next() & 3) }
           let sums = wrapGEMM(weights: packed, activations: x, n: n, bits: bits, lanes: 8, path: .reference)

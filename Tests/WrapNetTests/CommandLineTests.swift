@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetEngine
 
 /// The `wrapnet` executable built beside the test bundle.
 func wrapnetExecutable() -> URL {
@@ -236,16 +237,13 @@ private let mnistPresent = FileManager.default.fileExists(
     let (s2, out2, e2) = try runWrapnet(["convert", run + "/model.safetensors", "--out", engine])
     #expect(s2 == 0, "\(e2)")
     #expect(out2.contains("table with residual add") && out2.contains("stage3.block3.conv2"), "\(out2)")
-    // The default (lookup) kernel and, with --nibble-kernel, the nibble kernel it replaced.
-    for extra in [[], ["--nibble-kernel"]] {
-      let (s3, out3, e3) = try runWrapnet(
-        [
-          "eval", engine, "--dataset", "cifar10", "--data-dir", dir.path, "--compare", run + "/model.safetensors",
-          "--json",
-        ] + extra)
+    do {
+      let (s3, out3, e3) = try runWrapnet([
+        "eval", engine, "--dataset", "cifar10", "--data-dir", dir.path, "--compare", run + "/model.safetensors",
+        "--json",
+      ])
       #expect(s3 == 0, "\(e3)")
       let doc = try #require(try JSONSerialization.jsonObject(with: Data(out3.utf8)) as? [String: Any])
-      #expect(doc["binary_kernel"] as? String == (extra.isEmpty ? "lookup" : "nibble"), "\(out3)")
       let compare = try #require(doc["comparison"] as? [String: Any], "\(out3)")
       #expect(compare["images"] as? Int == 24, "\(out3)")
       #expect(compare["mismatches"] as? Int == 0 && compare["accumulator_mismatches"] as? Int == 0, "\(out3)")

@@ -46,9 +46,8 @@ import WrapNetEngine
     Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1),
     Case(architecture: "vgg-small", mode: .cyclic, bits: 8, weightBits: 2),
     Case(architecture: "vgg-small", mode: .exact, bits: 32, weightBits: 1),
-    // Binary and ternary weights on wrap-around layers run the lookup kernel (and, as an option, the nibble kernel)
-    // on the avx2 path: codes <= 7, <= 3 and <= 1 (nibble fields split every 2, 5 and 15 groups), convolutions as
-    // implicit GEMMs on per-pixel tables, linear layers on rows.
+    // Binary and ternary weights on wrap-around layers run the lookup kernel on the avx2 path: codes <= 7, <= 3
+    // and <= 1, convolutions as implicit GEMMs on per-pixel tables, linear layers on rows.
     Case(architecture: "cnn", mode: .cyclic, bits: 8, weightBits: 1, activationBits: 3),
     Case(architecture: "vgg-small", mode: .wrap, bits: 8, weightBits: 1),
     Case(architecture: "resnet20", mode: .wrap, bits: 5, weightBits: 1, activationBits: 1),
@@ -77,8 +76,7 @@ import WrapNetEngine
     }
     for options in EngineFixture.configurations(bits: c.bits) {
       let r = try EngineComparison.run(engine: engine, trainer: model, dataset: data, options: options)
-      let label =
-        "\(options.path) lanes \(options.lanes.map(String.init) ?? "default")\(options.lookupKernel ? "" : " nibble kernel")"
+      let label = "\(options.path) lanes \(options.lanes.map(String.init) ?? "default")"
       #expect(r.images == data.count)
       #expect(r.mismatches == 0, "\(label): \(r.firstDifference ?? "")")
       #expect(r.logitMismatches == 0, "\(label): \(r.firstDifference ?? "")")
@@ -91,19 +89,22 @@ import WrapNetEngine
         #expect(r.accumulatorsCompared > 0)
       }
     }
-    let nibbleLayers = engine.denseLayers.filter { $0.nibbleWeights != nil && $0.wrapsAround }
-    if c.weightBits <= 2 && c.activationBits <= 3 && c.bits <= 8 && (c.mode == .wrap || c.mode == .cyclic) {
-      #expect(!nibbleLayers.isEmpty, "binary and ternary low-bit layers should run the lookup kernel on avx2")
-      #expect(nibbleLayers.allSatisfy { $0.lookupWeights != nil }, "every nibble layer also gets lookup indices")
+    let lookupLayers = engine.denseLayers.compactMap { layer -> (DenseLayer, CodeArcs?)? in
+      if case .lookup(_, let arcs) = layer.kernel { return (layer, arcs) } else { return nil }
+    }
+    if KernelPath.isAVX2Available && c.weightBits <= 2 && c.activationBits <= 3 && c.bits <= 8
+      && (c.mode == .wrap || c.mode == .cyclic)
+    {
+      #expect(!lookupLayers.isEmpty, "binary and ternary low-bit layers should run the lookup kernel on avx2")
     }
     // The trainer's tables (cyclic activation or wrap, batch norm, quantizer, shortcut) are nested arcs per level,
-    // so the fused epilogue computes them with byte compares (`NibbleCodeArcs`; the comparisons above ran them).
+    // so the fused epilogue computes them with byte compares (`CodeArcs`; the comparisons above ran them).
     // Residual tables with more than 4 shortcut codes (3-bit activations) keep their look-ups.
-    for layer in nibbleLayers where layer.accumulatorBits <= 8 {
+    for (layer, arcs) in lookupLayers {
       switch layer.output {
-      case .table: #expect(layer.nibbleArcs != nil, "\(layer.name): table not converted to arcs")
+      case .table: #expect(arcs != nil, "\(layer.name): table not converted to arcs")
       case .residualTable(_, let shortcut) where shortcut.codes <= 4:
-        #expect(layer.nibbleArcs != nil, "\(layer.name): table not converted to arcs")
+        #expect(arcs != nil, "\(layer.name): table not converted to arcs")
       default: break
       }
     }
@@ -118,12 +119,19 @@ import WrapNetEngine
       options: InferenceOptions(path: .fastest, threads: 3, chunkSize: 1, recordAccumulators: true))
     #expect(threaded.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))
     #expect(threaded.accumulators == single.accumulators)
-    // Without recording, the lookup and nibble kernels write only the next codes (no sums): the same logits.
-    for lookup in [true, false] {
-      let plain = try engine.run(
-        pixels: data.images, count: data.count, options: InferenceOptions(path: .fastest, lookupKernel: lookup))
-      #expect(plain.logits.map(\.bitPattern) == single.logits.map(\.bitPattern), "lookup kernel \(lookup)")
+    // A runner keeps its plan and scratch memory between runs: the same results every time.
+    let runner = try InferenceRunner(model: engine, options: InferenceOptions(path: .fastest, recordAccumulators: true))
+    for _ in 0..<2 { #expect(runner.run(pixels: data.images, count: data.count) == single) }
+    // Options that rule a layer's own kernel out give the byte GEMM with the options' path and lanes.
+    let portable = try InferenceRunner(model: engine, options: InferenceOptions(path: .portable))
+    #expect(portable.layerKernels.allSatisfy { if case .gemm(_, .portable) = $0 { true } else { false } })
+    if KernelPath.isAVX2Available, c.bits <= 8, c.mode == .wrap || c.mode == .cyclic {
+      let wide = try InferenceRunner(model: engine, options: InferenceOptions(path: .avx2, lanes: 16))
+      #expect(!wide.layerKernels.contains { if case .lookup = $0 { true } else { false } })
     }
+    // Without recording, the lookup kernel writes only the next codes (no sums): the same logits.
+    let plain = try engine.run(pixels: data.images, count: data.count, options: InferenceOptions(path: .fastest))
+    #expect(plain.logits.map(\.bitPattern) == single.logits.map(\.bitPattern))
   }
 
   /// Threshold search against brute force on the real maps of an exact model's hidden layers.

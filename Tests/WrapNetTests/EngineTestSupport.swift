@@ -71,7 +71,7 @@ enum EngineFixture {
   }
 
   /// Every kernel path available here with every lane width valid for `bits` (exact models: lanes do not apply,
-  /// every layer runs 32-bit lanes), and on avx2 both binary/ternary kernels (lookup and nibble).
+  /// every layer runs 32-bit lanes); avx2 with 8-bit lanes runs binary and ternary layers with the lookup kernel.
   static func configurations(bits: Int) -> [InferenceOptions] {
     var out: [InferenceOptions] = [InferenceOptions(path: .reference)]
     for path in [KernelPath.portable, .avx2] where path.isAvailable {
@@ -79,8 +79,6 @@ enum EngineFixture {
         out.append(InferenceOptions(path: path))
       } else {
         for lanes in [8, 16, 32] where lanes >= bits { out.append(InferenceOptions(path: path, lanes: lanes)) }
-        // avx2 with 8-bit lanes runs binary and ternary layers with the lookup kernel; also the nibble kernel.
-        if path == .avx2 && bits <= 8 { out.append(InferenceOptions(path: path, lanes: 8, lookupKernel: false)) }
       }
     }
     return out

@@ -1,5 +1,6 @@
 import Testing
 import WrapNet
+import WrapNetEngine
 
 /// A minimal layer with two named parameters, to drive `Optimizer.step(_: inout Layer)`.
 private struct TwoParameterLayer: Layer {

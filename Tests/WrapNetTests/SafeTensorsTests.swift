@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetEngine
 
 /// A fresh empty directory under the system temporary directory.
 private func makeTemporaryDirectory() throws -> String {

@@ -34,22 +34,18 @@ int wrapnet_cpu_has_avx512vnni(void);
 /// count time the thread spent waiting for a core. Negative where the platform has no such clock.
 double wrapnet_thread_cpu_seconds(void);
 
-/// The MAC primitives whose register-only ceiling `wrapnet_ceiling_loop_avx2` measures.
+/// The MAC primitives whose register-only ceiling `wrapnet_ceiling_loop_avx2` measures: the inner steps of the
+/// AVX2 kernels.
 enum {
   /// _mm256_sign_epi8 + _mm256_add_epi8: 32 MACs per pair, 8-bit lanes (|w| <= 1 kernels).
   WRAPNET_CEILING_SIGN_ADD8 = 0,
-  /// _mm256_and_si256 + _mm256_add_epi8: 32 MACs per pair, 8-bit lanes (binary weights as masks).
-  WRAPNET_CEILING_AND_ADD8 = 1,
   /// _mm256_maddubs_epi16 + _mm256_add_epi16: 32 MACs per pair, 16-bit lanes.
-  WRAPNET_CEILING_MADDUBS_ADD16 = 2,
+  WRAPNET_CEILING_MADDUBS_ADD16 = 1,
   /// _mm256_madd_epi16 + _mm256_add_epi32: 16 MACs per pair (int16 operands), 32-bit lanes.
-  WRAPNET_CEILING_MADD_ADD32 = 3,
-  /// _mm256_xor_si256 + _mm256_add_epi8 on codes two per byte (64 MACs per pair), with the nibble kernel's split
-  /// after every 5 steps; one iteration = 5 steps x 4 accumulators = 1280 MACs.
-  WRAPNET_CEILING_NIBBLE_XOR_ADD8 = 4,
+  WRAPNET_CEILING_MADD_ADD32 = 2,
   /// The lookup kernel's step: vpshufb (a 16-entry table of 4 codes' signed sums, indexed by 4 weight signs per
   /// byte) + vpaddb: 128 MACs per pair.
-  WRAPNET_CEILING_SHUFFLE_ADD8 = 5,
+  WRAPNET_CEILING_SHUFFLE_ADD8 = 3,
 };
 
 /// Threshold codes (all CPUs): out[r * m + ch] = the number of l < levels with z[r * m + ch] >= t[ch * levels + l]
@@ -79,7 +75,7 @@ void wrapnet_gemm_s8_u8_acc32_4x2_avx2(const int8_t *w, size_t m, size_t kp, con
 void wrapnet_gemm_s8_u8_acc32_4x2_vnni(const int8_t *w, size_t m, size_t kp, const uint8_t *x, size_t n,
                                        size_t ldx, int32_t *c, size_t ldc, int bits);
 
-/// Optional epilogue of the nibble kernel: instead of Int32 sums it writes the next layer's activation codes,
+/// Optional epilogue of the lookup kernels: instead of Int32 sums they write the next layer's activation codes,
 /// straight from the wrapped sums v (no sums array in between):
 ///   codes[row * ldo + ch] = table[(ch * shortcut_codes + s) * 2^bits + v + 2^(bits - 1)]
 /// with s = 0 when `shortcut` is NULL (a plain [m, 2^bits] table, shortcut_codes = 1), else the saved block
@@ -95,43 +91,19 @@ typedef struct {
   uint8_t *codes;
   size_t ldo;
   /// NULL, or the same table as arcs (then `table` is not read): for output levels j = 1...levels, the set of v
-  /// with code >= j is one arc of the circle of 2^bits values, so code = base + #{j : v in arc j}, and 32 codes
-  /// are computed per vector with byte compares instead of 32 look-ups. Per panel p = ch / 8, shortcut code s,
+  /// with code >= j is one arc of the circle of 2^bits values, so code = base + #{j : v in arc j}, and the codes
+  /// are computed with byte compares instead of look-ups. Per panel p = ch / 8, shortcut code s,
   /// e = (s & 1) * 8 + ch % 8 and half = s >> 1 (S <= 4 shortcut codes):
   ///   arcs[((p * (1 + 2 * levels) + kind) * 2 + half) * 16 + e]
-  /// kind 0: base; kind 2j - 1: offset_j; kind 2j: limit_j. With r the kernel's raw sum (before the correction)
-  /// and r8 = (r << (8 - bits)) mod 2^8: v is in arc j when (int8)(r8 - offset_j) < limit_j (signed); an empty
-  /// arc has limit -128. Entries of shortcut codes s >= S repeat s = 0 (so e = ch % 8 + 8 repeats the panel's 8
-  /// channels for plain layers). Built and checked against the table by NibbleCodeArcs (Swift).
+  /// kind 0: base; kind 2j - 1: offset_j; kind 2j: limit_j. With r8 = (v << (8 - bits)) mod 2^8: v is in arc j
+  /// when (int8)(r8 - offset_j) < limit_j (signed); an empty arc has limit -128. Entries of shortcut codes
+  /// s >= S repeat s = 0 (so e = ch % 8 + 8 repeats the panel's 8 channels for plain layers). Built and checked
+  /// against the table by CodeArcs (Swift).
   const int8_t *arcs;
   int levels;
-} wrapnet_nibble_epilogue;
+} wrapnet_code_epilogue;
 
-/// Binary weights x activation codes 0...max_code (max_code 1, 3 or 7) packed two per byte, 8-bit lanes:
-/// c[i * ldc + r] = wrap_bits(sum_t W[r, t] X[i, t]) for 1 <= bits <= 8. See nibble_avx2.c for the method.
-///   w           ceil(m / 8) panels of `groups` 64-byte blocks (a group = 16 codes t = 16g ..< 16g + 16): byte
-///               (p * groups + g) * 64 + v * 32 + q * 8 + s holds channel r = 8p + 4v + q at t = 16g + 2s (low
-///               nibble) and t + 1 (high nibble): max_code where W[r, t] = -1, else 0 (0 for padding).
-///   correction  8 * ceil(m / 8) int32: max_code * (number of -1 weights in row r); 0 for padding rows.
-///   x           packed codes, two per byte (low nibble first): the 16 codes X[i, 16g ..< 16g + 16] are the 8 bytes
-///               at x + row_offsets[i] + group_offsets[g]. Plain rows: row_offsets[i] = i * stride,
-///               group_offsets[g] = 8g. An implicit convolution points them into a zero-bordered NHWC tensor
-///               (row = output pixel, group = 16 channels of one kernel tap), so no im2col copy is made. Every
-///               code must be <= max_code and every nibble at t >= k zero.
-///   c           the sums as above, or NULL to skip them (then `epilogue` must be given).
-///   epilogue    NULL, or also write the next codes as described at wrapnet_nibble_epilogue.
-void wrapnet_gemm_binary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
-                                          int max_code, const uint8_t *x, const size_t *row_offsets,
-                                          const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
-                                          const wrapnet_nibble_epilogue *epilogue);
-/// Ternary weights, otherwise as wrapnet_gemm_binary_nibble_acc8_avx2: a group's block is 128 bytes per panel,
-/// keep masks (0xF nibble where W != 0) at (p * groups + g) * 128 + v * 32 + q * 8 + s, flip masks (max_code where
-/// W = -1) 64 bytes after them; each code contributes (x & keep) ^ flip = W x + max_code [W = -1].
-void wrapnet_gemm_ternary_nibble_acc8_avx2(const uint8_t *w, size_t m, size_t groups, const int32_t *correction,
-                                           int max_code, const uint8_t *x, const size_t *row_offsets,
-                                           const uint32_t *group_offsets, size_t n, int32_t *c, size_t ldc, int bits,
-                                           const wrapnet_nibble_epilogue *epilogue);
-/// Lookup tables of activation codes for the lookup kernels (see nibble_avx2.c): pair j covers codes 8j ..< 8j + 8
+/// Lookup tables of activation codes for the lookup kernels (see lookup_avx2.c): pair j covers codes 8j ..< 8j + 8
 /// (codes past `count` count as 0) and takes 32 bytes at out + 32j: byte 16h + pat = sum over i < 4 of
 /// s_i * src[8j + 4h + i], where s_i is +1 if bit i of pat is set and otherwise -1 (`subset` = 0, for binary
 /// weights) or 0 (`subset` = 1, for ternary weights), mod 2^8. Writes 32 * ceil(count / 8) bytes.
@@ -141,22 +113,19 @@ void wrapnet_lut_tables_avx2(const uint8_t *src, size_t count, uint8_t *out, int
 ///   w           ceil(m / 16) blocks of `pairs` 32-byte index vectors (a pair = 8 codes t = 8j ..< 8j + 8): byte
 ///               (blk * pairs + j) * 32 + 16h + q holds channel r = 16 blk + q, group t = 8j + 4h ..< 8j + 4h + 4,
 ///               bit i set where W[r, 8j + 4h + i] = +1 (padding rows and columns: any value).
-///   correction  16 * ceil(m / 16) int32 added to the sums before the epilogue's wrap (which subtracts it
-///               again): the nibble kernel's correction, so its table arcs apply unchanged.
 ///   tables      signed tables (wrapnet_lut_tables_avx2, subset 0): pair j of row i at
 ///               tables + row_offsets[i] + pair_offsets[j] (32 bytes). An implicit convolution points them into a
 ///               zero-bordered NHWC tensor of tables (4 bytes per code; code 0 gives a zero table).
-///   c, epilogue as for wrapnet_gemm_binary_nibble_acc8_avx2.
-void wrapnet_gemm_binary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction,
-                                       const uint8_t *tables, const size_t *row_offsets,
-                                       const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
-                                       const wrapnet_nibble_epilogue *epilogue);
+///   c           the sums as above, or NULL to skip them (then `epilogue` must be given).
+///   epilogue    NULL, or also write the next codes as described at wrapnet_code_epilogue.
+void wrapnet_gemm_binary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const uint8_t *tables,
+                                       const size_t *row_offsets, const uint32_t *pair_offsets, size_t n, int32_t *c,
+                                       size_t ldc, int bits, const wrapnet_code_epilogue *epilogue);
 /// Ternary weights, as wrapnet_gemm_binary_lut_acc8_avx2 with subset tables (subset 1) and 64-byte index blocks:
 /// (blk * pairs + j) * 64 + 16h + q has bit i set where W = +1, 32 bytes later where W = -1.
-void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const int32_t *correction,
-                                        const uint8_t *tables, const size_t *row_offsets,
-                                        const uint32_t *pair_offsets, size_t n, int32_t *c, size_t ldc, int bits,
-                                        const wrapnet_nibble_epilogue *epilogue);
+void wrapnet_gemm_ternary_lut_acc8_avx2(const uint8_t *w, size_t m, size_t pairs, const uint8_t *tables,
+                                        const size_t *row_offsets, const uint32_t *pair_offsets, size_t n, int32_t *c,
+                                        size_t ldc, int bits, const wrapnet_code_epilogue *epilogue);
 /// Direct k x k convolution of uint8 pixels with int8 weights, exact int32 sums (a network's first layer):
 ///   out[((i * ho + oy) * wo + ox) * m + r] = sum over (ky, kx, ch) of W[r, (ky * k + kx) * c + ch] *
 ///                                            x[((i * h + y) * wd + xx) * c + ch],  y = oy * stride + ky - pad,
@@ -175,12 +144,9 @@ void wrapnet_conv_s8u8_acc32_avx2(const int16_t *w, size_t m, size_t c, size_t k
 ///       32: W[8b + q, ky * k * c + 4u + e] at 4q + e for q = 0 ... 7, e = 0 ... 3 (0 past the row's taps or m).
 void wrapnet_conv_s8u8_acc32_vnni(const int8_t *w, size_t m, size_t c, size_t k, size_t stride, size_t pad,
                                   const uint8_t *x, size_t n, size_t h, size_t wd, int32_t *out);
-/// Packs `count` codes (each <= 15) two per byte: dst[j] = src[2j] | src[2j + 1] << 4, the last high nibble 0
-/// when `count` is odd. Writes ceil(count / 2) bytes.
-void wrapnet_pack_nibbles_avx2(const uint8_t *src, size_t count, uint8_t *dst);
 /// Runs `iterations` of a register-only loop of `primitive` (a WRAPNET_CEILING_* value): 8 multiply-like and 8
 /// add instructions per iteration on eight independent accumulators, no loads. MACs per iteration: 256 (128 for
-/// WRAPNET_CEILING_MADD_ADD32, 1280 for WRAPNET_CEILING_NIBBLE_XOR_ADD8, 1024 for WRAPNET_CEILING_SHUFFLE_ADD8, see there). Returns a value derived from
+/// WRAPNET_CEILING_MADD_ADD32, 1024 for WRAPNET_CEILING_SHUFFLE_ADD8, see there). Returns a value derived from
 /// the accumulators (so the loop is not removed), or -1 for an unknown primitive.
 int64_t wrapnet_ceiling_loop_avx2(int primitive, size_t iterations);
 

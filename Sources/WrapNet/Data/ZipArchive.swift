@@ -1,3 +1,5 @@
+import WrapNetEngine
+
 /// A minimal in-memory zip reader (PKWARE APPNOTE): enough to pull files out of a Python wheel.
 ///
 /// Reads the end-of-central-directory record, the central directory, and each member's local header;
@@ -44,7 +46,7 @@ public struct ZipArchive: Sendable {
   /// The uncompressed bytes of member `name`, CRC-checked.
   public func extract(_ name: String) throws -> [UInt8] {
     guard let entry = entry(named: name) else {
-      throw ZipError(path: path, problem: "member \(name) not found (\(entries.count) members)")
+      throw ZipError(path: path, reason: "member \(name) not found (\(entries.count) members)")
     }
     return try extract(entry)
   }
@@ -52,17 +54,17 @@ public struct ZipArchive: Sendable {
   /// The uncompressed bytes of `entry`, CRC-checked.
   public func extract(_ entry: Entry) throws -> [UInt8] {
     let member = "member \(entry.name)"
-    guard entry.flags & 1 == 0 else { throw ZipError(path: path, problem: "\(member) is encrypted") }
+    guard entry.flags & 1 == 0 else { throw ZipError(path: path, reason: "\(member) is encrypted") }
     let h = entry.localHeaderOffset
     guard h >= 0, h + 30 <= bytes.count, le32(bytes, h) == 0x0403_4b50 else {
-      throw ZipError(path: path, problem: "\(member): no local header at offset \(h)")
+      throw ZipError(path: path, reason: "\(member): no local header at offset \(h)")
     }
     // The local header repeats the name and may carry a different extra field: skip both by its own lengths.
     let dataStart = h + 30 + Int(le16(bytes, h + 26)) + Int(le16(bytes, h + 28))
     let dataEnd = dataStart + entry.compressedSize
     guard dataEnd <= bytes.count else {
       throw ZipError(
-        path: path, problem: "\(member) is truncated: needs bytes up to \(dataEnd), archive has \(bytes.count)")
+        path: path, reason: "\(member) is truncated: needs bytes up to \(dataEnd), archive has \(bytes.count)")
     }
     let stored = Array(bytes[dataStart..<dataEnd])
     let data: [UInt8]
@@ -71,23 +73,23 @@ public struct ZipArchive: Sendable {
       guard entry.compressedSize == entry.uncompressedSize else {
         throw ZipError(
           path: path,
-          problem: "\(member) is stored with sizes \(entry.compressedSize) != \(entry.uncompressedSize)")
+          reason: "\(member) is stored with sizes \(entry.compressedSize) != \(entry.uncompressedSize)")
       }
       data = stored
     case 8:
       do {
         data = try Gzip.inflateRaw(stored, expectedCount: entry.uncompressedSize, path: "\(path) (\(entry.name))")
       } catch let error as DatasetError {
-        throw ZipError(path: path, problem: "\(member): \(error)")
+        throw ZipError(path: path, reason: "\(member): \(error)")
       }
     default:
-      throw ZipError(path: path, problem: "\(member) uses unsupported compression method \(entry.method)")
+      throw ZipError(path: path, reason: "\(member) uses unsupported compression method \(entry.method)")
     }
     let crc = Gzip.crc32(data)
     guard crc == entry.crc32 else {
       throw ZipError(
         path: path,
-        problem: "\(member): CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(crc))")
+        reason: "\(member): CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(crc))")
     }
     return data
   }
@@ -95,7 +97,7 @@ public struct ZipArchive: Sendable {
   private static func readCentralDirectory(_ bytes: [UInt8], path: String) throws -> [Entry] {
     // The end-of-central-directory record (22 bytes + comment of up to 65535) sits at the end; scan back.
     guard bytes.count >= 22 else {
-      throw ZipError(path: path, problem: "too short for a zip archive (\(bytes.count) bytes)")
+      throw ZipError(path: path, reason: "too short for a zip archive (\(bytes.count) bytes)")
     }
     var eocd = -1
     var i = bytes.count - 22
@@ -108,39 +110,39 @@ public struct ZipArchive: Sendable {
       i -= 1
     }
     guard eocd >= 0 else {
-      throw ZipError(path: path, problem: "no end-of-central-directory record (not a zip file, or truncated)")
+      throw ZipError(path: path, reason: "no end-of-central-directory record (not a zip file, or truncated)")
     }
     let disk = le16(bytes, eocd + 4)
     let cdDisk = le16(bytes, eocd + 6)
     let total = Int(le16(bytes, eocd + 10))
     let cdSize = Int(le32(bytes, eocd + 12))
     let cdOffset = Int(le32(bytes, eocd + 16))
-    guard disk == 0, cdDisk == 0 else { throw ZipError(path: path, problem: "multi-disk archives are not supported") }
+    guard disk == 0, cdDisk == 0 else { throw ZipError(path: path, reason: "multi-disk archives are not supported") }
     guard total != 0xffff, cdSize != 0xffff_ffff, cdOffset != 0xffff_ffff else {
-      throw ZipError(path: path, problem: "zip64 archives are not supported")
+      throw ZipError(path: path, reason: "zip64 archives are not supported")
     }
     guard cdOffset + cdSize <= eocd else {
       throw ZipError(
-        path: path, problem: "central directory at \(cdOffset)+\(cdSize) overlaps the end record at \(eocd)")
+        path: path, reason: "central directory at \(cdOffset)+\(cdSize) overlaps the end record at \(eocd)")
     }
     var entries = [Entry]()
     entries.reserveCapacity(total)
     var p = cdOffset
     for index in 0..<total {
       guard p + 46 <= eocd, le32(bytes, p) == 0x0201_4b50 else {
-        throw ZipError(path: path, problem: "central directory entry \(index) at offset \(p) is damaged")
+        throw ZipError(path: path, reason: "central directory entry \(index) at offset \(p) is damaged")
       }
       let nameLength = Int(le16(bytes, p + 28))
       let extraLength = Int(le16(bytes, p + 30))
       let commentLength = Int(le16(bytes, p + 32))
       guard p + 46 + nameLength <= eocd else {
-        throw ZipError(path: path, problem: "central directory entry \(index) name runs past the directory")
+        throw ZipError(path: path, reason: "central directory entry \(index) name runs past the directory")
       }
       let compressed = le32(bytes, p + 20)
       let uncompressed = le32(bytes, p + 24)
       let offset = le32(bytes, p + 42)
       guard compressed != 0xffff_ffff, uncompressed != 0xffff_ffff, offset != 0xffff_ffff else {
-        throw ZipError(path: path, problem: "zip64 entries are not supported (entry \(index))")
+        throw ZipError(path: path, reason: "zip64 entries are not supported (entry \(index))")
       }
       entries.append(
         Entry(
@@ -154,22 +156,9 @@ public struct ZipArchive: Sendable {
   }
 }
 
-/// A zip archive could not be read: `problem` says what and where.
-public struct ZipError: Error, CustomStringConvertible, Equatable {
-  /// The archive's path.
-  public var path: String
-  /// What is wrong, with expected versus found where it applies.
-  public var problem: String
-
-  /// An error about archive `path`.
-  public init(path: String, problem: String) {
-    self.path = path
-    self.problem = problem
-  }
-
-  /// `path: problem`.
-  public var description: String { "\(path): \(problem)" }
-}
+/// A zip archive could not be read: the archive's path, and what is wrong, with expected versus found where it
+/// applies.
+public typealias ZipError = FileError
 
 private func le16(_ b: [UInt8], _ o: Int) -> UInt16 {
   UInt16(b[o]) | UInt16(b[o + 1]) << 8

@@ -73,12 +73,14 @@ public struct EngineComparison: Sendable, Equatable, Encodable {
     var options = options
     options.recordAccumulators = true
     var report = EngineComparison()
+    // One runner for every batch: its plan and scratch memory are kept between them.
+    let runner = try InferenceRunner(model: engine, options: options)
     let size = dataset.imageSize
     var start = 0
     while start < dataset.count {
       let n = min(batchSize, dataset.count - start)
       let pixels = Array(dataset.images[(start * size)..<((start + n) * size)])
-      let result = try engine.run(pixels: pixels, count: n, options: options)
+      let result = runner.run(pixels: pixels, count: n)
       let logits = model.forward(
         Tensor(shape: [n, dataset.channels, dataset.height, dataset.width], data: pixels.map { Float($0) }),
         phase: .evaluation)

@@ -1,4 +1,5 @@
 import Foundation
+import WrapNetEngine
 
 #if canImport(Glibc)
   import Glibc
@@ -7,23 +8,6 @@ import Foundation
 #elseif canImport(Darwin)
   import Darwin
 #endif
-
-/// A failed file operation, naming the file, the step that failed and the system's reason.
-public struct FileError: Error, CustomStringConvertible, Sendable, Equatable {
-  /// The file concerned.
-  public var path: String
-  /// What went wrong and what to do.
-  public var reason: String
-
-  /// An error about `path`.
-  public init(path: String, reason: String) {
-    self.path = path
-    self.reason = reason
-  }
-
-  /// "<path>: <reason>".
-  public var description: String { "\(path): \(reason)" }
-}
 
 /// Crash-safe whole-file writes: readers see either the old file or the complete new one, never a torn write.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import WrapNetEngine
 
 /// Pretty, deterministic JSON files (sorted keys, two-level indentation, trailing newline), written atomically.
 ///

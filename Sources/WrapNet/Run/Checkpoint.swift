@@ -1,15 +1,8 @@
 import Foundation
+import WrapNetEngine
 
 /// Problems with a checkpoint file: what was expected, what was found, and the file.
-public struct CheckpointError: Error, CustomStringConvertible {
-  public var path: String
-  public var reason: String
-  public init(path: String, reason: String) {
-    self.path = path
-    self.reason = reason
-  }
-  public var description: String { "\(path): \(reason)" }
-}
+public typealias CheckpointError = FileError
 
 /// WrapNet checkpoints: safetensors files (readable with `safetensors.numpy.load_file`) holding every parameter
 /// ("input.weight", "bn0.weight", ...), every buffer ("bn0.running_mean", ...), and in `__metadata__`:

@@ -1,4 +1,5 @@
 import Foundation
+import WrapNetEngine
 
 /// One cell of an accumulator sweep: a (phase, bits, mode[, slope, penalty]) point.
 ///

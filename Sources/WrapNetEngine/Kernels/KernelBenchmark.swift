@@ -107,45 +107,7 @@ public enum KernelBenchmark {
 }
 
 extension KernelBenchmark {
-  /// Throughput of the nibble kernel (`wrapGEMM(nibbleWeights:...)`: binary or ternary weights x codes packed
-  /// two per byte, 8-bit lanes), the kernel the engine's `avx2` path runs on such wrap-around layers with codes
-  /// <= 7, in GOPS on the real `m * n * k`. nil where it does not apply (no AVX2, other weights,
-  /// `activationBits` > 3, `bits` > 8).
-  ///
-  /// Random weights of `kind` and codes in `0 ..< 2^activationBits` from a fixed seed, rows packed beforehand as the
-  /// engine packs its input (the packing is not timed, as the padded rows of `measureGOPS` are not). The output
-  /// is checked once against the `reference` path (a mismatch stops the program), then timed as `measureGOPS`.
-  public static func measureNibbleGOPS(
-    m: Int, n: Int, k: Int, weights kind: PackedWeights.CodeKind = .binary, activationBits: Int, bits: Int,
-    seconds: Double, clock: Clock = .threadCPU
-  ) -> Double? {
-    guard KernelPath.isAVX2Available, kind == .binary || kind == .ternary, (1...3).contains(activationBits),
-      (1...8).contains(bits)
-    else { return nil }
-    let (weights, x, expected) = binaryCase(
-      "measureNibbleGOPS", m: m, n: n, k: k, kind: kind, activationBits: activationBits, bits: bits)
-    let nibble = NibbleWeights(weights, maxCode: (1 << activationBits) - 1)
-    let rows = nibble.packActivations(x, n: n)
-    let rowOffsets = (0..<n).map { $0 * nibble.rowBytes }
-    let groupOffsets = (0..<nibble.groups).map { UInt32(8 * $0) }
-    return rows.withUnsafeBufferPointer { xb in
-      rowOffsets.withUnsafeBufferPointer { ro in
-        groupOffsets.withUnsafeBufferPointer { go in
-          checkedGOPS(
-            m: m, n: n, k: k, expected: expected, seconds: seconds, clock: clock,
-            mismatch: "measureNibbleGOPS: nibble kernel",
-            detail: "W [\(m), \(k)] \(kind), codes < \(1 << activationBits), b = \(bits)"
-          ) { c in
-            wrapGEMM(nibbleWeights: nibble, base: xb.baseAddress, rowOffsets: ro, groupOffsets: go, bits: bits, output: c)
-          }
-        }
-      }
-    }
-  }
-}
-
-extension KernelBenchmark {
-  /// A random binary or ternary case for the nibble and lookup kernel timings: weights of `kind` and codes in
+  /// A random binary or ternary case for the lookup kernel timings: weights of `kind` and codes in
   /// `0 ..< 2^activationBits` from a seed fixed by the shape, and the reference path's output.
   static func binaryCase(
     _ name: String, m: Int, n: Int, k: Int, kind: PackedWeights.CodeKind, activationBits: Int, bits: Int
@@ -168,7 +130,7 @@ extension KernelBenchmark {
   /// on the real `m * n * k`. nil where it does not apply (no AVX2, other weights, `bits` > 8).
   ///
   /// Random weights of `kind` and codes in `0 ..< 2^activationBits` from a fixed seed; the rows' tables are built
-  /// beforehand (not timed, as the nibble packing and the padded rows of `measureGOPS` are not; the engine builds
+  /// beforehand (not timed, as the padded rows of `measureGOPS` are not; the engine builds
   /// them once per input pixel, and whole-model timings include them). The output is checked once against the
   /// `reference` path (a mismatch stops the program), then timed as `measureGOPS`.
   public static func measureLookupGOPS(
@@ -180,7 +142,7 @@ extension KernelBenchmark {
     else { return nil }
     let (weights, x, expected) = binaryCase(
       "measureLookupGOPS", m: m, n: n, k: k, kind: kind, activationBits: activationBits, bits: bits)
-    let lookup = LookupWeights(weights, correction: [Int32](repeating: 0, count: m))
+    let lookup = LookupWeights(weights)
     let tables = lookup.tables(x, n: n)
     return tables.withUnsafeBufferPointer { tb in
       checkedGOPS(
@@ -200,22 +162,17 @@ extension KernelBenchmark {
   public enum CeilingPrimitive: String, Sendable, CaseIterable {
     /// `vpsignb` + `vpaddb`, 8-bit lanes: the |w| <= 1 (binary, ternary) kernel's inner step.
     case signAdd8 = "sign+add8"
-    /// `vpand` + `vpaddb`, 8-bit lanes: binary weights as byte masks.
-    case andAdd8 = "and+add8"
     /// `vpmaddubsw` + `vpaddw`, 16-bit lanes.
     case maddubsAdd16 = "maddubs+add16"
     /// `vpmaddwd` + `vpaddd` on int16 operands, 32-bit lanes (the 32-bit-lane kernel's inner step).
     case maddAdd32 = "madd+add32"
-    /// `vpxor` + `vpaddb` on codes two per byte, with the nibble split every 5 steps: the nibble kernel's inner
-    /// step for binary weights x 2-bit codes.
-    case nibbleXorAdd8 = "xor+add8 nibbles"
     /// `vpshufb` + `vpaddb`: the lookup kernel's inner step (32 table look-ups of 4 products each per shuffle).
     case shuffleAdd8 = "shuffle+add8 lut"
 
     /// Accumulator lane width of the primitive.
     public var lanes: Int {
       switch self {
-      case .signAdd8, .andAdd8, .nibbleXorAdd8, .shuffleAdd8: return 8
+      case .signAdd8, .shuffleAdd8: return 8
       case .maddubsAdd16: return 16
       case .maddAdd32: return 32
       }
@@ -224,20 +181,17 @@ extension KernelBenchmark {
     var code: Int32 {
       switch self {
       case .signAdd8: return Int32(WRAPNET_CEILING_SIGN_ADD8)
-      case .andAdd8: return Int32(WRAPNET_CEILING_AND_ADD8)
       case .maddubsAdd16: return Int32(WRAPNET_CEILING_MADDUBS_ADD16)
       case .maddAdd32: return Int32(WRAPNET_CEILING_MADD_ADD32)
-      case .nibbleXorAdd8: return Int32(WRAPNET_CEILING_NIBBLE_XOR_ADD8)
       case .shuffleAdd8: return Int32(WRAPNET_CEILING_SHUFFLE_ADD8)
       }
     }
 
-    /// MACs per loop iteration: 8 vectors of 32 byte products (16 int16 products for madd; 5 steps of 4 vectors
-    /// of 64 nibble products for the nibble loop; 8 shuffles of 32 look-ups x 4 products for the lookup loop).
+    /// MACs per loop iteration: 8 vectors of 32 byte products (16 int16 products for madd; 8 shuffles of 32
+    /// look-ups x 4 products for the lookup loop).
     var macsPerIteration: Double {
       switch self {
       case .maddAdd32: return 128
-      case .nibbleXorAdd8: return 1280
       case .shuffleAdd8: return 1024
       default: return 256
       }

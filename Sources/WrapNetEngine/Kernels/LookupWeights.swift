@@ -4,8 +4,7 @@ import CWrapNetKernels
 /// 8-bit lanes, any activation codes. Built once per layer from `PackedWeights`.
 ///
 /// Why: the signs of a binary weight row over 4 codes form a 4-bit index into the 16 signed sums of those codes,
-/// and one `vpshufb` picks 32 of them: one shuffle + one byte add per 128 products (the nibble kernel needs an
-/// XOR + add per 64 and a split every few steps). The 16-entry tables depend only on the activations, so they are
+/// and one `vpshufb` picks 32 of them: one shuffle + one byte add per 128 products. The 16-entry tables depend only on the activations, so they are
 /// built once per pixel and shared by every output channel and kernel tap (`LookupWeights.buildTables`). Byte
 /// sums wrap mod 2^8, which is exactly a b ≤ 8 accumulator. Ternary weights use tables of subset sums S and two
 /// indices: Σ w·x = S[plus] − S[minus].
@@ -16,9 +15,6 @@ import CWrapNetKernels
 ///     binary:  indices[(b * pairs + j) * 32 + 16h + q]       bit i set where W[row, column] = +1
 ///     ternary: indices[(b * pairs + j) * 64 + 16h + q]       bit i set where W = +1
 ///              indices[(b * pairs + j) * 64 + 32 + 16h + q]  bit i set where W = −1
-///
-/// The kernel adds `correction` to each sum before the epilogue and the epilogue subtracts it again: with the
-/// nibble kernel's correction the nibble kernel's table arcs (`NibbleCodeArcs`) apply unchanged.
 public struct LookupWeights: Sendable, Equatable {
   /// `.binary` or `.ternary`.
   public let kind: PackedWeights.CodeKind
@@ -29,23 +25,21 @@ public struct LookupWeights: Sendable, Equatable {
   public let pairs: Int
   /// Table indices, layout above.
   public let indices: [UInt8]
-  /// Per-channel constant, `16 * ceil(m / 16)` values (0 past m).
-  public let correction: [Int32]
+
+  /// The largest input code of the layers the engine runs on this kernel (3-bit codes, the low-bit networks it
+  /// is built for); the kernel itself sums any codes, and layers on wider codes run the byte GEMM.
+  public static let largestInputCode = 7
 
   /// Bytes of one row's tables: `32 * pairs`.
   public var rowBytes: Int { 32 * pairs }
 
-  /// Indexes binary or ternary `weights`; `correction` (at least m values, e.g. `NibbleWeights.correction`) is
-  /// the per-channel constant described above (zeros when no arcs are used).
+  /// Indexes binary or ternary `weights`.
   ///
-  /// - Precondition: `weights.kind` is `.binary` or `.ternary`, `correction.count >= weights.m`.
-  public init(_ weights: PackedWeights, correction: [Int32]) {
+  /// - Precondition: `weights.kind` is `.binary` or `.ternary`.
+  public init(_ weights: PackedWeights) {
     precondition(
       weights.kind == .binary || weights.kind == .ternary,
       "LookupWeights: only binary and ternary weights index lookup tables, got \(weights.kind)")
-    precondition(
-      correction.count >= weights.m,
-      "LookupWeights: \(correction.count) correction values for \(weights.m) output channels")
     let (m, k) = (weights.m, weights.k)
     let ternary = weights.kind == .ternary
     let blockBytes = ternary ? 64 : 32
@@ -64,14 +58,11 @@ public struct LookupWeights: Sendable, Equatable {
         }
       }
     }
-    var padded = [Int32](repeating: 0, count: blocks * 16)
-    for row in 0..<m { padded[row] = correction[row] }
     self.kind = weights.kind
     self.m = m
     self.k = k
     self.pairs = pairs
     self.indices = indices
-    self.correction = padded
   }
 
   /// Whether the kernel reads subset-sum tables (ternary weights) rather than signed ones (binary).
@@ -144,17 +135,15 @@ public func wrapGEMM(
 ) {
   let n = rowOffsets.count
   guard
-    binaryKernelShouldRun(
+    lookupKernelShouldRun(
       "wrapGEMM(lookupWeights:)", bits: bits, offsets: pairOffsets.count, groups: weights.pairs,
       unit: "pairs of 4-code groups", n: n, m: weights.m, k: weights.k, base: base, output: output)
   else { return }
   #if arch(x86_64)
     weights.indices.withUnsafeBufferPointer { w in
-      weights.correction.withUnsafeBufferPointer { corr in
-        weights.cKernel(
-          w.baseAddress, weights.m, weights.pairs, corr.baseAddress, base, rowOffsets.baseAddress,
-          pairOffsets.baseAddress, n, output.baseAddress, weights.m, Int32(bits), nil)
-      }
+      weights.cKernel(
+        w.baseAddress, weights.m, weights.pairs, base, rowOffsets.baseAddress, pairOffsets.baseAddress, n,
+        output.baseAddress, weights.m, Int32(bits), nil)
     }
   #endif
 }
@@ -164,38 +153,69 @@ extension LookupWeights {
     /// The C kernel for `kind`.
     var cKernel:
       @convention(c) (
-        UnsafePointer<UInt8>?, Int, Int, UnsafePointer<Int32>?, UnsafePointer<UInt8>?, UnsafePointer<Int>?,
-        UnsafePointer<UInt32>?, Int, UnsafeMutablePointer<Int32>?, Int, Int32, UnsafePointer<wrapnet_nibble_epilogue>?
+        UnsafePointer<UInt8>?, Int, Int, UnsafePointer<UInt8>?, UnsafePointer<Int>?, UnsafePointer<UInt32>?, Int,
+        UnsafeMutablePointer<Int32>?, Int, Int32, UnsafePointer<wrapnet_code_epilogue>?
       ) -> Void
     {
       kind == .ternary ? wrapnet_gemm_ternary_lut_acc8_avx2 : wrapnet_gemm_binary_lut_acc8_avx2
     }
   #endif
 
-  /// The engine's fused form, as `NibbleWeights.runFused`: the kernel writes the next layer's codes `codes`
-  /// [rows, m] straight from the wrapped sums through `table` (or its `arcs`, built against this layer's
-  /// `correction`), and the sums into `sums` only when given. Rows and pairs as for
+  /// The engine's fused form: the kernel writes the next layer's codes `codes` [rows, m] straight from the
+  /// wrapped sums through `table` (a `.table` [m, 2^bits] or, with `shortcut`, a `.residualTable` [m, S, 2^bits]
+  /// indexed by the saved input's code at `shortcutCodes + shortcutRows[row]`) or through its `arcs`, and the
+  /// sums themselves into `sums` [rows, m] only when given (recorded accumulators). Rows and pairs as for
   /// `wrapGEMM(lookupWeights:base:...)`.
   func runFused(
     base: UnsafePointer<UInt8>, rowOffsets: UnsafePointer<Int>, pairOffsets: UnsafePointer<UInt32>, rows: Int,
     bits: Int, sums: UnsafeMutablePointer<Int32>?, table: [UInt8], shortcut: Shortcut?,
-    shortcutCodes: UnsafePointer<UInt8>?, shortcutRows: UnsafePointer<Int>?, arcs: NibbleCodeArcs?,
+    shortcutCodes: UnsafePointer<UInt8>?, shortcutRows: UnsafePointer<Int>?, arcs: CodeArcs?,
     codes: UnsafeMutablePointer<UInt8>
   ) {
     precondition(KernelPath.isAVX2Available && (1...8).contains(bits) && k > 0)
     #if arch(x86_64)
       indices.withUnsafeBufferPointer { w in
-        correction.withUnsafeBufferPointer { corr in
-          withFusedEpilogue(
-            m: m, bits: bits, table: table, shortcut: shortcut, shortcutCodes: shortcutCodes,
-            shortcutRows: shortcutRows, arcs: arcs, codes: codes
-          ) { epilogue in
-            cKernel(
-              w.baseAddress, m, pairs, corr.baseAddress, base, rowOffsets, pairOffsets, rows, sums, m, Int32(bits),
-              epilogue)
-          }
+        withCodeEpilogue(
+          m: m, bits: bits, table: table, shortcut: shortcut, shortcutCodes: shortcutCodes,
+          shortcutRows: shortcutRows, arcs: arcs, codes: codes
+        ) { epilogue in
+          cKernel(w.baseAddress, m, pairs, base, rowOffsets, pairOffsets, rows, sums, m, Int32(bits), epilogue)
         }
       }
     #endif
   }
+}
+
+/// Runs `body` with the offsets of `n` plain rows `stride` bytes apart and of `groups` groups of `groupBytes`
+/// bytes in each: the contiguous form of the lookup kernel's row and pair offsets.
+func withPlainRowOffsets(
+  n: Int, stride: Int, groups: Int, groupBytes: Int,
+  _ body: (UnsafeBufferPointer<Int>, UnsafeBufferPointer<UInt32>) -> Void
+) {
+  let rowOffsets = (0..<n).map { $0 * stride }
+  let groupOffsets = (0..<groups).map { UInt32($0 * groupBytes) }
+  rowOffsets.withUnsafeBufferPointer { rows in
+    groupOffsets.withUnsafeBufferPointer { body(rows, $0) }
+  }
+}
+
+/// The checks of the lookup kernel's general entry point (`name` for the messages): AVX2, 1 ≤
+/// `bits` ≤ 8, one offset per group (`unit`), an `[n, m]` output. Returns false when there is nothing to compute
+/// (after zeroing the output for k = 0).
+func lookupKernelShouldRun(
+  _ name: String, bits: Int, offsets: Int, groups: Int, unit: String, n: Int, m: Int, k: Int,
+  base: UnsafePointer<UInt8>?, output: UnsafeMutableBufferPointer<Int32>
+) -> Bool {
+  precondition(KernelPath.isAVX2Available, "\(name): the kernel needs AVX2")
+  precondition((1...8).contains(bits), "\(name): accumulator bits must be in 1...8, got \(bits)")
+  precondition(offsets == groups, "\(name): \(offsets) group offsets for \(groups) \(unit) (k = \(k))")
+  precondition(
+    output.count == n * m, "\(name): output has \(output.count) elements but C [n: \(n), m: \(m)] needs \(n * m)")
+  if n == 0 || m == 0 { return false }
+  if k == 0 {
+    output.update(repeating: 0)
+    return false
+  }
+  precondition(base != nil, "\(name): no activation bytes for \(n) rows")
+  return true
 }

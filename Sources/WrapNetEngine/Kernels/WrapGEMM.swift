@@ -12,7 +12,7 @@ public enum KernelPath: String, Sendable, CaseIterable {
   case avx2
 
   /// Whether this CPU (and OS) can run the `avx2` path. Always false off x86_64. Asked once (hot paths such as
-  /// the nibble packer check it per row).
+  /// the lookup table builder check it per row).
   public static let isAVX2Available: Bool = {
     #if arch(x86_64)
       return wrapnet_cpu_has_avx2() != 0
