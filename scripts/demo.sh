@@ -47,7 +47,7 @@ base = 100 * exact["test_accuracy"]
 def row(label, accuracy, overflow=None, note=""):
     a = 100 * accuracy
     o = "" if overflow is None else f"{100 * overflow:7.3f} %"
-    print(f"  {label:44s}{a:6.2f} %  {a - base:+6.2f}  {o:>9s}  {note}")
+    print(f"  {label:44s}{a:6.2f} %  {a - base:+6.2f}  {o:>9s}  {note}".rstrip())
 def low_bit_overflow(summary):
     layers = [l for l in summary["layers"] if l["accumulator_bits"] < 32]
     return sum(l["overflows"] for l in layers) / max(1, sum(l["outputs"] for l in layers))
