@@ -2,7 +2,7 @@
 # The main job, end to end (about 5 minutes on 2 cores after the first build): installs system packages, builds in
 # release, fetches MNIST, and shows on one setting why WrapNet exists:
 #   an mlp with binary weights and 3-bit activations, trained with 32-bit accumulators (2 epochs), collapses when its
-#   sums are taken in 8-bit wrap-around accumulators (a fifth of them overflow); fine-tuned as a WrapNet model
+#   sums are taken in 8-bit wrap-around accumulators (11 % of them overflow); fine-tuned as a WrapNet model
 #   (range calibration, cyclic activation, overflow penalty; 1 epoch) it recovers to within a few tenths of the
 #   32-bit model, next to a saturating 8-bit accumulator fine-tuned with the same budget. The integer engine then runs
 #   the WrapNet model with real 8-bit integers against the trainer (--compare) and with 32-bit lanes for speed.

@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
       For every low-bit layer, the batch norm before its activation codes gets γ, β × r (r ≤ 1) until the RMS of \
       the layer's sums over the first 512 training images is at most 2^(b−1)/3; then every batch norm's running \
       statistics are re-estimated over 40 batches. A 32-bit model's sums are as wide as its activations make them \
-      (with 3-bit activations a fifth of the mlp's sums leave 8 bits); calibration narrows them at once instead of \
+      (with 3-bit activations 11 % of the mlp's sums leave 8 bits); calibration narrows them at once instead of \
       leaving it to the overflow penalty. Layers whose sums already fit are left alone. The factors are printed \
       and kept in OUT/calibration.json and summary.json.
       """))

@@ -3,8 +3,8 @@ import Foundation
 /// Range calibration: fits a pretrained model's low-bit sums into the b-bit accumulator before fine-tuning.
 ///
 /// A model trained with 32-bit accumulators has no reason to keep its sums small: with 3-bit activations and a
-/// fan-in of 1024, the MNIST `mlp`'s sums spread with an RMS of about 94 around 0, so 20 % of them leave the 8-bit
-/// range [−128, 127] and a third fall past the cyclic activation's knee Q = 85 (k = 2). The RMS of a layer's sums
+/// fan-in of 1024, the MNIST `mlp`'s sums spread with an RMS of 83–98 around 0, so 11 % of them leave the 8-bit
+/// range [−128, 127] and more fall past the cyclic activation's knee Q = 85 (k = 2). The RMS of a layer's sums
 /// is set by the activation codes that feed it, and those by the batch norm before them, which the 32-bit model
 /// leaves near γ = 1, β = 0. Fine-tuning with the overflow penalty shrinks them (γ, β) and decorrelates the weights
 /// from the inputs, slowly. Calibration does the first part at once:
