@@ -6,8 +6,7 @@ synthesizes each with hardware/synth.py (Yosys generic / iCE40 / Xilinx, nextpnr
 writes docs/hardware/pe-grid.json, docs/hardware/README.md and the SVG plots.
 
 Grid: P in {1, 16, 64}; binary and ternary weights; 2-bit activations; accumulator widths
-b in {6, 7, 8, 10, 12, 16, 32} (P = 64: {6, 8, 16, 32}, its syntheses being the slowest) in mode wrap, and below
-32 bits in mode saturate (a 32-bit register has nothing to saturate), and mode exact (a 32-bit accumulator) once per
+b in {6, 7, 8, 10, 12, 16, 20, 32} in modes wrap and saturate, and mode exact (a 32-bit accumulator) once per
 (P, weights). Arrays: 8x8 of P = 1 PEs, ternary, b = 8, wrap / saturate / exact (no fmax: its paths are the PE's).
 
 Results are cached per configuration under runs/hw-cache/ (one JSON each), keyed by the SHA-256 of the generated
@@ -38,8 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARALLEL = (1, 16, 64)
 WEIGHTS = ("binary", "ternary")
 ACT_BITS = 2
-ACC_BITS = (6, 7, 8, 10, 12, 16, 32)
-ACC_BITS_WIDE_TREE = (6, 8, 16, 32)  # P = 64
+ACC_BITS = (6, 7, 8, 10, 12, 16, 20, 32)
 MODES = ("wrap", "saturate")
 ARRAY = (8, 8)
 ARRAY_BITS = 8
@@ -51,8 +49,8 @@ def pe_configs():
     configs = []
     for p in PARALLEL:
         for weights in WEIGHTS:
-            for bits in ACC_BITS_WIDE_TREE if p == 64 else ACC_BITS:
-                for mode in MODES if bits < 32 else ("wrap",):
+            for bits in ACC_BITS:
+                for mode in MODES:
                     configs.append({"kind": "pe", "weights": weights, "act_bits": ACT_BITS, "acc_bits": bits,
                                     "acc_mode": mode, "parallel": p})
             configs.append({"kind": "pe", "weights": weights, "act_bits": ACT_BITS, "acc_bits": 32,
