@@ -62,7 +62,9 @@ public enum RangeCalibration {
     calibrationImages: Int = 512, reestimationBatches: Int = 40
   ) -> [LayerResult] {
     precondition(target > 0 && target <= 1, "RangeCalibration: target \(target) must be in (0, 1]")
-    let lowBit = lowBitLayerNames(model)
+    let targets = lowBitTargets(model, fraction: target)
+    let lowBit = targets.map(\.name)
+    let targetRMS = Dictionary(uniqueKeysWithValues: targets)
     guard !lowBit.isEmpty, train.count >= 2, calibrationImages >= 2, batchSize >= 2 else { return [] }
     let calibration = batches(train, images: calibrationImages, batchSize: calibrationImages)[0]
     // Measuring runs training-mode forwards, which move the running statistics: a model that needs no scaling is
@@ -72,14 +74,12 @@ public enum RangeCalibration {
     // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`).
     let feeds = feedingBatchNorms(model.network, prefix: "")
     var factor: [String: Double] = [:]
-    var before: [String: Double] = [:]
     var rms = sumRMS(&model, images: calibration.images, layers: lowBit)
-    before = rms
+    let before = rms
     for _ in 0..<rounds {
       var changed = false
       for name in lowBit {
-        guard let bn = feeds[name], let r = rms[name] else { continue }
-        let target = targetRMS(model, layer: name, fraction: target)
+        guard let bn = feeds[name], let r = rms[name], let target = targetRMS[name] else { continue }
         let have = factor[name] ?? 1
         // Aim at the target, never above a factor of 1 overall (calibration only shrinks).
         let want = min(1, have * target / max(r, 1e-9))
@@ -101,27 +101,22 @@ public enum RangeCalibration {
     return lowBit.map { name in
       LayerResult(
         name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
-        target: targetRMS(model, layer: name, fraction: target), factor: factor[name] ?? 1)
+        target: targetRMS[name]!, factor: factor[name] ?? 1)
     }
   }
 
   /// The default target RMS, as a fraction of 2^(b−1): three RMS fit in the range.
   public static let defaultTarget = 1.0 / 3
 
-  /// `fraction` · 2^(b−1) for the layer's accumulator width b.
-  static func targetRMS(_ model: WrapModel, layer: String, fraction: Double) -> Double {
+  /// The low-bit layers (accumulators narrower than 32 bits) in forward order, each with its target RMS
+  /// `fraction` · 2^(b−1) for its accumulator width b.
+  static func lowBitTargets(_ model: WrapModel, fraction: Double) -> [(name: String, target: Double)] {
     var model = model
-    var bits = 32
-    model.network.visitWrapLayers { if $0.name == layer { bits = $0.accumulator.bits } }
-    return Double(1 << (min(bits, 32) - 1)) * fraction
-  }
-
-  /// Names of the low-bit layers (accumulators narrower than 32 bits), in forward order.
-  static func lowBitLayerNames(_ model: WrapModel) -> [String] {
-    var model = model
-    var names: [String] = []
-    model.network.visitWrapLayers { if $0.accumulator.isLowBit { names.append($0.name) } }
-    return names
+    var out: [(name: String, target: Double)] = []
+    model.network.visitWrapLayers {
+      if $0.accumulator.isLowBit { out.append(($0.name, Double(1 << ($0.accumulator.bits - 1)) * fraction)) }
+    }
+    return out
   }
 
   /// For every WrapLayer of `chain` (and of the residual blocks' bodies), the path of the batch norm that feeds
