@@ -112,6 +112,8 @@ struct EvalCommand: ParsableCommand {
     let bits = mode == .exact ? 32 : (accBits ?? (cfg.accumulatorBits < 32 ? cfg.accumulatorBits : 8))
     model.setLowBitAccumulator(Accumulator(bits: bits, mode: mode, slope: slope ?? cfg.slope))
     if let reason = model.avoidInfeasibility() { throw ValidationError(reason) }
+    try cfg.checkMemory(
+      copies: 2, batchSize: min(WrapModel.evaluationBatchSize, test.count), activationCopies: 2, purpose: "evaluating")
     setBLASThreads(threads)
     let report = model.evaluate(test)
     if json {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import WrapNet
 import WrapNetEngine
 
@@ -28,4 +29,19 @@ struct WrapNetCommand: ParsableCommand {
       RTLCommand.self,
     ]
   )
+
+  /// Runs the command line. Every mistake exits with status 1 and a message on standard error, whether a flag
+  /// (argument-parser's usage errors, status 64 by default) or a file or a setting found wrong later; `--help` and
+  /// `--version` exit 0. A crash would be a signal (status above 128), which the fuzz harness looks for.
+  static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      let code = exitCode(for: error)
+      guard code == .validationFailure else { exit(withError: error) }
+      FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+      Foundation.exit(1)
+    }
+  }
 }

@@ -9,8 +9,10 @@ import WrapNet
 /// (with the checkpoint's `config_md5` recomputed half of the time, so the checks behind it are reached), NaN or
 /// infinity written over a Float of the data section, and edited IDX magic and dimensions.
 struct FuzzMutator {
-  /// What the bytes are, so structure-aware strategies apply.
-  enum Format { case safetensors, idx, raw }
+  /// What the bytes are, so structure-aware strategies apply. `gzipIDX`: the input is an uncompressed IDX file;
+  /// half of the mutants are its IDX mutants gzip-compressed (valid streams with broken contents), the other half
+  /// raw mutations of the compressed bytes (broken streams, CRCs, lengths).
+  enum Format { case safetensors, idx, raw, gzipIDX }
 
   var generator: SeededGenerator
 
@@ -28,6 +30,9 @@ struct FuzzMutator {
   mutating func int(_ n: Int) -> Int { generator.int(below: max(n, 1)) }
 
   mutating func mutate(_ input: [UInt8], format: Format) -> [UInt8] {
+    if format == .gzipIDX {
+      return int(2) == 0 ? Gzip.compress(mutate(input, format: .idx)) : mutate(Gzip.compress(input), format: .raw)
+    }
     var bytes = input
     for _ in 0...int(3) {
       switch int(format == .raw ? 4 : 9) {
@@ -46,7 +51,7 @@ struct FuzzMutator {
         switch format {
         case .safetensors: bytes = mutateSafeTensors(bytes)
         case .idx: bytes = mutateIDX(bytes)
-        case .raw: break
+        case .raw, .gzipIDX: break
         }
       }
     }

@@ -54,16 +54,21 @@ import WrapNetEngine
       "checkpoint", try Self.checkpointBytes(), format: .safetensors, count: fuzzMutantCount(ci: 200),
       extension: ".safetensors"
     ) { _, path in
-      let contents = try Checkpoint.load(from: path)
+      let contents = try Checkpoint.load(from: path, warning: { _ in })
       var model = contents.model
       let cfg = model.config
       // `eval` checks the dataset's shape and classes against the model, as here.
-      if [cfg.inputChannels, cfg.inputHeight, cfg.inputWidth, cfg.classes] == [1, 28, 28, 10] {
+      let fitsImages = [cfg.inputChannels, cfg.inputHeight, cfg.inputWidth, cfg.classes] == [1, 28, 28, 10]
+      if fitsImages {
         _ = model.evaluate(Self.images)
       }
-      if let training = contents.training, contents.epochsDone != nil {
+      // `train --resume`: validated options, the optimizer's state restored, then one more epoch.
+      if let training = contents.training, let done = contents.epochsDone {
+        try training.validate()
         var trainer = try Trainer(model: model, options: training, train: Self.images)
         try trainer.optimizer.loadState(contents.optimizerState)
+        trainer.restore(epochsDone: done)
+        if fitsImages && done < training.epochs { _ = try trainer.trainEpoch() }
       }
       let packed = try EngineExport.packedFile(for: model)
       _ = try InferenceModel(bytes: packed.serialized())
@@ -97,8 +102,11 @@ import WrapNetEngine
           : try IDXReader.readLabels(path: path, classCount: 10).count
       }
       accepted += try Self.fuzz(
-        name + "-gz", Gzip.compress(input), format: .raw, count: fuzzMutantCount(ci: 50), extension: ".gz"
-      ) { _, path in _ = try IDXReader.read(path: path) }
+        name + "-gz", input, format: .gzipIDX, count: fuzzMutantCount(ci: 50), extension: ".gz"
+      ) { _, path in
+        _ = name == "idx-images" ? try IDXReader.readImages(path: path, height: 28, width: 28).bytes.count
+          : try IDXReader.readLabels(path: path, classCount: 10).count
+      }
     }
     #expect(accepted > 0)
   }

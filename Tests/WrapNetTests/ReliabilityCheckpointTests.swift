@@ -80,6 +80,23 @@ func withConfig(_ file: SafeTensorsFile, _ config: String) -> SafeTensorsFile {
     }
   }
 
+  /// A file without `config_md5` is read, and the reader is told once that an edit cannot be detected in it; with
+  /// the digest there is no warning.
+  @Test func missingDigestIsReadWithAWarning() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    var file = try Self.resumeFile()
+    var warnings: [String] = []
+    try file.write(to: dir.file("digest.safetensors"))
+    _ = try Checkpoint.load(from: dir.file("digest.safetensors"), warning: { warnings.append($0) })
+    #expect(warnings.isEmpty)
+    file.metadata["config_md5"] = nil
+    try file.write(to: dir.file("plain.safetensors"))
+    let contents = try Checkpoint.load(from: dir.file("plain.safetensors"), warning: { warnings.append($0) })
+    #expect(contents.epochsDone == 1)
+    #expect(warnings.count == 1 && warnings[0].contains("plain.safetensors has no 'config_md5'"), "\(warnings)")
+  }
+
   @Test func inconsistentOptimizerStateIsRefused() throws {
     let good = try Self.resumeFile()
     let name = "optimizer.adam.m.fc2.weight", v = "optimizer.adam.v.fc2.weight"
@@ -125,12 +142,17 @@ func withConfig(_ file: SafeTensorsFile, _ config: String) -> SafeTensorsFile {
   }
 
   /// Under a 4 GB address-space limit, a model inside the documented ranges but too large for it is refused with
-  /// the estimate, before anything is allocated.
-  @Test func tooLargeModelIsRefusedWithTheEstimate() throws {
+  /// the estimate, before anything is allocated: by its parameters (mlp ×16), or by the activations of one batch
+  /// (vgg-small at 2,048 images per batch: 351,232 values per image × 3 copies × 4 bytes ≈ 8 GiB).
+  @Test(arguments: [
+    (["--model", "mlp", "--width-multiplier", "16"], 96, "parameters × 2 copies"),
+    (["--model", "vgg-small", "--batch-size", "2048"], 2048, "2048 images × 351232 activations × 3 copies"),
+  ])
+  func tooLargeModelIsRefusedWithTheEstimate(flags: [String], trainImages: Int, term: String) throws {
     let dir = try TemporaryDirectory()
     defer { dir.remove() }
-    let data = try writeSyntheticMNIST(in: dir)
-    let script = "ulimit -v 4000000; exec '\(wrapnetExecutable().path)' train --data-dir '\(data)' --model mlp --width-multiplier 16 --out '\(dir.file("run"))'"
+    let data = try writeSyntheticMNIST(in: dir, train: trainImages)
+    let script = "ulimit -v 4000000; exec '\(wrapnetExecutable().path)' train --data-dir '\(data)' \(flags.joined(separator: " ")) --out '\(dir.file("run"))'"
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
     p.arguments = ["-c", script]
@@ -142,6 +164,26 @@ func withConfig(_ file: SafeTensorsFile, _ config: String) -> SafeTensorsFile {
     p.waitUntilExit()
     #expect(p.terminationReason == .exit && p.terminationStatus == 1, "\(text)")
     #expect(text.contains("needs at least") && text.contains("GiB of memory is available"), "\(text)")
+    #expect(text.contains(term), "\(text)")
+    #expect(!FileManager.default.fileExists(atPath: dir.file("run") + "/model.safetensors"))
+  }
+
+  /// The activation estimate counts the hidden layers' output planes of the built model, image by image.
+  @Test(arguments: ModelConfig.architectures)
+  func activationCountMatchesTheBuiltModel(architecture: String) throws {
+    let zoo28 = ["mlp", "cnn"].contains(architecture)
+    for (h, m) in [(28, 1), (28, 2)] + (zoo28 ? [] : [(32, 2)]) {
+      let config = ModelConfig(
+        architecture: architecture, inputChannels: 1, inputHeight: h, inputWidth: h, classes: 7, widthMultiplier: m)
+      var model = try WrapModel(config: config, seed: 1)
+      var counted = 0
+      model.network.visitWrapLayers { $0.keepSums = true }
+      _ = model.forward(Tensor(shape: [1, 1, h, h]), phase: .evaluation)
+      model.network.visitWrapLayers { layer in
+        if layer.name != "logits" { counted += layer.lastSums!.count }
+      }
+      #expect(config.activationValuesPerImage == counted, "\(architecture) \(h)×\(h) ×\(m)")
+    }
   }
 
   /// Packed models whose convolution geometry would overflow the loader's arithmetic are refused.

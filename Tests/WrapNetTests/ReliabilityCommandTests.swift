@@ -2,10 +2,10 @@ import Foundation
 import Testing
 import WrapNet
 
-/// Options and files a user can get wrong end in a clear message and exit status 1 (or the usage status for
-/// flags), never in a trap; the edge cases that are valid run to the end.
+/// Options and files a user can get wrong end in a clear message and exit status 1, never in a trap; the edge
+/// cases that are valid run to the end.
 @Suite(.serialized) struct ReliabilityCommandTests {
-  /// Options that used to trap (batch norm on one image, a negative subset, a negative flag value) are refused
+  /// Options that would break the run (batch norm on one image, a negative subset, a negative flag value) are refused
   /// before any work, naming the flag and the allowed range.
   @Test(arguments: [
     (["--limit-train", "1"], "--limit-train must be at least 2"),
@@ -15,6 +15,8 @@ import WrapNet
     (["--limit-test", "0"], "--limit-test must be at least 1"),
     (["--acc-bits", "-5"], "--acc-bits must be in 2...32, got -5"),
     (["--lr", "-1"], "--lr must be > 0"),
+    (["--no-such-flag"], "Unknown option '--no-such-flag'"),
+    (["--epochs", "two"], "The value 'two' is invalid for '--epochs"),
   ])
   func trainOptionsAreRefusedClearly(extra: [String], fragment: String) throws {
     let dir = try TemporaryDirectory()

@@ -16,12 +16,12 @@ func writeSyntheticMNIST(in dir: TemporaryDirectory, train: Int = 96, test: Int 
   return dir.file("data")
 }
 
-/// `wrapnet ARGS` must fail cleanly: a non-zero status, `fragment` in stderr, and no trap.
+/// `wrapnet ARGS` must fail cleanly: exit status 1, `fragment` in stderr, and no trap.
 func expectCleanFailure(_ arguments: [String], _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation)
   throws
 {
   let (status, _, err) = try runWrapnet(arguments)
-  #expect(status != 0, "should fail: \(arguments)", sourceLocation: sourceLocation)
+  #expect(status == 1, "should fail with status 1: \(arguments), got \(status)", sourceLocation: sourceLocation)
   #expect(status < 128 && !err.contains("Fatal error"), "must not crash: \(err)", sourceLocation: sourceLocation)
   #expect(err.contains(fragment), "stderr should mention '\(fragment)': \(err)", sourceLocation: sourceLocation)
 }

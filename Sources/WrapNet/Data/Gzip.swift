@@ -18,11 +18,13 @@ public enum Gzip {
     guard hasMagic(bytes) else {
       throw DatasetError.notGzip(path: path, found: Array(bytes.prefix(2)))
     }
-    // ISIZE (last 4 bytes, little-endian) is the uncompressed size mod 2^32: a good capacity hint.
+    // ISIZE (last 4 bytes, little-endian) is the uncompressed size mod 2^32: a good capacity hint. Deflate
+    // expands at most 1032:1, so a larger ISIZE (a corrupt trailer) is capped there rather than allocated.
     var hint = 0
     if bytes.count >= 18 {
       let n = bytes.count
       hint = Int(bytes[n - 4]) | Int(bytes[n - 3]) << 8 | Int(bytes[n - 2]) << 16 | Int(bytes[n - 1]) << 24
+      hint = min(hint, 1032 * n)
     }
     // windowBits 16 + 15: gzip wrapper (header, CRC-32 and length are checked by zlib), 32 KiB window.
     return try inflate(bytes, windowBits: 16 + 15, capacityHint: hint, allowConcatenated: true, path: path)

@@ -67,23 +67,72 @@ extension ModelConfig {
     return total
   }
 
+  /// Float values one image produces in the hidden layers (every low-bit and first layer's output plane,
+  /// C·H'·W'), from the configuration alone; saturates at `Int.max`. Training keeps about three tensors of this
+  /// size per image for the backward pass (the layer's sums, the batch norm's normalized values, the activation
+  /// codes), evaluation about two (a layer's input and output).
+  public var activationValuesPerImage: Int {
+    var total = 0
+    func add(_ channels: Int, _ h: Int, _ w: Int, times: Int = 1) {
+      var p = 1
+      for f in [channels, h, w, times] {
+        let (q, overflow) = p.multipliedReportingOverflow(by: f)
+        p = overflow ? Int.max : q
+      }
+      let (sum, overflow) = total.addingReportingOverflow(p)
+      total = overflow ? Int.max : sum
+    }
+    let h = inputHeight, w = inputWidth
+    func wide(_ base: Int) -> Int { base.multipliedReportingOverflow(by: widthMultiplier).overflow ? Int.max : hiddenWidth(base) }
+    switch architecture {
+    case "mlp":
+      add(wide(1024), 1, 1, times: 4)
+    case "cnn":
+      add(wide(16), h, w)
+      add(wide(32), h / 2, w / 2)
+      add(wide(64), h / 2, w / 2)
+      add(wide(64), h / 4, w / 4)
+    case "vgg-small":
+      add(wide(128), h, w, times: 2)
+      add(wide(256), h / 2, w / 2, times: 2)
+      add(wide(512), h / 4, w / 4, times: 2)
+    default:  // resnet20: the stem, then six convolutions per stage
+      add(wide(16), h, w, times: 7)
+      add(wide(32), h / 2, w / 2, times: 6)
+      add(wide(64), h / 4, w / 4, times: 6)
+    }
+    return total
+  }
+
   /// Bytes a model of this configuration needs at least: 4-byte Floats, `copies` per value of `parameterCount`
   /// (a built model holds weights and gradients: 2; training adds the optimizer's state and the quantized weights:
-  /// 3 more). Saturates at `Int.max`.
-  public func estimatedBytes(copies: Int) -> Int {
-    let (bytes, overflow) = parameterCount.multipliedReportingOverflow(by: 4 * copies)
-    return overflow ? Int.max : bytes
+  /// 3 more), plus `activationCopies` per value of `activationValuesPerImage` for each of `batchSize` images.
+  /// Saturates at `Int.max`.
+  public func estimatedBytes(copies: Int, batchSize: Int = 0, activationCopies: Int = 0) -> Int {
+    let (parameters, o1) = parameterCount.multipliedReportingOverflow(by: 4 * copies)
+    let (perImage, o2) = activationValuesPerImage.multipliedReportingOverflow(by: 4 * activationCopies)
+    let (activations, o3) = perImage.multipliedReportingOverflow(by: batchSize)
+    let (sum, o4) = parameters.addingReportingOverflow(activations)
+    return o1 || o2 || o3 || o4 ? Int.max : sum
   }
 
   /// Throws a `ConfigError` with the estimate and the memory available when a model of this configuration cannot
-  /// fit (`estimatedBytes(copies:)` above `availableMemoryBytes()`); does nothing when the memory is unknown.
-  public func checkMemory(copies: Int, purpose: String) throws {
+  /// fit (`estimatedBytes` above `availableMemoryBytes()`); does nothing when the memory is unknown.
+  public func checkMemory(copies: Int, batchSize: Int = 0, activationCopies: Int = 0, purpose: String) throws {
     guard let available = availableMemoryBytes() else { return }
-    let needed = estimatedBytes(copies: copies)
+    let needed = estimatedBytes(copies: copies, batchSize: batchSize, activationCopies: activationCopies)
     guard needed > available else { return }
     func gib(_ b: Int) -> String { b == Int.max ? "more than 8 EiB" : String(format: "%.1f GiB", Double(b) / 1_073_741_824) }
+    let parameters = parameterCount == Int.max ? "too many" : String(parameterCount)
+    var terms = "\(parameters) parameters × \(copies) copies × 4 bytes"
+    var advice = "use a smaller --width-multiplier, a --width-divisor or a smaller model"
+    if batchSize > 0 && activationCopies > 0 {
+      let values = activationValuesPerImage == Int.max ? "too many" : String(activationValuesPerImage)
+      terms += " + \(batchSize) images × \(values) activations × \(activationCopies) copies × 4 bytes"
+      advice = "use a smaller --batch-size, " + advice
+    }
     throw ConfigError(
-      message: "\(purpose) a '\(displayName)' model with \(classes) classes needs at least \(gib(needed)) (\(parameterCount == Int.max ? "too many" : String(parameterCount)) parameters × \(copies) copies × 4 bytes) but only \(gib(available)) of memory is available; use a smaller --width-multiplier, a --width-divisor or a smaller model")
+      message: "\(purpose) a '\(displayName)' model with \(classes) classes needs at least \(gib(needed)) (\(terms)) but only \(gib(available)) of memory is available; \(advice)")
   }
 }
 

@@ -50,6 +50,11 @@ public enum Checkpoint {
     try file.write(to: path)
   }
 
+  /// Writes `message` and a newline to standard error.
+  public static func printWarning(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+  }
+
   /// What a checkpoint holds besides the model.
   public struct Contents {
     public var model: WrapModel
@@ -63,7 +68,10 @@ public enum Checkpoint {
   /// Reads a checkpoint and rebuilds its model. Throws a `CheckpointError` naming the file and the problem
   /// (not a safetensors file, not a WrapNet checkpoint, newer format, bad configuration, missing or mis-shaped
   /// tensors, tensors the model does not have).
-  public static func load(from path: String) throws -> Contents {
+  ///
+  /// A file without `config_md5` is read as written, and `warning` is called once with a message saying that an
+  /// edited configuration cannot be detected in it (the default prints it on standard error).
+  public static func load(from path: String, warning: (String) -> Void = Checkpoint.printWarning) throws -> Contents {
     guard FileManager.default.fileExists(atPath: path) else {
       throw CheckpointError(path: path, reason: "no such file (expected a model.safetensors written by `wrapnet train`)")
     }
@@ -91,6 +99,9 @@ public enum Checkpoint {
       throw CheckpointError(
         path: path,
         reason: "metadata 'config' was changed after the checkpoint was written (its MD5 is not 'config_md5'); the weights were trained for the original configuration: restore the file, evaluate other accumulators with `wrapnet eval --acc-bits/--acc-mode`, or fine-tune with `wrapnet train --init`")
+    }
+    if file.metadata["config_md5"] == nil {
+      warning("warning: \(path) has no 'config_md5', so an edit of its 'config' cannot be detected; the model is read as its 'config' says")
     }
     let config: ModelConfig
     do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(configText.utf8)) } catch {

@@ -61,9 +61,12 @@ public struct EvaluationReport: Sendable, Encodable, Equatable {
 }
 
 extension WrapModel {
+  /// Images per batch of `evaluate` unless told otherwise.
+  public static let evaluationBatchSize = 500
+
   /// Evaluates (batch-norm running statistics, no gradients) on `data`, in batches of `batchSize`.
   /// `report` is called with the number of images done.
-  public mutating func evaluate(_ data: ImageDataset, batchSize: Int = 500, report: ((Int) -> Void)? = nil)
+  public mutating func evaluate(_ data: ImageDataset, batchSize: Int = WrapModel.evaluationBatchSize, report: ((Int) -> Void)? = nil)
     -> EvaluationReport
   {
     precondition(batchSize > 0, "batch size must be positive")

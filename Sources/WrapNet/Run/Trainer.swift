@@ -47,7 +47,8 @@ public struct Trainer {
   /// for the same reason (any larger partial batch is kept).
   public init(model: WrapModel, options: TrainingOptions, train: ImageDataset) throws {
     try options.validate()
-    try model.config.checkMemory(copies: 3, purpose: "training")
+    try model.config.checkMemory(
+      copies: 3, batchSize: min(options.batchSize, train.count), activationCopies: 3, purpose: "training")
     guard train.count >= 2 else {
       throw ConfigError(
         message: "the training set has \(train.count) image\(train.count == 1 ? "" : "s"); training needs at least 2 (batch norm needs two images per batch): check --limit-train and the dataset files")
