@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetDataFetch
 
 @Suite struct DatasetFetcherTests {
   /// Files (ignoring none) in `dir`, sorted; a missing directory is empty.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetDataFetch
 
 @Suite(.enabled(if: python3Available, "python3 builds the test archives"))
 struct DatasetZipTests {

@@ -1,4 +1,5 @@
 import CWrapNetKernels
+import WrapNetEngine
 
 /// Micro-benchmarks of the wrap-around GEMM kernels (for `wrapnet bench`; not run by tests).
 public enum KernelBenchmark {
