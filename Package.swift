@@ -64,10 +64,13 @@ let package = Package(
 
     // MARK: - Tests
     .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine", "CWrapNetKernels"]),
-    .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine", "WrapNetDataFetch"]),
+    .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine", "WrapNetTestSupport"]),
     .testTarget(name: "WrapNetHardwareTests", dependencies: ["WrapNetHardware", "WrapNetEngine", "WrapNet"]),
     .testTarget(name: "WrapNetReportTests", dependencies: ["WrapNetReport", "WrapNet", "WrapNetEngine"]),
     .testTarget(name: "WrapNetBenchTests", dependencies: ["WrapNetBench", "WrapNet", "WrapNetEngine"]),
+    .testTarget(name: "WrapNetDataFetchTests", dependencies: ["WrapNetDataFetch", "WrapNet", "WrapNetTestSupport"]),
+    // Fixtures the trainer's and the fetcher's tests share: temporary directories, bytes, IDX files, the realData tag.
+    .target(name: "WrapNetTestSupport", dependencies: ["WrapNet"], path: "Tests/WrapNetTestSupport"),
   ],
   swiftLanguageModes: [.v6]
 )

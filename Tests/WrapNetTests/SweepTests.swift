@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 /// The sequential b-bit saturating accumulator written as plainly as possible: the oracle for `saturatingSums`.
 /// x: [N, C, H, W] codes, w: [O, C, k, k] codes; terms in the order channel, kernel row, kernel column.
