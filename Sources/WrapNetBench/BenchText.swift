@@ -3,6 +3,7 @@ import WrapNet
 import WrapNetEngine
 
 extension BenchReport {
+  /// Printed in place of the whole-model rows of a model the engine cannot run.
   static let unsupportedLine = "whole-model: not supported by the engine"
 
   /// The table report of `wrapnet bench`: a header that says what was measured and how, then per model the kernel
@@ -40,7 +41,8 @@ extension BenchReport {
         "ceiling: register-only loops of the kernels' inner steps (no loads, 1 thread): "
           + ceilings.map { "\($0.0.rawValue) \(String(format: "%.1f", $0.1))" }.joined(separator: ", ")
           + " GOPS;")
-      lines.append("  no kernel built from that step can beat its ceiling on this core (loads, reductions and stores only add).")
+      lines.append(
+        "  no kernel built from that step can beat its ceiling on this core (loads, reductions and stores only add).")
     }
     lines.append(
       "whole model: engine from uint8 pixels to logits, \(KernelPath.fastest.rawValue) path, narrowest lanes (lookup kernel on binary/ternary layers), wall clock, warm-up then at least \(benchmark.modelSeconds) s and 3 runs, images/s of the median run."
@@ -54,7 +56,8 @@ extension BenchReport {
       lines.append("")
       let shapes = r.shapes
       let macs = shapes.reduce(0) { $0 + $1.macs }
-      lines.append("== \(r.name): \(shapes.count) low-bit layers, \(Self.megaMACs(macs)) MACs at batch \(benchmark.batch) ==")
+      lines.append(
+        "== \(r.name): \(shapes.count) low-bit layers, \(Self.megaMACs(macs)) MACs at batch \(benchmark.batch) ==")
       lines += kernelTable(r)
       lines.append("")
       if let reason = r.unsupportedReason {

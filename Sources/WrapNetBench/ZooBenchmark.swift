@@ -46,12 +46,26 @@ public struct ZooBenchmark: Sendable {
   /// Largest shape (MACs) whose reference path is timed unless `referenceOnEveryShape`.
   public static let referenceMACLimit = 1 << 22
 
-  /// A benchmark of `models`; the arguments are the fields above, already validated by the caller.
+  /// A benchmark of `models`; the arguments are the fields above (the CLI rejects flags outside their ranges).
+  ///
+  /// - Precondition: `models` are zoo architectures; `weightBits`, `activationBits` in 1...8; `accumulatorBits`
+  ///   in 2...16; batch sizes, thread counts, `batch` and both time limits positive.
   public init(
     models: [String], batches: [Int], threads: [Int], batch: Int, weightBits: Int, activationBits: Int,
     accumulatorBits: Int, seconds: Double, modelSeconds: Double, clock: BenchClock, referenceOnEveryShape: Bool,
     peakGOPS: Double, peakGOPS32: Double
   ) {
+    precondition(
+      models.allSatisfy(ModelConfig.architectures.contains),
+      "ZooBenchmark: models \(models) must be among \(ModelConfig.architectures)")
+    precondition(
+      (1...8).contains(weightBits) && (1...8).contains(activationBits) && (2...16).contains(accumulatorBits),
+      "ZooBenchmark: weight bits \(weightBits), activation bits \(activationBits) must be in 1...8 and "
+        + "accumulator bits \(accumulatorBits) in 2...16")
+    precondition(
+      (batches + threads + [batch]).allSatisfy { $0 >= 1 } && seconds > 0 && modelSeconds > 0,
+      "ZooBenchmark: batches \(batches), threads \(threads), batch \(batch), seconds \(seconds), "
+        + "model seconds \(modelSeconds) must be positive")
     self.models = models
     self.batches = batches
     self.threads = threads
