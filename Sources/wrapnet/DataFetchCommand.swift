@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WrapNet
+import WrapNetDataFetch
 
 /// `wrapnet data fetch mnist|fashion-mnist|all [--data-dir DIR]`: download (or copy) and verify datasets.
 struct DataFetchCommand: ParsableCommand {

@@ -3,6 +3,20 @@ import WrapNet
 
 extension AccumulatorMode: ExpressibleByArgument {}
 
+/// The low-bit layers' weight and activation code widths (shared by `train`, `sweep` and `bench`).
+struct CodeBitsOptions: ParsableArguments {
+  @Option(parsing: .unconditional, help: "Low-bit layers' weights: 1 binary, 2 ternary, 3...8 symmetric k-bit.")
+  var weightBits: Int = 1
+
+  @Option(parsing: .unconditional, help: "Unsigned activation bits a (codes 0 … 2^a−1).")
+  var actBits: Int = 2
+
+  func validate() throws {
+    guard (1...8).contains(weightBits) else { throw ValidationError("--weight-bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
+    guard (1...8).contains(actBits) else { throw ValidationError("--act-bits must be in 1...8, got \(actBits)") }
+  }
+}
+
 /// Flags that describe a model's architecture and its weight and activation quantization (shared by `train` and
 /// `sweep`; the accumulator is separate because `sweep` varies it).
 struct ArchitectureOptions: ParsableArguments {
@@ -11,14 +25,12 @@ struct ArchitectureOptions: ParsableArguments {
     discussion: "vgg-small pools three times to a ⌊H/8⌋×⌊W/8⌋ plane (3×3 for 28×28, 4×4 for 32×32); resnet20 halves H and W twice (28 → 14 → 7, 32 → 16 → 8; multiples of 4) and sum-pools the last plane."))
   var model: String = "mlp"
 
-  @Option(parsing: .unconditional, help: "Low-bit layers' weights: 1 binary, 2 ternary, 3...8 symmetric k-bit.")
-  var weightBits: Int = 1
+  @OptionGroup var codes: CodeBitsOptions
+  var weightBits: Int { codes.weightBits }
+  var actBits: Int { codes.actBits }
 
   @Option(parsing: .unconditional, help: "Ternary threshold factor t (threshold t·mean|w| per output channel).")
   var ternaryThreshold: Float = 0.7
-
-  @Option(parsing: .unconditional, help: "Unsigned activation bits a (codes 0 … 2^a−1).")
-  var actBits: Int = 2
 
   @Option(parsing: .unconditional, help: "Activation clip range (Float value of the largest code).")
   var actClip: Float = 2
@@ -58,8 +70,6 @@ struct ArchitectureOptions: ParsableArguments {
     guard ModelConfig.architectures.contains(model) else {
       throw ValidationError("unknown --model '\(model)'; choose one of \(ModelConfig.architectures.joined(separator: ", "))")
     }
-    guard (1...8).contains(weightBits) else { throw ValidationError("--weight-bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
-    guard (1...8).contains(actBits) else { throw ValidationError("--act-bits must be in 1...8, got \(actBits)") }
     guard actClip > 0, actClip.isFinite else { throw ValidationError("--act-clip must be > 0, got \(actClip)") }
     guard ternaryThreshold > 0, ternaryThreshold < 1 else {
       throw ValidationError("--ternary-threshold must be in (0, 1), got \(ternaryThreshold)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WrapNet
+import WrapNetReport
 
 /// `wrapnet sweep`: accuracy against accumulator width and mode, without and with adaptation.
 struct SweepCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
+import WrapNetTestSupport
 
 /// The `wrapnet` executable built beside the test bundle.
 func wrapnetExecutable() -> URL {

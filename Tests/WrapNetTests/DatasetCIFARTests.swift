@@ -1,5 +1,6 @@
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 @Suite struct DatasetCIFARTests {
   /// `n` records with labels `labels` and deterministic pixels; returns the file bytes.

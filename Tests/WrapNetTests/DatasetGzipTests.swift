@@ -1,5 +1,6 @@
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 @Suite struct DatasetGzipTests {
   @Test(arguments: [0, 1, 100, 70_000, 300_000])

@@ -1,5 +1,6 @@
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 @Suite struct DatasetIDXTests {
   @Test func encodedLayout() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 @Suite struct DatasetLoaderTests {
   /// Writes a small MNIST-type dataset (gzip, the official file names) under `dir/<name>/`.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 /// Loads the real datasets from the default data directory when `wrapnet data fetch` has put them there.
 @Suite(.tags(.realData))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
+import WrapNetTestSupport
 
 /// Mutated checkpoints, packed models, IDX and CIFAR-10 files (see `FuzzMutator`) are either accepted and then
 /// usable — evaluated, converted, resumed, run by the engine — or refused with an error; a trap anywhere ends the

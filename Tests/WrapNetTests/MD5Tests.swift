@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 @Suite struct MD5Tests {
   /// The test suite of RFC 1321, appendix A.5.

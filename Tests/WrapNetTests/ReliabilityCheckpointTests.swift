@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
+import WrapNetTestSupport
 
 /// `text` (a JSON object) with `key` set to `value`.
 func editedJSON(_ text: String, _ key: String, _ value: Any) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 /// Options and files a user can get wrong end in a clear message and exit status 1, never in a trap; the edge
 /// cases that are valid run to the end.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 /// Writes `syntheticDataset` train and test splits as an MNIST directory (`DIR/mnist/*.gz`, the official names)
 /// so that command-line tests can train without the real dataset. Returns the data directory.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetTestSupport
 
 /// The sequential b-bit saturating accumulator written as plainly as possible: the oracle for `saturatingSums`.
 /// x: [N, C, H, W] codes, w: [O, C, k, k] codes; terms in the order channel, kernel row, kernel column.
@@ -196,32 +197,5 @@ private func plainSaturatingConv(
     lines[1] = "garbage"
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
     #expect { _ = try SweepJournal(path: path, settings: settings()) } throws: { "\($0)".contains("line 2") }
-  }
-
-  /// The report lists every cell of the grid, marks unfinished ones, and the plots are written for finished data.
-  @Test func reportTablesAndPlots() {
-    let grid = SweepGrid(bits: [6, 8], modes: [.exact, .wrap, .cyclic])
-    var results = [result("eval/b8/wrap")]
-    results.append(SweepResult(key: "eval/exact", phase: .eval, mode: .exact, bits: 32, status: "ok", accuracy: 0.99, seconds: 1, hardware: "x"))
-    let report = SweepReport(settings: settings(), grid: grid, results: results, command: "wrapnet sweep --bits 6,8")
-    let md = report.markdown()
-    #expect(md.contains("Partial: 2 of"))
-    #expect(md.contains("| wrap | … | 50.00 |"))
-    #expect(md.contains("wrapnet sweep --bits 6,8"))
-    #expect(md.contains("Headline at 8 bits"))
-    let names = report.plots().map(\.name)
-    #expect(names.contains("accuracy-vs-bits.svg") && names.contains("cyclic-activation.svg"))
-  }
-
-  /// The headline's WrapNet cell follows the flags' order (k = 2 when swept; the first nonzero λ), not the results.
-  @Test func headlineWrapNetCellFollowsTheFlags() {
-    func cell(_ slopes: [Float], _ penalties: [Float]) -> String? {
-      SweepReport(settings: settings(), grid: SweepGrid(bits: [8], modes: [.cyclic], slopes: slopes, penalties: penalties),
-                  results: [], command: "").wrapNetCell(bits: 8)?.key
-    }
-    #expect(cell([2], [0.01]) == "finetune/b8/cyclic/k2/l0.01")
-    #expect(cell([2], [0.001, 0.01]) == "finetune/b8/cyclic/k2/l0.001")
-    #expect(cell([1, 2, 4], [0, 0.01, 0.1]) == "finetune/b8/cyclic/k2/l0.01")
-    #expect(cell([4, 1], [0]) == "finetune/b8/cyclic/k4/l0")
   }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
+import WrapNetTestSupport
 
 /// A small synthetic 28×28 dataset whose label is a function of the image (which quadrant is brightest), so a
 /// model can learn it; deterministic from the seed.

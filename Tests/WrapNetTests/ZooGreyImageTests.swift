@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
+import WrapNetTestSupport
 
 /// `resnet20` and `vgg-small` on 1×28×28 images (MNIST, Fashion-MNIST): built for the input size, trained,
 /// converted, and run bit-exact by the engine; input sizes they cannot take refused with the reason.

@@ -70,7 +70,7 @@ public enum CIFAR10Reader {
   }
 
   /// What to do when CIFAR-10 is missing: it cannot be fetched here, so say where the files go.
-  static func cifarRemedy(dataDirectory: String?) -> String {
+  package static func cifarRemedy(dataDirectory: String?) -> String {
     let dir = dataDirectory ?? "DATA_DIR"
     return "CIFAR-10 cannot be fetched by `wrapnet data fetch` on this system: download the binary version "
       + "(cifar-10-binary.tar.gz) elsewhere and extract it "

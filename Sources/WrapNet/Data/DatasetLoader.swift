@@ -89,17 +89,17 @@ extension DatasetSplits {
 }
 
 /// `a/b` without doubling the separator.
-func join(_ a: String, _ b: String) -> String {
+package func join(_ a: String, _ b: String) -> String {
   if a.isEmpty { return b }
   return a.hasSuffix("/") ? a + b : a + "/" + b
 }
 
-func fileExists(_ path: String) -> Bool {
+package func fileExists(_ path: String) -> Bool {
   var isDirectory: ObjCBool = false
   return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
 }
 
-func directoryExists(_ path: String) -> Bool {
+package func directoryExists(_ path: String) -> Bool {
   var isDirectory: ObjCBool = false
   return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
 }

@@ -142,7 +142,7 @@ public enum IDXReader {
   }
 
   /// Reads a whole file; a missing file throws `DatasetError.fileNotFound`.
-  static func readFile(path: String) throws -> [UInt8] {
+  package static func readFile(path: String) throws -> [UInt8] {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
       throw DatasetError.fileNotFound(path: path)

@@ -51,7 +51,7 @@ public struct SweepCell: Sendable, Hashable {
   }
 
   /// Shortest decimal form of a flag value ("2", "0.01").
-  static func number(_ x: Float) -> String {
+  package static func number(_ x: Float) -> String {
     x == x.rounded() && abs(x) < 1e6 ? String(Int(x)) : "\(x)"
   }
 }

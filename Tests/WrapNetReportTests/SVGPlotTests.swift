@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetEngine
+import WrapNetReport
 
 #if canImport(FoundationXML)
   import FoundationXML

@@ -1,7 +1,9 @@
 import Foundation
+import WrapNet
 import WrapNetEngine
 
-/// Turns a sweep's results into `results.md` and SVG plots. Pure functions of (settings, grid, results), so a
+/// Turns a sweep's results into `results.md` and SVG plots: the entry point of this module, `markdown()` and
+/// `plots()`, drawn with its `LineChart` and `BarChart`. Pure functions of (settings, grid, results), so a
 /// resumed sweep and an uninterrupted one write the same files (timings aside).
 public struct SweepReport {
   public var settings: SweepSettings

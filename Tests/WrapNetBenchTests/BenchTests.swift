@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import WrapNet
+import WrapNetBench
 import WrapNetEngine
 
 /// A JSON number as a Double (JSONSerialization may return integral values as Int).
@@ -13,8 +13,16 @@ private func number(_ value: Any?) -> Double? {
   }
 }
 
-/// `wrapnet bench` end to end (tiny --seconds: these tests check what is reported, never how fast), and the
-/// layer shapes and computed sizes it reports.
+/// The settings of `wrapnet bench --model <models> --seconds <seconds> --model-seconds 0.01 --batches <batches>
+/// --threads 1` (tiny times: these tests check what is reported, never how fast).
+private func benchmark(_ models: [String], seconds: Double, batches: [Int], weightBits: Int = 1) -> ZooBenchmark {
+  ZooBenchmark(
+    models: models, batches: batches, threads: [1], batch: 1, weightBits: weightBits, activationBits: 2,
+    accumulatorBits: 8, seconds: seconds, modelSeconds: 0.01, clock: .threadCPU, referenceOnEveryShape: false,
+    peakGOPS: 401, peakGOPS32: 200)
+}
+
+/// The zoo benchmark's reports: the JSON contract and the tables.
 @Suite(.serialized) struct BenchTests {
   /// The statistic behind every reported rate: odd counts give the middle value, even counts the mean of the two.
   @Test func medianOfRuns() {
@@ -26,11 +34,7 @@ private func number(_ value: Any?) -> Double? {
   /// The `models` contract of `benchmarks/peers/peers.py` (model, batch, threads, images_per_second), kernel
   /// entries with positive GOPS on every available path, and the packed bytes of the real file.
   @Test func mlpJSONHasTheDocumentedKeys() throws {
-    let (status, out, err) = try runWrapnet([
-      "bench", "--model", "mlp", "--seconds", "0.01", "--model-seconds", "0.01", "--batches", "1", "--threads", "1",
-      "--json",
-    ])
-    #expect(status == 0, "\(err)")
+    let out = try benchmark(["mlp"], seconds: 0.01, batches: [1]).run(progress: { _ in }).json()
     let doc = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "\(out)")
     let models = try #require(doc["models"] as? [[String: Any]])
     #expect(models.count == 1)
@@ -70,32 +74,10 @@ private func number(_ value: Any?) -> Double? {
     #expect(cpu["avx2"] as? Bool == KernelPath.isAVX2Available)
   }
 
-  /// Bad flags are rejected before any work, with a message naming the flag.
-  @Test(arguments: [
-    (["bench", "--model", "resnet99"], "--model"),
-    (["bench", "--threads", "0"], "--threads"),
-    (["bench", "--batches", "x"], "--batches"),
-    (["bench", "--batches", "1,0"], "--batches"),
-    (["bench", "--acc-bits", "17"], "--acc-bits"),
-    (["bench", "--weight-bits", "9"], "--weight-bits"),
-    (["bench", "--seconds", "0"], "--seconds"),
-    (["bench", "--clock", "sundial"], "sundial"),
-  ])
-  func badFlagsGiveClearErrors(arguments: [String], fragment: String) throws {
-    let (status, _, err) = try runWrapnet(arguments)
-    #expect(status != 0)
-    #expect(err.contains(fragment), "stderr should mention '\(fragment)': \(err)")
-    #expect(!err.contains("Fatal error"), "must not crash: \(err)")
-  }
-
   /// resnet20 runs in the engine: kernels, whole-model images/s and the real packed bytes; in JSON it has a
   /// `models` entry per batch and thread count.
   @Test func resnet20ReportsKernelsWholeModelAndBytes() throws {
-    let (status, out, err) = try runWrapnet([
-      "bench", "--model", "resnet20", "--seconds", "0.005", "--model-seconds", "0.01", "--batches", "2",
-      "--threads", "1",
-    ])
-    #expect(status == 0, "\(err)")
+    let out = try benchmark(["resnet20"], seconds: 0.005, batches: [2]).run(progress: { _ in }).text()
     #expect(out.contains("stage3.block3.conv2"), "\(out)")
     #expect(out.contains("total (MAC-weighted)"), "\(out)")
     // Binary weights x 2-bit codes (the defaults): the lookup kernel the engine runs has its own row per layer
@@ -105,11 +87,7 @@ private func number(_ value: Any?) -> Double? {
     #expect(out.contains("images/s") && !out.contains("not supported"), "\(out)")
     #expect(out.contains("model bytes:") && out.contains("packed file:"), "\(out)")
 
-    let (jsonStatus, jsonOut, jsonErr) = try runWrapnet([
-      "bench", "--model", "resnet20", "--seconds", "0.005", "--model-seconds", "0.01", "--batches", "2",
-      "--threads", "1", "--weight-bits", "2", "--json",
-    ])
-    #expect(jsonStatus == 0, "\(jsonErr)")
+    let jsonOut = try benchmark(["resnet20"], seconds: 0.005, batches: [2], weightBits: 2).run(progress: { _ in }).json()
     let doc = try #require(try JSONSerialization.jsonObject(with: Data(jsonOut.utf8)) as? [String: Any])
     let models = try #require(doc["models"] as? [[String: Any]])
     #expect(models.count == 1 && models[0]["model"] as? String == "resnet20" && (number(models[0]["images_per_second"]) ?? 0) > 0)
@@ -127,45 +105,5 @@ private func number(_ value: Any?) -> Double? {
     let bytes = try #require((doc["model_bytes"] as? [[String: Any]])?.first)
     #expect(bytes["computed"] as? Bool == false)
     #expect(((bytes["packed_bytes"] as? Int) ?? 0) > 0)
-  }
-
-  /// The low-bit GEMM shapes: m = output channels, k = fan-in, n = Ho·Wo·batch.
-  @Test func lowBitGEMMShapes() throws {
-    var cnn = try WrapModel(config: ModelConfig(architecture: "cnn"), seed: 1)
-    #expect(
-      cnn.lowBitGEMMShapes(batch: 2) == [
-        LayerGEMMShape(layer: "conv2", m: 32, n: 14 * 14 * 2, k: 16 * 9),
-        LayerGEMMShape(layer: "conv3", m: 64, n: 14 * 14 * 2, k: 32 * 9),
-        LayerGEMMShape(layer: "conv4", m: 64, n: 7 * 7 * 2, k: 64 * 9),
-      ])
-    var mlp = try WrapModel(config: ModelConfig(architecture: "mlp"), seed: 1)
-    #expect(mlp.lowBitGEMMShapes(batch: 1).map(\.layer) == ["fc2", "fc3", "fc4"])
-    #expect(mlp.lowBitGEMMShapes(batch: 1).allSatisfy { $0.m == 1024 && $0.n == 1 && $0.k == 1024 })
-    var resnet = try WrapModel(
-      config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32), seed: 1)
-    let shapes = resnet.lowBitGEMMShapes(batch: 1)
-    #expect(shapes.count == 18)
-    #expect(shapes.first == LayerGEMMShape(layer: "stage1.block1.conv1", m: 16, n: 32 * 32, k: 16 * 9))
-    #expect(
-      shapes.first { $0.layer == "stage2.block1.conv1" }
-        == LayerGEMMShape(layer: "stage2.block1.conv1", m: 32, n: 16 * 16, k: 16 * 9))
-    #expect(shapes.last == LayerGEMMShape(layer: "stage3.block3.conv2", m: 64, n: 8 * 8, k: 64 * 9))
-    // The macs agree with the model's own count.
-    #expect(shapes.reduce(0) { $0 + $1.macs } == resnet.macCounts().lowBit)
-  }
-
-  /// The computed packed size equals the exporter's tensors byte for byte where the exporter can run.
-  @Test(arguments: ["mlp", "cnn", "resnet20"], [1, 2])
-  func computedSizeMatchesExporter(architecture: String, weightBits: Int) throws {
-    let colour = architecture == "resnet20"
-    var model = try WrapModel(
-      config: ModelConfig(
-        architecture: architecture, inputChannels: colour ? 3 : 1, inputHeight: colour ? 32 : 28,
-        inputWidth: colour ? 32 : 28, weightBits: weightBits), seed: 3)
-    let file = try EngineExport.packedFile(for: model)
-    let tensorBytes = file.tensors.values.reduce(0) { $0 + $1.bytes.count }
-    #expect(model.packedSizeEstimate().totalBytes == tensorBytes)
-    let codes = file.tensors.filter { $0.key.hasSuffix(".weight_codes") }.values.reduce(0) { $0 + $1.bytes.count }
-    #expect(model.packedSizeEstimate().weightCodeBytes == codes)
   }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetDataFetch
+import WrapNetTestSupport
 
 @Suite(.enabled(if: python3Available, "python3 builds the test archives"))
 struct DatasetZipTests {

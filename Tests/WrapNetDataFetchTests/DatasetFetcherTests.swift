@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetDataFetch
+import WrapNetTestSupport
 
 @Suite struct DatasetFetcherTests {
   /// Files (ignoring none) in `dir`, sorted; a missing directory is empty.
