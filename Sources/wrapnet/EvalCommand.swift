@@ -30,8 +30,10 @@ struct EvalCommand: ParsableCommand {
 
   @OptionGroup var data: DataDirOptions
 
-  @Option(parsing: .unconditional, help: "Accumulator width of the low-bit layers (default: as trained).")
-  var accBits: Int?
+  @Option(
+    parsing: .unconditional, help: "Accumulator width of the low-bit layers, 2...32 (default: as trained).",
+    transform: AccumulatorWidth.argument("--acc-bits"))
+  var accBits: AccumulatorWidth?
 
   @Option(help: "Accumulator mode of the low-bit layers: exact, wrap, cyclic, clamp, saturate, avoid (default: as trained).")
   var accMode: AccumulatorMode?
@@ -67,7 +69,6 @@ struct EvalCommand: ParsableCommand {
     if let dataset, DatasetName(rawValue: dataset) == nil {
       throw ValidationError("unknown --dataset '\(dataset)'; choose mnist, fashion-mnist or cifar10")
     }
-    if let b = accBits, !(2...32).contains(b) { throw ValidationError("--acc-bits must be in 2...32, got \(b)") }
     if let k = slope, !(k > 0) { throw ValidationError("--slope must be > 0, got \(k)") }
     if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
     guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
@@ -109,8 +110,8 @@ struct EvalCommand: ParsableCommand {
     }
     let trainedMode = cfg.accumulatorMode
     let mode = accMode ?? trainedMode
-    let bits = mode == .exact ? 32 : (accBits ?? (cfg.accumulatorBits < 32 ? cfg.accumulatorBits : 8))
-    model.setLowBitAccumulator(Accumulator(bits: bits, mode: mode, slope: slope ?? cfg.slope))
+    let width = mode == .exact ? .wide : (accBits ?? (cfg.accumulatorWidth < .wide ? cfg.accumulatorWidth : AccumulatorWidth(bits: 8)))
+    model.setLowBitAccumulator(Accumulator(width: width, mode: mode, slope: slope ?? cfg.slope))
     if let reason = model.avoidInfeasibility() { throw ValidationError(reason) }
     setBLASThreads(threads)
     let report = model.evaluate(test)
@@ -133,7 +134,7 @@ struct EvalCommand: ParsableCommand {
       return
     }
     print("\(checkpoint): \(cfg.displayName), trained with \(trainedMode.rawValue) \(cfg.accumulatorBits)-bit accumulators")
-    print("evaluated with \(mode.rawValue) \(bits)-bit accumulators (\(mode.hardware)) on \(report.count) \(dataset) test images")
+    print("evaluated with \(mode.rawValue) \(width.bits)-bit accumulators (\(mode.hardware)) on \(report.count) \(dataset) test images")
     print(String(format: "accuracy %.2f%% (%d/%d), %.0f images/s", 100 * report.accuracy, report.correct, report.count,
                  report.imagesPerSecond))
     for l in report.layers {

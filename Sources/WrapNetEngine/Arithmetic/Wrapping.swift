@@ -8,62 +8,6 @@
 // Because wrap_b is a ring homomorphism Z -> Z/2^b Z (with representatives in [-2^(b-1), 2^(b-1) - 1]), for any
 // order of summation and any wider lane width w >= b: wrap_b(sum of wrapping adds in w-bit lanes) == wrap_b(exact sum).
 
-/// A validated accumulator width b (2 <= b <= 32) and the range of values a b-bit two's-complement register holds.
-///
-/// `min = -2^(b-1)`, `max = 2^(b-1) - 1`, `modulus = 2^b`; `wrap(z)` is `wrap_b(z)`.
-public struct AccumulatorWidth: Sendable, Hashable, CustomStringConvertible {
-  /// Accumulator widths this library supports: 2 ... 32 bits.
-  public static let supportedBits: ClosedRange<Int> = 2...32
-
-  /// The width b in bits.
-  public let bits: Int
-
-  /// A width of `bits` bits. Precondition: `2 <= bits <= 32` (use `init(validating:)` for user input).
-  public init(bits: Int) {
-    precondition(Self.supportedBits.contains(bits), "Accumulator width must be in 2...32 bits, got \(bits)")
-    self.bits = bits
-  }
-
-  /// A width of `bits` bits, or an error saying which widths are allowed (for widths that come from a user).
-  public init(validating bits: Int) throws(AccumulatorWidthError) {
-    guard Self.supportedBits.contains(bits) else { throw AccumulatorWidthError(bits: bits) }
-    self.bits = bits
-  }
-
-  /// Smallest value the register holds: `-2^(b-1)`.
-  public var min: Int64 { -(Int64(1) << (bits - 1)) }
-  /// Largest value the register holds: `2^(b-1) - 1`.
-  public var max: Int64 { (Int64(1) << (bits - 1)) - 1 }
-  /// Number of distinct register values: `2^b`.
-  public var modulus: Int64 { Int64(1) << bits }
-  /// `min ... max`.
-  public var range: ClosedRange<Int64> { min...max }
-
-  /// Whether `z` is representable without wrapping (`min <= z <= max`).
-  @inlinable public func contains(_ z: Int64) -> Bool { z >= -(Int64(1) << (bits - 1)) && z < (Int64(1) << (bits - 1)) }
-
-  /// `wrap_b(z)`; see `Int64.wrapped(toBits:)`.
-  @inlinable public func wrap(_ z: Int64) -> Int64 { z.wrapped(toBits: bits) }
-
-  /// `clamp(z, min, max)`; see `Int64.saturated(toBits:)`.
-  @inlinable public func saturate(_ z: Int64) -> Int64 { z.saturated(toBits: bits) }
-
-  /// "b-bit", e.g. "8-bit".
-  public var description: String { "\(bits)-bit" }
-}
-
-/// A requested accumulator width outside 2...32 bits.
-public struct AccumulatorWidthError: Error, Sendable, Equatable, CustomStringConvertible {
-  /// The rejected width.
-  public let bits: Int
-  /// The error for a rejected width `bits`.
-  public init(bits: Int) { self.bits = bits }
-  /// Says what was expected, what was found, and what to do.
-  public var description: String {
-    "accumulator width must be between 2 and 32 bits, got \(bits); pass a width such as 8"
-  }
-}
-
 extension Int32 {
   /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
   ///
