@@ -8,42 +8,18 @@
 // Because wrap_b is a ring homomorphism Z -> Z/2^b Z (with representatives in [-2^(b-1), 2^(b-1) - 1]), for any
 // order of summation and any wider lane width w >= b: wrap_b(sum of wrapping adds in w-bit lanes) == wrap_b(exact sum).
 
-extension Int32 {
-  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
+extension FixedWidthInteger where Self: SignedInteger {
+  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self` (Int32, Int64,
+  /// Int).
   ///
   /// Formula: `((z + 2^(b-1)) mod 2^b) - 2^(b-1)`, computed branch-free by sign-extending the low b bits
-  /// (`(z << (32 - b)) >> (32 - b)`, arithmetic right shift). Result in `[-2^(b-1), 2^(b-1) - 1]`; identity when
-  /// `self` already lies there (so `b = 32` is the identity). Precondition: `2 <= b <= 32`.
+  /// (`(z << (w - b)) >> (w - b)` for a w-bit type, arithmetic right shift). Result in `[-2^(b-1), 2^(b-1) - 1]`;
+  /// identity when `self` already lies there (so `b = 32` is the identity on Int32). Precondition: `2 <= b <= 32`
+  /// and b at most the type's width.
   @inlinable @inline(__always)
-  public func wrapped(toBits b: Int) -> Int32 {
-    precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let shift = Int32(truncatingIfNeeded: 32 &- b)
-    return (self &<< shift) &>> shift
-  }
-}
-
-extension Int64 {
-  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
-  ///
-  /// Formula: `((z + 2^(b-1)) mod 2^b) - 2^(b-1)`, computed branch-free by sign-extending the low b bits
-  /// (`(z << (64 - b)) >> (64 - b)`). Result in `[-2^(b-1), 2^(b-1) - 1]`. Precondition: `2 <= b <= 32`.
-  @inlinable @inline(__always)
-  public func wrapped(toBits b: Int) -> Int64 {
-    precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let shift = Int64(truncatingIfNeeded: 64 &- b)
-    return (self &<< shift) &>> shift
-  }
-}
-
-extension Int {
-  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
-  ///
-  /// Formula: `((z + 2^(b-1)) mod 2^b) - 2^(b-1)`, computed by sign-extending the low b bits.
-  /// Result in `[-2^(b-1), 2^(b-1) - 1]`. Precondition: `2 <= b <= 32`.
-  @inlinable @inline(__always)
-  public func wrapped(toBits b: Int) -> Int {
-    precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let shift = Int.bitWidth &- b
+  public func wrapped(toBits b: Int) -> Self {
+    precondition(b >= 2 && b <= 32 && b <= Self.bitWidth, "Accumulator width must be in 2...32 bits")
+    let shift = Self(truncatingIfNeeded: Self.bitWidth &- b)
     return (self &<< shift) &>> shift
   }
 }
