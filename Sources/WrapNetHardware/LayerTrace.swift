@@ -146,15 +146,10 @@ public struct NetworkTrace: Sendable {
       for o in 0..<m {
         var z: Int64 = 0
         for j in 0..<k { z += Int64(weights[o * k + j]) * Int64(inputs[r * k + j]) }
-        let v: Int64
-        switch layer.accumulatorMode {
-        case .exact: v = z
-        case .wrap, .cyclic: v = layer.accumulatorBits < 32 ? z.wrapped(toBits: layer.accumulatorBits) : z
-        case .clamp: v = z.saturated(toBits: layer.accumulatorBits)
-        }
+        let v = layer.accumulatorValue(exactSum: z)
         sums[r * m + o] = z
         values[r * m + o] = v
-        if !isLogits { codes[r * m + o] = Self.code(layer, value: v, channel: o) }
+        if !isLogits { codes[r * m + o] = layer.code(forAccumulator: v, channel: o) }
       }
     }
     let trace = DenseLayerTrace(
@@ -191,26 +186,6 @@ public struct NetworkTrace: Sendable {
       }
     }
     return rows
-  }
-
-  /// The engine's next code for accumulator value `v` of channel `c` (`DenseOutput`'s documented rule).
-  public static func code(_ layer: DenseLayer, value v: Int64, channel c: Int) -> UInt8 {
-    switch layer.output {
-    case .table(let codes):
-      let b = layer.accumulatorBits
-      return codes[c << b + Int(v + (Int64(1) << (b - 1)))]
-    case .thresholds(let t, let levels, let descending):
-      var n = 0
-      for l in 0..<levels {
-        let th = t[c * levels + l]
-        if descending[c] ? v <= th : v >= th { n += 1 }
-      }
-      return UInt8(n)
-    case .float(let f):
-      return f.code(Int32(truncatingIfNeeded: v), channel: c, shortcut: 0)
-    case .logits, .residualTable, .residualThresholds:
-      preconditionFailure("NetworkTrace.code: layer '\(layer.name)' has no plain code output")
-    }
   }
 
   /// Compares the trace with the engine's own run (reference path): accumulators, logits (bit for bit) and

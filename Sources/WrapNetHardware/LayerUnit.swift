@@ -21,10 +21,11 @@ public struct LayerUnit: Sendable {
   /// The Verilog module name, `layer_<name>` with non-identifier characters replaced by `_`.
   public var moduleName: String
 
-  /// A unit for `trace.layer` with `parallel` products per cycle; `mode` and `bits` override the layer's own
+  /// A unit for `trace.layer` with `parallel` products per cycle; `mode` and `width` override the layer's own
   /// accumulator (nil: the engine's mode and width). Throws `HardwareError` for layers the generator does not build.
   public init(
-    trace: DenseLayerTrace, inputMaxCode: Int, parallel: Int, mode: HardwareAccumulatorMode? = nil, bits: Int? = nil
+    trace: DenseLayerTrace, inputMaxCode: Int, parallel: Int, mode: HardwareAccumulatorMode? = nil,
+    width: AccumulatorWidth? = nil
   ) throws {
     let layer = trace.layer
     if case .residualTable = layer.output { throw HardwareError("layer '\(layer.name)' ends a residual block; not supported") }
@@ -32,7 +33,7 @@ public struct LayerUnit: Sendable {
     let a = unsignedBits(inputMaxCode)
     let pe = try PEConfig(
       weights: HardwareWeightKind(layer.weights.kind), activationBits: a,
-      accumulatorBits: bits ?? (native == .exact ? 32 : layer.accumulatorBits), mode: mode ?? native,
+      accumulatorWidth: width ?? (native == .exact ? .wide : layer.accumulatorWidth), mode: mode ?? native,
       parallel: parallel, fanIn: trace.fanIn)
     self.trace = trace
     self.pe = pe

@@ -9,7 +9,7 @@ public struct RTLRequest: Sendable {
   public var layers: [String]?
   /// Accumulator mode and width replacing the layers' own (nil: the engine's).
   public var mode: HardwareAccumulatorMode?
-  public var bits: Int?
+  public var width: AccumulatorWidth?
   /// Run Icarus Verilog on every testbench.
   public var simulate: Bool
   /// Rows of each layer whose PE activity goes to a VCD file (0: none).
@@ -21,11 +21,11 @@ public struct RTLRequest: Sendable {
 
   /// A request; see the properties.
   public init(
-    parallel: Int = 16, layers: [String]? = nil, mode: HardwareAccumulatorMode? = nil, bits: Int? = nil,
+    parallel: Int = 16, layers: [String]? = nil, mode: HardwareAccumulatorMode? = nil, width: AccumulatorWidth? = nil,
     simulate: Bool = true, vcdRows: Int = 0, network: Bool = false, simulator: SimulatorKind = .iverilog
   ) {
     self.simulator = simulator
-    (self.parallel, self.layers, self.mode, self.bits) = (parallel, layers, mode, bits)
+    (self.parallel, self.layers, self.mode, self.width) = (parallel, layers, mode, width)
     (self.simulate, self.vcdRows, self.network) = (simulate, vcdRows, network)
   }
 }
@@ -73,7 +73,7 @@ public enum ModelRTL {
     var reports: [LayerRTLReport] = []
     for (index, t) in trace.layers.enumerated() where request.layers?.contains(t.layer.name) ?? true {
       let unit = try LayerUnit(
-        trace: t, inputMaxCode: inputCodes[index], parallel: request.parallel, mode: request.mode, bits: request.bits)
+        trace: t, inputMaxCode: inputCodes[index], parallel: request.parallel, mode: request.mode, width: request.width)
       let tb = LayerTestbench(unit: unit, rows: t.rows, vcdRows: request.vcdRows)
       let name = unit.moduleName
       try staging.write("\(unit.pe.moduleName).v", PEVerilog.module(unit.pe))

@@ -40,7 +40,7 @@ public enum NetworkRTL {
       default: throw HardwareError("--network chains linear layers only (the mlp); '\(model.architecture)' has pooling or residual steps")
       }
     }
-    guard request.mode == nil && request.bits == nil else {
+    guard request.mode == nil && request.width == nil else {
       throw HardwareError("--network runs the model's own accumulators; drop --acc-mode and --acc-bits")
     }
     var units: [LayerUnit] = []

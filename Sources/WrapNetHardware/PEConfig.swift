@@ -121,8 +121,8 @@ public struct PEConfig: Sendable, Hashable {
   public var weights: HardwareWeightKind
   /// Activation code bits a (codes 0 ... 2^a - 1), 1...8.
   public var activationBits: Int
-  /// Accumulator width b, 2...32 (exact: 32).
-  public var accumulatorBits: Int
+  /// Accumulator width b (exact: 32).
+  public var accumulatorWidth: AccumulatorWidth
   /// Register semantics.
   public var mode: HardwareAccumulatorMode
   /// Products per cycle P, 1...1024.
@@ -132,7 +132,7 @@ public struct PEConfig: Sendable, Hashable {
 
   /// A validated configuration; throws `HardwareError` naming the bad field. `exact` forces b = 32.
   public init(
-    weights: HardwareWeightKind, activationBits: Int, accumulatorBits: Int, mode: HardwareAccumulatorMode,
+    weights: HardwareWeightKind, activationBits: Int, accumulatorWidth: AccumulatorWidth, mode: HardwareAccumulatorMode,
     parallel: Int, fanIn: Int = 1024
   ) throws {
     if case .symmetric(let k) = weights, !(2...8).contains(k) {
@@ -140,9 +140,6 @@ public struct PEConfig: Sendable, Hashable {
     }
     guard (1...8).contains(activationBits) else {
       throw HardwareError("activation bits must be in 1...8, got \(activationBits)")
-    }
-    guard (2...32).contains(accumulatorBits) else {
-      throw HardwareError("accumulator bits must be in 2...32, got \(accumulatorBits)")
     }
     guard (1...1024).contains(parallel) else {
       throw HardwareError("products per cycle (--parallel) must be in 1...1024, got \(parallel)")
@@ -152,7 +149,7 @@ public struct PEConfig: Sendable, Hashable {
     }
     self.weights = weights
     self.activationBits = activationBits
-    self.accumulatorBits = mode == .exact ? 32 : accumulatorBits
+    self.accumulatorWidth = mode == .exact ? .wide : accumulatorWidth
     self.mode = mode
     self.parallel = parallel
     self.fanIn = fanIn
@@ -160,6 +157,9 @@ public struct PEConfig: Sendable, Hashable {
       throw HardwareError("a clamp register for fan-in \(fanIn) needs \(registerBits) bits, more than 32; lower --fan-in")
     }
   }
+
+  /// Accumulator width b in bits (`accumulatorWidth.bits`).
+  public var accumulatorBits: Int { accumulatorWidth.bits }
 
   /// Largest |product|: max|w| · (2^a − 1).
   public var maxProduct: Int { weights.maxMagnitude * ((1 << activationBits) - 1) }

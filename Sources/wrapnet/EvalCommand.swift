@@ -16,10 +16,17 @@ struct EvalCommand: ParsableCommand {
       When CHECKPOINT is a packed engine model (written by `wrapnet convert`), runs the integer engine instead:
       --kernel, --lanes and --threads choose how; --compare RUN/model.safetensors also runs the training
       simulation on the same images and counts differing predictions and accumulator values (both must be 0).
+      --predictions-out FILE and --logits-out FILE write one CSV row per test image, in dataset order, for
+      comparing another implementation image by image (docs/FORMAT.md, "Per-image outputs"):
+        FILE of --predictions-out:  index,label,prediction
+        FILE of --logits-out:       index,logit_0,...,logit_{C-1}
+      Logits are the engine's Float32 values as the shortest decimal that reads back as the same Float32. Each
+      file is written whole or not at all (temporary file, then rename).
 
       Examples:
         wrapnet eval runs/mlp-exact/model.safetensors --dataset mnist --acc-mode wrap --acc-bits 8
         wrapnet eval runs/mlp-cyclic8/engine.safetensors --kernel avx2 --compare runs/mlp-cyclic8/model.safetensors
+        wrapnet eval runs/mlp-cyclic8/engine.safetensors --predictions-out pred.csv --logits-out logits.csv
       """)
 
   @Argument(help: "A model.safetensors written by `wrapnet train`, or a packed engine model from `wrapnet convert`.")
@@ -30,8 +37,10 @@ struct EvalCommand: ParsableCommand {
 
   @OptionGroup var data: DataDirOptions
 
-  @Option(parsing: .unconditional, help: "Accumulator width of the low-bit layers (default: as trained).")
-  var accBits: Int?
+  @Option(
+    parsing: .unconditional, help: "Accumulator width of the low-bit layers, 2...32 (default: as trained).",
+    transform: AccumulatorWidth.argument("--acc-bits"))
+  var accBits: AccumulatorWidth?
 
   @Option(help: "Accumulator mode of the low-bit layers: exact, wrap, cyclic, clamp, saturate, avoid (default: as trained).")
   var accMode: AccumulatorMode?
@@ -63,11 +72,20 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Engine models: also run this trainer checkpoint and count differences (should be 0).")
   var compare: String?
 
+  @Option(help: ArgumentHelp(
+    "Engine models: write each test image's label and predicted class to this CSV file.",
+    discussion: "Header index,label,prediction; one row per image in dataset order.", valueName: "file"))
+  var predictionsOut: String?
+
+  @Option(help: ArgumentHelp(
+    "Engine models: write each test image's logits to this CSV file.",
+    discussion: "Header index,logit_0,...,logit_{C-1}; one row per image; exact Float32 values.", valueName: "file"))
+  var logitsOut: String?
+
   func validate() throws {
     if let dataset, DatasetName(rawValue: dataset) == nil {
       throw ValidationError("unknown --dataset '\(dataset)'; choose mnist, fashion-mnist or cifar10")
     }
-    if let b = accBits, !(2...32).contains(b) { throw ValidationError("--acc-bits must be in 2...32, got \(b)") }
     if let k = slope, !(k > 0) { throw ValidationError("--slope must be > 0, got \(k)") }
     if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
     guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
@@ -75,6 +93,12 @@ struct EvalCommand: ParsableCommand {
       throw ValidationError("unknown --kernel '\(kernel)'; choose reference, portable or avx2")
     }
     if let lanes, ![8, 16, 32].contains(lanes) { throw ValidationError("--lanes must be 8, 16 or 32, got \(lanes)") }
+    for (flag, path) in [("--predictions-out", predictionsOut), ("--logits-out", logitsOut)] {
+      if let path, let problem = PerImageOutputs.problem(with: path, flag: flag) { throw ValidationError(problem) }
+    }
+    if let predictionsOut, predictionsOut == logitsOut {
+      throw ValidationError("--predictions-out and --logits-out name the same file \(predictionsOut); give two paths")
+    }
   }
 
   /// Whether `path` is a packed engine model (metadata 'format' is the engine's).
@@ -87,8 +111,8 @@ struct EvalCommand: ParsableCommand {
       try runEngine()
       return
     }
-    if kernel != nil || lanes != nil || compare != nil {
-      throw ValidationError("--kernel, --lanes and --compare apply to packed engine models; \(checkpoint) is a trainer checkpoint (convert it with `wrapnet convert`)")
+    if kernel != nil || lanes != nil || compare != nil || predictionsOut != nil || logitsOut != nil {
+      throw ValidationError("--kernel, --lanes, --compare, --predictions-out and --logits-out apply to packed engine models; \(checkpoint) is a trainer checkpoint (convert it with `wrapnet convert`: the engine's predictions and logits equal the trainer's)")
     }
     let contents = try Checkpoint.load(from: checkpoint)
     var model = contents.model
@@ -109,8 +133,8 @@ struct EvalCommand: ParsableCommand {
     }
     let trainedMode = cfg.accumulatorMode
     let mode = accMode ?? trainedMode
-    let bits = mode == .exact ? 32 : (accBits ?? (cfg.accumulatorBits < 32 ? cfg.accumulatorBits : 8))
-    model.setLowBitAccumulator(Accumulator(bits: bits, mode: mode, slope: slope ?? cfg.slope))
+    let width = mode == .exact ? .wide : (accBits ?? (cfg.accumulatorWidth < .wide ? cfg.accumulatorWidth : AccumulatorWidth(bits: 8)))
+    model.setLowBitAccumulator(Accumulator(width: width, mode: mode, slope: slope ?? cfg.slope))
     if let reason = model.avoidInfeasibility() { throw ValidationError(reason) }
     try cfg.checkMemory(
       copies: 2, batchSize: min(WrapModel.evaluationBatchSize, test.count), activationCopies: 2, purpose: "evaluating")
@@ -135,7 +159,7 @@ struct EvalCommand: ParsableCommand {
       return
     }
     print("\(checkpoint): \(cfg.displayName), trained with \(trainedMode.rawValue) \(cfg.accumulatorBits)-bit accumulators")
-    print("evaluated with \(mode.rawValue) \(bits)-bit accumulators (\(mode.hardware)) on \(report.count) \(dataset) test images")
+    print("evaluated with \(mode.rawValue) \(width.bits)-bit accumulators (\(mode.hardware)) on \(report.count) \(dataset) test images")
     print(String(format: "accuracy %.2f%% (%d/%d), %.0f images/s", 100 * report.accuracy, report.correct, report.count,
                  report.imagesPerSecond))
     for l in report.layers {
@@ -169,6 +193,15 @@ extension EvalCommand {
     let correct = zip(result.predictions, test.labels).filter { $0 == Int($1) }.count
     let accuracy = test.count == 0 ? 0 : Double(correct) / Double(test.count)
     let rate = Double(test.count) / max(seconds, 1e-9)
+    if let predictionsOut {
+      try PerImageOutputs.write(
+        PerImageOutputs.predictionsCSV(labels: test.labels, predictions: result.predictions), to: predictionsOut,
+        flag: "--predictions-out")
+    }
+    if let logitsOut {
+      try PerImageOutputs.write(
+        PerImageOutputs.logitsCSV(result.logits, classes: result.classes), to: logitsOut, flag: "--logits-out")
+    }
     var comparison: EngineComparison? = nil
     if let compare {
       let trainer = try Checkpoint.load(from: compare).model

@@ -1,5 +1,6 @@
 import ArgumentParser
 import WrapNet
+import WrapNetEngine
 
 extension AccumulatorMode: ExpressibleByArgument {}
 
@@ -14,6 +15,16 @@ struct CodeBitsOptions: ParsableArguments {
   func validate() throws {
     guard (1...8).contains(weightBits) else { throw ValidationError("--weight-bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
     guard (1...8).contains(actBits) else { throw ValidationError("--act-bits must be in 1...8, got \(actBits)") }
+  }
+}
+
+extension AccumulatorWidth {
+  /// Parses the value of `flag` (e.g. `--acc-bits`): a width in `supported`, or a message naming the flag, the range
+  /// and the value given.
+  static func argument(_ flag: String) -> @Sendable (String) throws -> AccumulatorWidth {
+    { text in
+      do { return try AccumulatorWidth(parsing: text, field: flag) } catch { throw ValidationError("\(error)") }
+    }
   }
 }
 
@@ -53,13 +64,13 @@ struct ArchitectureOptions: ParsableArguments {
 
   /// The configuration for images of the given shape with the given low-bit accumulator.
   func config(
-    channels: Int, height: Int, width: Int, classes: Int, accumulatorBits: Int, accumulatorMode: AccumulatorMode,
+    channels: Int, height: Int, width: Int, classes: Int, accumulatorWidth: AccumulatorWidth, accumulatorMode: AccumulatorMode,
     slope: Float, penalty: Float
   ) throws -> ModelConfig {
     let c = ModelConfig(
       architecture: model, inputChannels: channels, inputHeight: height, inputWidth: width, classes: classes,
       weightBits: weightBits, ternaryThreshold: ternaryThreshold, activationBits: actBits, activationClip: actClip,
-      accumulatorBits: accumulatorMode == .exact ? 32 : accumulatorBits, accumulatorMode: accumulatorMode, slope: slope,
+      accumulatorBits: accumulatorMode == .exact ? 32 : accumulatorWidth.bits, accumulatorMode: accumulatorMode, slope: slope,
       penalty: penalty, wideFirstLayer: !lowBitFirstLayer, wideLastLayer: !lowBitLastLayer,
       widthMultiplier: widthMultiplier, widthDivisor: widthDivisor)
     try c.validate()
@@ -88,8 +99,10 @@ struct ArchitectureOptions: ParsableArguments {
 struct ModelOptions: ParsableArguments {
   @OptionGroup var architecture: ArchitectureOptions
 
-  @Option(parsing: .unconditional, help: "Accumulator width b of the low-bit layers, 2...32.")
-  var accBits: Int = 8
+  @Option(
+    parsing: .unconditional, help: "Accumulator width b of the low-bit layers, 2...32 (default: 8).",
+    transform: AccumulatorWidth.argument("--acc-bits"))
+  var accBits = AccumulatorWidth(bits: 8)
 
   @Option(help: "Accumulator mode: exact (32-bit baseline), wrap, cyclic (WrapNet), clamp (wide acc + clamp), saturate (real b-bit saturating acc), avoid (weights constrained so a b-bit acc cannot overflow).")
   var accMode: AccumulatorMode = .cyclic
@@ -103,12 +116,11 @@ struct ModelOptions: ParsableArguments {
   /// The configuration for images of the given shape.
   func config(channels: Int, height: Int, width: Int, classes: Int) throws -> ModelConfig {
     try architecture.config(
-      channels: channels, height: height, width: width, classes: classes, accumulatorBits: accBits,
+      channels: channels, height: height, width: width, classes: classes, accumulatorWidth: accBits,
       accumulatorMode: accMode, slope: slope, penalty: penalty)
   }
 
   func validate() throws {
-    guard (2...32).contains(accBits) else { throw ValidationError("--acc-bits must be in 2...32, got \(accBits)") }
     guard slope > 0, slope.isFinite else { throw ValidationError("--slope must be > 0, got \(slope)") }
     guard penalty >= 0, penalty.isFinite else { throw ValidationError("--penalty must be >= 0, got \(penalty)") }
   }

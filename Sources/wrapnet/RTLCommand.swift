@@ -60,8 +60,10 @@ struct RTLCommand: ParsableCommand {
   @Option(help: "Accumulator mode of the PEs: wrap, saturate, exact or clamp (default: the model's own; required with --pe/--array).")
   var accMode: String?
 
-  @Option(help: "Accumulator width b, 2...32 (default: the model's own; required with --pe/--array unless exact).")
-  var accBits: Int?
+  @Option(
+    help: "Accumulator width b, 2...32 (default: the model's own; required with --pe/--array unless exact).",
+    transform: AccumulatorWidth.argument("--acc-bits"))
+  var accBits: AccumulatorWidth?
 
   @Flag(help: "Write one PE for synthesis instead of a model's layers.")
   var pe = false
@@ -103,7 +105,7 @@ struct RTLCommand: ParsableCommand {
       if model != nil { throw ValidationError("give either MODEL or --pe/--array, not both") }
       if pe && array != nil { throw ValidationError("--pe and --array are exclusive") }
       guard accMode != nil else { throw ValidationError("--pe/--array need --acc-mode wrap, saturate, exact or clamp") }
-      if accMode != "exact" && accBits == nil { throw ValidationError("--pe/--array need --acc-bits (2...32) unless --acc-mode exact") }
+      if accMode != "exact" && accBits == nil { throw ValidationError("--pe/--array need --acc-bits (\(AccumulatorWidth.supported)) unless --acc-mode exact") }
       if network || layers != nil { throw ValidationError("--network and --layers apply to a MODEL, not to --pe/--array") }
     } else if model == nil {
       throw ValidationError("give a packed engine MODEL (from `wrapnet convert`), or --pe / --array for one PE")
@@ -111,7 +113,6 @@ struct RTLCommand: ParsableCommand {
     if let accMode, HardwareAccumulatorMode(rawValue: accMode) == nil {
       throw ValidationError("unknown --acc-mode '\(accMode)'; choose wrap, saturate, exact or clamp")
     }
-    if let b = accBits, !(2...32).contains(b) { throw ValidationError("--acc-bits must be in 2...32, got \(b)") }
     if let p = parallel, !(1...1024).contains(p) { throw ValidationError("--parallel must be in 1...1024, got \(p)") }
     guard (1...10_000).contains(images) else { throw ValidationError("--images must be in 1...10000, got \(images)") }
     guard vcdRows >= 0 else { throw ValidationError("--vcd-rows must be >= 0, got \(vcdRows)") }
@@ -183,7 +184,7 @@ struct RTLCommand: ParsableCommand {
   func runPE() throws {
     let mode = HardwareAccumulatorMode(rawValue: accMode!)!
     let config = try PEConfig(
-      weights: HardwareWeightKind(name: weights)!, activationBits: actBits, accumulatorBits: accBits ?? 32, mode: mode,
+      weights: HardwareWeightKind(name: weights)!, activationBits: actBits, accumulatorWidth: accBits ?? .wide, mode: mode,
       parallel: parallel ?? 1, fanIn: fanIn)
     // One PE's testbench is short: Icarus Verilog (no compile step) unless another simulator is asked for.
     let kind = simulator == "auto" && (Simulator.isAvailable(.iverilog) || noSimulate) ? .iverilog : try simulatorKind()
@@ -216,7 +217,7 @@ struct RTLCommand: ParsableCommand {
     let kind = try simulatorKind()
     let request = RTLRequest(
       parallel: parallel ?? 16, layers: layers.map { $0.split(separator: ",").map(String.init) },
-      mode: accMode.flatMap(HardwareAccumulatorMode.init(rawValue:)), bits: accBits, simulate: simulate,
+      mode: accMode.flatMap(HardwareAccumulatorMode.init(rawValue:)), width: accBits, simulate: simulate,
       vcdRows: vcdRows, network: network, simulator: kind)
     let progress: (String) -> Void = { line in
       FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -138,14 +138,14 @@ struct SweepCommand: ParsableCommand {
     let baseModel = try Checkpoint.load(from: basePath).model
     var expected = try architecture.config(
       channels: train.channels, height: train.height, width: train.width, classes: train.classCount,
-      accumulatorBits: 32, accumulatorMode: .exact, slope: 2, penalty: 0)
+      accumulatorWidth: .wide, accumulatorMode: .exact, slope: 2, penalty: 0)
     expected.slope = baseModel.config.slope
     expected.penalty = baseModel.config.penalty
     guard baseModel.config.accumulatorMode == .exact || baseModel.config.accumulatorBits == 32 else {
       throw ValidationError("\(basePath) was trained with \(baseModel.config.accumulatorBits)-bit \(baseModel.config.accumulatorMode.rawValue) accumulators; the base must be a 32-bit (exact) model")
     }
     var baseConfig = baseModel.config
-    baseConfig.accumulatorBits = 32
+    baseConfig.accumulatorWidth = .wide
     baseConfig.accumulatorMode = .exact
     guard baseConfig == expected else {
       throw ValidationError("\(basePath) is a \(baseConfig.displayName) model with \(WeightFormat(bits: baseConfig.weightBits).name) weights and \(baseConfig.activationBits)-bit activations on \(baseConfig.inputChannels)×\(baseConfig.inputHeight)×\(baseConfig.inputWidth) images; it does not match --model \(architecture.model) --width-multiplier \(architecture.widthMultiplier) --width-divisor \(architecture.widthDivisor) --weight-bits \(architecture.weightBits) --act-bits \(architecture.actBits) on \(dataset)")

@@ -247,19 +247,4 @@ import WrapNetEngine
     #expect(wrappingSum(terms, bits: 8) == referenceWrap(exact, bits: 8))
     #expect(exact / 256 > 100_000)
   }
-
-  @Test func accumulatorWidth() throws {
-    let w = AccumulatorWidth(bits: 8)
-    #expect(w.min == -128 && w.max == 127 && w.modulus == 256)
-    #expect(w.range == -128...127)
-    #expect(w.wrap(128) == -128 && w.saturate(1000) == 127)
-    #expect(w.contains(127) && !w.contains(128) && w.contains(-128) && !w.contains(-129))
-    #expect(w.description == "8-bit")
-    #expect(AccumulatorWidth(bits: 32).max == Int64(Int32.max))
-    #expect(AccumulatorWidth(bits: 2).range == -2...1)
-    #expect(try AccumulatorWidth(validating: 12).bits == 12)
-    #expect(throws: AccumulatorWidthError(bits: 33)) { try AccumulatorWidth(validating: 33) }
-    #expect(throws: AccumulatorWidthError(bits: 1)) { try AccumulatorWidth(validating: 1) }
-    #expect("\(AccumulatorWidthError(bits: 1))".contains("between 2 and 32"))
-  }
 }

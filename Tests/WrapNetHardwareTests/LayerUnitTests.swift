@@ -62,7 +62,7 @@ enum HardwareFixture {
           values += [Int64(Int32.min), Int64(Int32.max), 0, -1, 1]
         }
         for v in values where v >= Int64(Int32.min) && v <= Int64(Int32.max) {
-          let engine = Int(NetworkTrace.code(layer, value: v, channel: c))
+          let engine = Int(layer.code(forAccumulator: v, channel: c))
           #expect(steps.code(v, channel: c) == engine, "\(layer.name) channel \(c) value \(v)")
         }
       }

@@ -5,24 +5,23 @@ import WrapNetHardware
 
 @Suite struct PEConfigTests {
   @Test func widthsFollowTheProducts() throws {
-    let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorBits: 8, mode: .wrap, parallel: 16)
+    let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .wrap, parallel: 16)
     #expect(pe.maxProduct == 3)
     #expect(pe.productBits == 3)
     #expect(pe.treeLevels == 4)
-    let int8 = try PEConfig(weights: .symmetric(bits: 8), activationBits: 8, accumulatorBits: 8, mode: .exact, parallel: 1)
+    let int8 = try PEConfig(weights: .symmetric(bits: 8), activationBits: 8, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .exact, parallel: 1)
     #expect(int8.productBits == 16)  // 127 · 255 = 32385 < 2^15
     #expect(int8.accumulatorBits == 32)
-    let clamp = try PEConfig(weights: .binary, activationBits: 2, accumulatorBits: 8, mode: .clamp, parallel: 4, fanIn: 1024)
+    let clamp = try PEConfig(weights: .binary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .clamp, parallel: 4, fanIn: 1024)
     #expect(clamp.registerBits == 13)  // 3 · 1024 = 3072 < 2^12
     #expect(clamp.outputBits == 8)
   }
 
   @Test func badConfigurationsAreRefusedWithTheField() {
-    #expect(throws: HardwareError.self) { try PEConfig(weights: .binary, activationBits: 0, accumulatorBits: 8, mode: .wrap, parallel: 1) }
-    #expect(throws: HardwareError.self) { try PEConfig(weights: .binary, activationBits: 2, accumulatorBits: 33, mode: .wrap, parallel: 1) }
-    #expect(throws: HardwareError.self) { try PEConfig(weights: .binary, activationBits: 2, accumulatorBits: 8, mode: .wrap, parallel: 0) }
+    #expect(throws: HardwareError.self) { try PEConfig(weights: .binary, activationBits: 0, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .wrap, parallel: 1) }
+    #expect(throws: HardwareError.self) { try PEConfig(weights: .binary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .wrap, parallel: 0) }
     #expect(throws: HardwareError.self) {
-      try PEConfig(weights: .symmetric(bits: 8), activationBits: 8, accumulatorBits: 8, mode: .clamp, parallel: 1, fanIn: 1 << 20)
+      try PEConfig(weights: .symmetric(bits: 8), activationBits: 8, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .clamp, parallel: 1, fanIn: 1 << 20)
     }
   }
 
@@ -36,7 +35,7 @@ import WrapNetHardware
       let exact = terms.reduce(0, +)
       for b in [4, 6, 8] {
         let pe = { (m: HardwareAccumulatorMode, p: Int) in
-          try PEConfig(weights: .ternary, activationBits: 2, accumulatorBits: b, mode: m, parallel: p, fanIn: 64)
+          try PEConfig(weights: .ternary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: b), mode: m, parallel: p, fanIn: 64)
         }
         #expect(try pe(.wrap, 3).accumulate(terms) == exact.wrapped(toBits: b))
         #expect(try pe(.clamp, 5).accumulate(terms) == exact.saturated(toBits: b))
@@ -46,8 +45,8 @@ import WrapNetHardware
       }
     }
     // 7 + 7 - 7 at 4 bits: per product 7 → 7 (clamped from 14) → 0; per cycle of 2: sat(14) = 7 → 0 ... then 7 - 7.
-    let s2 = try PEConfig(weights: .symmetric(bits: 4), activationBits: 1, accumulatorBits: 4, mode: .saturate, parallel: 2)
-    let s1 = try PEConfig(weights: .symmetric(bits: 4), activationBits: 1, accumulatorBits: 4, mode: .saturate, parallel: 1)
+    let s2 = try PEConfig(weights: .symmetric(bits: 4), activationBits: 1, accumulatorWidth: AccumulatorWidth(bits: 4), mode: .saturate, parallel: 2)
+    let s1 = try PEConfig(weights: .symmetric(bits: 4), activationBits: 1, accumulatorWidth: AccumulatorWidth(bits: 4), mode: .saturate, parallel: 1)
     #expect(s1.accumulate([7, 7, -7, 0]) == 0)
     #expect(s2.accumulate([7, -7, 7, 0]) == 7)
     #expect(s1.accumulate([7, -7, 7, 0]) == 7)
@@ -67,7 +66,7 @@ import WrapNetHardware
     for stride in [1, 2] {
       let layer = WrapLayer(
         name: "conv", geometry: .conv(inChannels: c, outChannels: o, kernel: k, stride: stride, padding: 1),
-        weightFormat: WeightFormat(bits: 2, ternaryThreshold: 0.7), accumulator: Accumulator(bits: 5, mode: .saturate),
+        weightFormat: WeightFormat(bits: 2, ternaryThreshold: 0.7), accumulator: Accumulator(width: AccumulatorWidth(bits: 5), mode: .saturate),
         maxInputCode: 3, inputScale: 1, generator: &gen)
       let codes = layer.quantizedWeights().codes  // [O, C, k, k]: (c, ky, kx) per output, the stream order
       var rng = SplitMix64(seed: UInt64(stride))
@@ -77,7 +76,7 @@ import WrapNetHardware
       for i in 0..<n { for ch in 0..<c { for p in 0..<(h * w) { nhwc[(i * h * w + p) * c + ch] = UInt8(nchw[(i * c + ch) * h * w + p]) } } }
       let rows = NetworkTrace.streamRows(nhwc, count: n, h: h, w: w, c: c, kernel: k, stride: stride, padding: 1)
       let (ho, wo) = ((h + 2 - k) / stride + 1, (w + 2 - k) / stride + 1)
-      let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorBits: 5, mode: .saturate, parallel: 1)
+      let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: 5), mode: .saturate, parallel: 1)
       let fan = c * k * k
       for i in 0..<n {
         for pos in 0..<(ho * wo) {

@@ -28,7 +28,7 @@ struct PESimulationTests {
   func everyPEEqualsTheSoftwarePE(mode: HardwareAccumulatorMode) throws {
     for weights in Self.weightKinds {
       for (p, a, b) in [(1, 2, 6), (2, 3, 7), (3, 2, 5), (5, 1, 8), (16, 2, 8), (17, 2, 6), (64, 2, 10)] {
-        let pe = try PEConfig(weights: weights, activationBits: a, accumulatorBits: b, mode: mode, parallel: p, fanIn: 4 * p)
+        let pe = try PEConfig(weights: weights, activationBits: a, accumulatorWidth: AccumulatorWidth(bits: b), mode: mode, parallel: p, fanIn: 4 * p)
         let cycles = mode == .clamp ? 4 : 12
         let tb = PETestbench(pe: pe, sums: 3, cycles: cycles, seed: UInt64(p * 31 + b))
         let result = try simulate(
@@ -41,7 +41,7 @@ struct PESimulationTests {
 
   /// The check can fail: a PE whose tree subtracts one product is caught.
   @Test func aWrongTreeIsCaught() throws {
-    let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorBits: 8, mode: .wrap, parallel: 4)
+    let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: 8), mode: .wrap, parallel: 4)
     let broken = PEVerilog.module(pe).replacingOccurrences(of: "= pp0 + pp1;", with: "= pp0 - pp1;")
       .replacingOccurrences(of: "= p0 + p1;", with: "= p0 - p1;")
     #expect(broken != PEVerilog.module(pe))
@@ -52,7 +52,7 @@ struct PESimulationTests {
   @Test(arguments: HardwareAccumulatorMode.allCases)
   func outputStationaryArrayEqualsTheSoftwarePE(mode: HardwareAccumulatorMode) throws {
     for (rows, columns) in [(1, 1), (2, 3), (3, 2)] {
-      let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorBits: 5, mode: mode, parallel: 1, fanIn: 40)
+      let pe = try PEConfig(weights: .ternary, activationBits: 2, accumulatorWidth: AccumulatorWidth(bits: 5), mode: mode, parallel: 1, fanIn: 40)
       let array = try ArrayConfig(pe: pe, rows: rows, columns: columns)
       let result = try simulate(
         [("pe.v", PEVerilog.module(pe)), ("array.v", array.verilog()), ("tb.v", array.testbench(length: 40, seed: 7))],

@@ -421,7 +421,7 @@ private func bars(_ categories: [String], _ series: [(String, [Double])], logSca
   /// Renders the example charts of the report; with WRAPNET_SVG_EXAMPLES=<dir> also writes them there as .svg, for
   /// looking at them (e.g. `rsvg-convert -o line.png line.svg`).
   @Test func exampleCharts() throws {
-    let cyclic = Accumulator(bits: 4, mode: .cyclic, slope: 2)
+    let cyclic = Accumulator(width: AccumulatorWidth(bits: 4), mode: .cyclic, slope: 2)
     let shape = PlotSeries.function({ Double(cyclic.apply(Float($0))) }, from: -20, to: 20, samples: 801)
     // The wrap jumps by 2^b at z = 8 + 16n: a NaN point between the two sides breaks the line there instead of
     // drawing a vertical segment.

@@ -124,6 +124,25 @@ import WrapNetEngine
 
   /// A resnet20 file: shortcut / residual / sumpool layers in order, and damaged residual metadata rejected with
   /// messages that name the problem.
+  /// A layer's `accumulator_bits` outside `AccumulatorWidth.supported`, or missing, is refused with the layer, the
+  /// field, the range and the value found.
+  @Test func accumulatorWidthsOutsideTheRangeAreRejected() throws {
+    let (_, file) = try Self.cnnFile()
+    for (bits, needle) in [
+      (40, "accumulator_bits must be in 2...32, got 40"), (1, "accumulator_bits must be in 2...32, got 1"),
+      (nil, "accumulator_bits is missing (an integer in 2...32)"),
+    ] as [(Int?, String)] {
+      var f = file
+      var layers = try JSONDecoder().decode([PackedLayerDescriptor].self, from: Data(f.metadata["layers"]!.utf8))
+      let i = try #require(layers.firstIndex { $0.name == "conv2" })
+      layers[i].accumulatorBits = bits
+      f.metadata["layers"] = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self)
+      #expect {
+        _ = try InferenceModel(bytes: f.serialized(), source: "w.safetensors")
+      } throws: { "\($0)".contains("w.safetensors") && "\($0)".contains("conv2") && "\($0)".contains(needle) }
+    }
+  }
+
   @Test func residualLayersAndTheirErrors() throws {
     let model = try EngineFixture.trained("resnet20", mode: .cyclic, bits: 8, weightBits: 1, steps: 1)
     let file = try EngineExport.packedFile(for: model)

@@ -60,7 +60,7 @@ func withConfig(_ file: SafeTensorsFile, _ config: String) -> SafeTensorsFile {
     for (key, value, fragment) in [
       ("input_channels", 1 << 62, "input channels must be in"), ("input_channels", -1, "input channels must be in"),
       ("classes", -1, "classes must be in"), ("classes", 1_000_000, "classes must be in"),
-      ("accumulator_bits", 64, "accumulator bits"),
+      ("accumulator_bits", 64, "accumulator_bits must be in 2...32, got 64"),
     ] as [(String, Int, String)] {
       try expectRefused(withConfig(good, editedJSON(config, key, value)), fragment)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrapNet
+import WrapNetEngine
 import WrapNetTestSupport
 
 /// The sequential b-bit saturating accumulator written as plainly as possible: the oracle for `saturatingSums`.
@@ -45,7 +46,7 @@ private func plainSaturatingConv(
     var rng = SeededGenerator(seed: UInt64(n * 1000 + c * 100 + o))
     let layer = WrapLayer(
       name: "t", geometry: .conv(inChannels: c, outChannels: o, kernel: k, stride: stride, padding: pad),
-      weightFormat: WeightFormat(bits: weightBits), accumulator: Accumulator(bits: bits, mode: .saturate),
+      weightFormat: WeightFormat(bits: weightBits), accumulator: Accumulator(width: AccumulatorWidth(bits: bits), mode: .saturate),
       maxInputCode: maxCode, inputScale: 1, generator: &rng)
     let x = (0..<(n * c * h * w)).map { _ in rng.int(below: maxCode + 1) }
     let codes = layer.quantizedWeights().codes
@@ -63,7 +64,7 @@ private func plainSaturatingConv(
     let outF = 5
     let layer = WrapLayer(
       name: "t", geometry: .linear(inFeatures: features, outFeatures: outF), weightFormat: .ternary(threshold: 0.7),
-      accumulator: Accumulator(bits: 4, mode: .saturate), maxInputCode: 3, inputScale: 1, generator: &rng)
+      accumulator: Accumulator(width: AccumulatorWidth(bits: 4), mode: .saturate), maxInputCode: 3, inputScale: 1, generator: &rng)
     let x = (0..<(3 * features)).map { _ in rng.int(below: 4) }
     let codes = layer.quantizedWeights().codes
     let got = layer.saturatingSums(Tensor(shape: [3, features], data: x.map(Float.init)), codes: codes)
@@ -83,7 +84,7 @@ private func plainSaturatingConv(
     let fan = 3 * 3 * 9
     var layer = WrapLayer(
       name: "t", geometry: .conv(inChannels: 9, outChannels: 6, kernel: 3, stride: 1, padding: 1),
-      weightFormat: WeightFormat(bits: weightBits), accumulator: Accumulator(bits: bits, mode: .avoid), maxInputCode: 3,
+      weightFormat: WeightFormat(bits: weightBits), accumulator: Accumulator(width: AccumulatorWidth(bits: bits), mode: .avoid), maxInputCode: 3,
       inputScale: 1, generator: &rng)
     // Channel 0 small enough to be within budget whatever b: only two nonzero weights.
     for k in 0..<fan { layer.weight.data[k] = k < 2 ? 0.5 : 0 }
@@ -131,7 +132,7 @@ private func plainSaturatingConv(
     var rng = SeededGenerator(seed: 9)
     var layer = WrapLayer(
       name: "t", geometry: .linear(inFeatures: 40, outFeatures: 2), weightFormat: .ternary(threshold: 0.5),
-      accumulator: Accumulator(bits: 5, mode: .avoid), maxInputCode: 3, inputScale: 1, generator: &rng)
+      accumulator: Accumulator(width: AccumulatorWidth(bits: 5), mode: .avoid), maxInputCode: 3, inputScale: 1, generator: &rng)
     let x = Tensor(shape: [4, 40], data: (0..<160).map { _ in Float(1 + rng.int(below: 3)) })
     let codes = layer.quantizedWeights().codes
     let plain = WeightFormat.ternary(threshold: 0.5).quantize(layer.weight.data, outChannels: 2).codes

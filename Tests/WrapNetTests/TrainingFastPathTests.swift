@@ -9,7 +9,7 @@ import WrapNetEngine
 @Suite(.serialized) struct TrainingFastPathTests {
   static let counts = [1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129, 255, 1023]
   static let accumulators: [Accumulator] = AccumulatorMode.allCases.flatMap { mode in
-    [3, 8, 12, 32].map { Accumulator(bits: $0, mode: mode, slope: mode == .cyclic ? 2 : 3) }
+    [3, 8, 12, 32].map { Accumulator(width: AccumulatorWidth(bits: $0), mode: mode, slope: mode == .cyclic ? 2 : 3) }
   }
 
   /// Integer sums around and beyond the b-bit range, the range edges and the cyclic kinks among them.

@@ -45,7 +45,7 @@ private func region(_ acc: Accumulator, _ z: Float) -> [Int] {
     var rng = SeededGenerator(seed: 7)
     // 4-bit accumulators so that the small test sums overflow and every branch of the modes is exercised.
     var layer = WrapLayer(
-      name: "t", geometry: g, weightFormat: .ternary(threshold: 0.7), accumulator: Accumulator(bits: 4, mode: mode, slope: 2),
+      name: "t", geometry: g, weightFormat: .ternary(threshold: 0.7), accumulator: Accumulator(width: AccumulatorWidth(bits: 4), mode: mode, slope: 2),
       maxInputCode: 3, inputScale: 0.5, penaltyWeight: 0.3, bias: true, generator: &rng)
     layer.keepSums = true
     let x = randomTensor(Self.inputShape(g), &rng, 0, 3)
@@ -81,7 +81,7 @@ private func region(_ acc: Accumulator, _ z: Float) -> [Int] {
     let g = Self.geometries[geometryIndex]
     var rng = SeededGenerator(seed: 11)
     var layer = WrapLayer(
-      name: "t", geometry: g, weightFormat: .symmetric(bits: 4), accumulator: Accumulator(bits: 32, mode: .exact),
+      name: "t", geometry: g, weightFormat: .symmetric(bits: 4), accumulator: Accumulator(width: AccumulatorWidth(bits: 32), mode: .exact),
       maxInputCode: 3, inputScale: 0.25, generator: &rng)
     let x = randomTensor(Self.inputShape(g), &rng, 0, 3)
     let (codes, scales) = layer.quantizedWeights()
@@ -117,7 +117,7 @@ private func region(_ acc: Accumulator, _ z: Float) -> [Int] {
   func forwardMatchesDefinition(mode: AccumulatorMode) {
     var rng = SeededGenerator(seed: 3)
     let g = WrapGeometry.conv(inChannels: 5, outChannels: 3, kernel: 3, stride: 1, padding: 1)
-    let acc = Accumulator(bits: 4, mode: mode, slope: 2)
+    let acc = Accumulator(width: AccumulatorWidth(bits: 4), mode: mode, slope: 2)
     var layer = WrapLayer(
       name: "t", geometry: g, weightFormat: .binary, accumulator: acc, maxInputCode: 3, inputScale: 1,
       generator: &rng)

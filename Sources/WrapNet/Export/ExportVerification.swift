@@ -40,7 +40,8 @@ extension EngineExport {
           for t in layer.thresholdRow(channel: c, shortcut: s) { sums += [t - 1, t, t + 1] }
           for _ in 0..<sampledSums { sums.append(Int64(generator.int(below: Int(2 * reach + 1))) - reach) }
           for z in sums where z >= -reach && z <= reach {
-            let want = trainer(z), got = layer.engineCode(exactSum: z, channel: c, shortcut: s)
+            let want = trainer(z)
+            let got = Int(layer.code(forAccumulator: layer.accumulatorValue(exactSum: z), channel: c, shortcut: s))
             guard want == got else {
               throw EngineExportError(
                 message: "layer '\(layer.name)', channel \(c)\(check.shortcutCodes > 1 ? ", shortcut code \(s)" : ""): for the sum \(z) the engine gives code \(got) but the trainer \(want); the model was not written (please report this model)")
@@ -61,31 +62,6 @@ extension DenseLayer {
       let row = c * sc.codes + s
       return Array(t[(row * levels)..<((row + 1) * levels)])
     default: return []
-    }
-  }
-
-  /// The code the engine computes for exact sum z in channel c with shortcut code s, following the documented
-  /// semantics of `DenseLayer` and `DenseOutput`: v = wrap_b(z) (wrap, cyclic), clamp_b(z) (clamp) or z (exact),
-  /// then the table entry, the number of thresholds passed, or the Float post-processing. -1 for logits.
-  func engineCode(exactSum z: Int64, channel c: Int, shortcut s: Int) -> Int {
-    let b = accumulatorBits
-    let v: Int64
-    switch accumulatorMode {
-    case .exact: v = z
-    case .wrap, .cyclic: v = b < 32 ? z.wrapped(toBits: b) : Int64(Int32(truncatingIfNeeded: z))
-    case .clamp: v = Swift.min(Swift.max(z, -(Int64(1) << (b - 1))), (Int64(1) << (b - 1)) - 1)
-    }
-    let offset = b < 32 ? Int(v) + (1 << (b - 1)) : 0
-    func passed(_ t: [Int64], descending: Bool) -> Int {
-      t.filter { descending ? v <= $0 : v >= $0 }.count
-    }
-    switch output {
-    case .table(let codes): return Int(codes[(c << b) + offset])
-    case .residualTable(let codes, let sc): return Int(codes[((c * sc.codes + s) << b) + offset])
-    case .thresholds(_, _, let descending), .residualThresholds(_, _, let descending, _):
-      return passed(thresholdRow(channel: c, shortcut: s), descending: descending[c])
-    case .float(let f): return Int(f.code(Int32(truncatingIfNeeded: v), channel: c, shortcut: s))
-    case .logits: return -1
     }
   }
 }

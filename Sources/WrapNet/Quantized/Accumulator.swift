@@ -40,23 +40,32 @@ public enum AccumulatorMode: String, Sendable, CaseIterable, Codable {
 /// - `clamp`, `saturate`: 1 where the exact sum is inside [-2^(b-1), 2^(b-1)-1], 0 outside (no gradient flows
 ///   through a saturated output, as for a clipped ReLU).
 public struct Accumulator: Sendable, Equatable, Codable {
-  /// Accumulator width b in bits, 2...32. With `exact`, 32.
-  public var bits: Int
+  /// Accumulator width b. With `exact`, 32.
+  public var width: AccumulatorWidth
   /// What happens to the sum.
   public var mode: AccumulatorMode
   /// Transition slope k of the cyclic activation (only used by `cyclic`).
   public var slope: Float
 
-  public init(bits: Int, mode: AccumulatorMode, slope: Float = 2) {
-    precondition((2...32).contains(bits), "accumulator bits must be in 2...32, got \(bits)")
+  /// Encoded as `{"bits": b, "mode": ..., "slope": k}`.
+  enum CodingKeys: String, CodingKey {
+    case width = "bits"
+    case mode, slope
+  }
+
+  /// The accumulator of `width` bits in `mode`. Precondition: `slope > 0`.
+  public init(width: AccumulatorWidth, mode: AccumulatorMode, slope: Float = 2) {
     precondition(slope > 0, "cyclic slope must be > 0, got \(slope)")
-    self.bits = bits
+    self.width = width
     self.mode = mode
     self.slope = slope
   }
 
   /// The 32-bit accumulator used by first and last layers.
-  public static let wide = Accumulator(bits: 32, mode: .exact)
+  public static let wide = Accumulator(width: .wide, mode: .exact)
+
+  /// Accumulator width b in bits (`width.bits`).
+  @inlinable public var bits: Int { width.bits }
 
   /// Smallest representable value, -2^(b-1).
   public var minValue: Float { -Float(sign: .plus, exponent: bits - 1, significand: 1) }

@@ -1,3 +1,5 @@
+import WrapNetEngine
+
 /// Everything needed to rebuild a WrapNet model's architecture and quantization: stored as JSON in checkpoints
 /// (`__metadata__["wrapnet.config"]`) and in `summary.json`.
 public struct ModelConfig: Sendable, Equatable, Codable {
@@ -14,8 +16,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// Unsigned activation codes: bits a and clip range.
   public var activationBits: Int
   public var activationClip: Float
-  /// Low-bit layers' accumulator.
-  public var accumulatorBits: Int
+  /// Low-bit layers' accumulator (`accumulator_bits` in JSON, a plain integer).
+  public var accumulatorWidth: AccumulatorWidth
   public var accumulatorMode: AccumulatorMode
   public var slope: Float
   /// Overflow penalty weight λ.
@@ -45,6 +47,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public static let inputChannelRange = 1...4
   public static let classRange = 2...100_000
 
+  /// A configuration; `accumulatorBits` must lie in `AccumulatorWidth.supported` (precondition: flags and files
+  /// are checked by `AccumulatorWidth(validating:field:)` before they get here).
   public init(
     architecture: String, inputChannels: Int = 1, inputHeight: Int = 28, inputWidth: Int = 28, classes: Int = 10,
     weightBits: Int = 1, ternaryThreshold: Float = 0.7, activationBits: Int = 2, activationClip: Float = 2,
@@ -61,7 +65,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     self.ternaryThreshold = ternaryThreshold
     self.activationBits = activationBits
     self.activationClip = activationClip
-    self.accumulatorBits = accumulatorBits
+    self.accumulatorWidth = AccumulatorWidth(bits: accumulatorBits)
     self.accumulatorMode = accumulatorMode
     self.slope = slope
     self.penalty = penalty
@@ -81,7 +85,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case ternaryThreshold = "ternary_threshold"
     case activationBits = "activation_bits"
     case activationClip = "activation_clip"
-    case accumulatorBits = "accumulator_bits"
+    case accumulatorWidth = "accumulator_bits"
     case accumulatorMode = "accumulator_mode"
     case slope
     case penalty
@@ -102,7 +106,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     ternaryThreshold = try c.decode(Float.self, forKey: .ternaryThreshold)
     activationBits = try c.decode(Int.self, forKey: .activationBits)
     activationClip = try c.decode(Float.self, forKey: .activationClip)
-    accumulatorBits = try c.decode(Int.self, forKey: .accumulatorBits)
+    accumulatorWidth = try c.decode(AccumulatorWidth.self, forKey: .accumulatorWidth)
     accumulatorMode = try c.decode(AccumulatorMode.self, forKey: .accumulatorMode)
     slope = try c.decode(Float.self, forKey: .slope)
     penalty = try c.decode(Float.self, forKey: .penalty)
@@ -123,7 +127,6 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     }
     guard (1...8).contains(weightBits) else { throw fail("weight bits must be 1 (binary), 2 (ternary) or 3...8, got \(weightBits)") }
     guard (1...8).contains(activationBits) else { throw fail("activation bits must be in 1...8, got \(activationBits)") }
-    guard (2...32).contains(accumulatorBits) else { throw fail("accumulator bits must be in 2...32, got \(accumulatorBits)") }
     guard slope > 0, slope.isFinite else { throw fail("cyclic slope must be > 0, got \(slope)") }
     guard penalty >= 0, penalty.isFinite else { throw fail("penalty must be >= 0, got \(penalty)") }
     guard activationClip > 0, activationClip.isFinite else { throw fail("activation clip must be > 0, got \(activationClip)") }
@@ -168,11 +171,12 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     return d == 1 ? "\(architecture) ×\(m)" : "\(architecture) ×\(m)/\(d)"
   }
 
+  /// The low-bit layers' accumulator width in bits (`accumulatorWidth.bits`).
+  public var accumulatorBits: Int { accumulatorWidth.bits }
+
   /// The low-bit layers' accumulator.
   public var accumulator: Accumulator {
-    accumulatorMode == .exact
-      ? Accumulator(bits: 32, mode: .exact, slope: slope)
-      : Accumulator(bits: accumulatorBits, mode: accumulatorMode, slope: slope)
+    Accumulator(width: accumulatorMode == .exact ? .wide : accumulatorWidth, mode: accumulatorMode, slope: slope)
   }
 }
 

@@ -104,7 +104,7 @@ public struct WrapModel: Sendable {
     network.visitWrapLayers { layer in
       if model.isLowBitLayer(layer.name) { layer.accumulator = accumulator }
     }
-    config.accumulatorBits = accumulator.bits
+    config.accumulatorWidth = accumulator.width
     config.accumulatorMode = accumulator.mode
     config.slope = accumulator.slope
   }

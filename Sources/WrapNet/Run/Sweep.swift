@@ -38,7 +38,7 @@ public struct SweepCell: Sendable, Hashable {
 
   /// The low-bit layers' accumulator for this cell.
   public var accumulator: Accumulator {
-    mode == .exact ? Accumulator(bits: 32, mode: .exact) : Accumulator(bits: bits, mode: mode, slope: slope ?? 2)
+    mode == .exact ? .wide : Accumulator(width: AccumulatorWidth(bits: bits), mode: mode, slope: slope ?? 2)
   }
 
   /// Short label for tables and progress: "8-bit cyclic k=2 λ=0.01".
@@ -74,7 +74,9 @@ public struct SweepGrid: Sendable, Equatable, Codable {
   public func validate() throws {
     func fail(_ s: String) -> ConfigError { ConfigError(message: s) }
     guard !bits.isEmpty || modes == [.exact] else { throw fail("--bits is empty") }
-    for b in bits where !(2...31).contains(b) { throw fail("--bits must be in 2...31, got \(b)") }
+    // Sweep widths are low-bit accumulators: the supported range less the 32-bit one, which is the exact base.
+    let lowBit = AccumulatorWidth.supported.lowerBound...(AccumulatorWidth.wide.bits - 1)
+    for b in bits where !lowBit.contains(b) { throw fail("--bits must be in \(lowBit), got \(b)") }
     guard !modes.isEmpty else { throw fail("--modes is empty") }
     guard !slopes.isEmpty, slopes.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw fail("--slopes must be positive numbers") }
     guard !penalties.isEmpty, penalties.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
@@ -356,7 +358,7 @@ public struct SweepRunner {
     case .finetune:
       var config = base.config
       config.accumulatorMode = cell.mode
-      config.accumulatorBits = cell.bits
+      config.accumulatorWidth = cell.accumulator.width
       config.slope = cell.slope ?? base.config.slope
       config.penalty = cell.penalty ?? 0
       do {

@@ -306,37 +306,13 @@ public struct UnsignedActivationQuantizer: Sendable, Hashable {
   }
 
   /// Codes of every element, same shape as `x`.
-  public func codes(_ x: [Float]) -> [UInt8] {
-    var result = [UInt8](repeating: 0, count: x.count)
-    x.withUnsafeBufferPointer { x in
-      result.withUnsafeMutableBufferPointer { out in
-        for i in x.indices { out[i] = code(x[i]) }
-      }
-    }
-    return result
-  }
+  public func codes(_ x: [Float]) -> [UInt8] { elementwise(x, zero: 0, code) }
 
   /// Values `code * c / (2^k - 1)` of every code, same shape as `codes`.
-  public func dequantized(_ codes: [UInt8]) -> [Float] {
-    var result = [Float](repeating: 0, count: codes.count)
-    codes.withUnsafeBufferPointer { codes in
-      result.withUnsafeMutableBufferPointer { out in
-        for i in codes.indices { out[i] = dequantize(codes[i]) }
-      }
-    }
-    return result
-  }
+  public func dequantized(_ codes: [UInt8]) -> [Float] { elementwise(codes, zero: 0, dequantize) }
 
   /// `fakeQuantize` of every element, same shape as `x`.
-  public func fakeQuantized(_ x: [Float]) -> [Float] {
-    var result = [Float](repeating: 0, count: x.count)
-    x.withUnsafeBufferPointer { x in
-      result.withUnsafeMutableBufferPointer { out in
-        for i in x.indices { out[i] = fakeQuantize(x[i]) }
-      }
-    }
-    return result
-  }
+  public func fakeQuantized(_ x: [Float]) -> [Float] { elementwise(x, zero: 0, fakeQuantize) }
 
   /// Clipped STE for a whole tensor: `dL/dx[i] = 0 <= x[i] <= c ? gradient[i] : 0`.
   /// Shapes: `gradient` and `input` have the same count; the result too.
@@ -354,4 +330,17 @@ public struct UnsignedActivationQuantizer: Sendable, Hashable {
     }
     return result
   }
+}
+
+/// `[f(x[0]), f(x[1]), ...]` through buffer pointers (no bounds checks or copy-on-write checks per element), for
+/// the quantizers' whole-array forms.
+@inline(__always)
+private func elementwise<Input, Output>(_ x: [Input], zero: Output, _ f: (Input) -> Output) -> [Output] {
+  var result = [Output](repeating: zero, count: x.count)
+  x.withUnsafeBufferPointer { x in
+    result.withUnsafeMutableBufferPointer { out in
+      for i in x.indices { out[i] = f(x[i]) }
+    }
+  }
+  return result
 }

@@ -8,98 +8,18 @@
 // Because wrap_b is a ring homomorphism Z -> Z/2^b Z (with representatives in [-2^(b-1), 2^(b-1) - 1]), for any
 // order of summation and any wider lane width w >= b: wrap_b(sum of wrapping adds in w-bit lanes) == wrap_b(exact sum).
 
-/// A validated accumulator width b (2 <= b <= 32) and the range of values a b-bit two's-complement register holds.
-///
-/// `min = -2^(b-1)`, `max = 2^(b-1) - 1`, `modulus = 2^b`; `wrap(z)` is `wrap_b(z)`.
-public struct AccumulatorWidth: Sendable, Hashable, CustomStringConvertible {
-  /// Accumulator widths this library supports: 2 ... 32 bits.
-  public static let supportedBits: ClosedRange<Int> = 2...32
-
-  /// The width b in bits.
-  public let bits: Int
-
-  /// A width of `bits` bits. Precondition: `2 <= bits <= 32` (use `init(validating:)` for user input).
-  public init(bits: Int) {
-    precondition(Self.supportedBits.contains(bits), "Accumulator width must be in 2...32 bits, got \(bits)")
-    self.bits = bits
-  }
-
-  /// A width of `bits` bits, or an error saying which widths are allowed (for widths that come from a user).
-  public init(validating bits: Int) throws(AccumulatorWidthError) {
-    guard Self.supportedBits.contains(bits) else { throw AccumulatorWidthError(bits: bits) }
-    self.bits = bits
-  }
-
-  /// Smallest value the register holds: `-2^(b-1)`.
-  public var min: Int64 { -(Int64(1) << (bits - 1)) }
-  /// Largest value the register holds: `2^(b-1) - 1`.
-  public var max: Int64 { (Int64(1) << (bits - 1)) - 1 }
-  /// Number of distinct register values: `2^b`.
-  public var modulus: Int64 { Int64(1) << bits }
-  /// `min ... max`.
-  public var range: ClosedRange<Int64> { min...max }
-
-  /// Whether `z` is representable without wrapping (`min <= z <= max`).
-  @inlinable public func contains(_ z: Int64) -> Bool { z >= -(Int64(1) << (bits - 1)) && z < (Int64(1) << (bits - 1)) }
-
-  /// `wrap_b(z)`; see `Int64.wrapped(toBits:)`.
-  @inlinable public func wrap(_ z: Int64) -> Int64 { z.wrapped(toBits: bits) }
-
-  /// `clamp(z, min, max)`; see `Int64.saturated(toBits:)`.
-  @inlinable public func saturate(_ z: Int64) -> Int64 { z.saturated(toBits: bits) }
-
-  /// "b-bit", e.g. "8-bit".
-  public var description: String { "\(bits)-bit" }
-}
-
-/// A requested accumulator width outside 2...32 bits.
-public struct AccumulatorWidthError: Error, Sendable, Equatable, CustomStringConvertible {
-  /// The rejected width.
-  public let bits: Int
-  /// The error for a rejected width `bits`.
-  public init(bits: Int) { self.bits = bits }
-  /// Says what was expected, what was found, and what to do.
-  public var description: String {
-    "accumulator width must be between 2 and 32 bits, got \(bits); pass a width such as 8"
-  }
-}
-
-extension Int32 {
-  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
+extension FixedWidthInteger where Self: SignedInteger {
+  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self` (Int32, Int64,
+  /// Int).
   ///
   /// Formula: `((z + 2^(b-1)) mod 2^b) - 2^(b-1)`, computed branch-free by sign-extending the low b bits
-  /// (`(z << (32 - b)) >> (32 - b)`, arithmetic right shift). Result in `[-2^(b-1), 2^(b-1) - 1]`; identity when
-  /// `self` already lies there (so `b = 32` is the identity). Precondition: `2 <= b <= 32`.
+  /// (`(z << (w - b)) >> (w - b)` for a w-bit type, arithmetic right shift). Result in `[-2^(b-1), 2^(b-1) - 1]`;
+  /// identity when `self` already lies there (so `b = 32` is the identity on Int32). Precondition: `2 <= b <= 32`
+  /// and b at most the type's width.
   @inlinable @inline(__always)
-  public func wrapped(toBits b: Int) -> Int32 {
-    precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let shift = Int32(truncatingIfNeeded: 32 &- b)
-    return (self &<< shift) &>> shift
-  }
-}
-
-extension Int64 {
-  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
-  ///
-  /// Formula: `((z + 2^(b-1)) mod 2^b) - 2^(b-1)`, computed branch-free by sign-extending the low b bits
-  /// (`(z << (64 - b)) >> (64 - b)`). Result in `[-2^(b-1), 2^(b-1) - 1]`. Precondition: `2 <= b <= 32`.
-  @inlinable @inline(__always)
-  public func wrapped(toBits b: Int) -> Int64 {
-    precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let shift = Int64(truncatingIfNeeded: 64 &- b)
-    return (self &<< shift) &>> shift
-  }
-}
-
-extension Int {
-  /// `wrap_b(self)`: the value a b-bit two's-complement accumulator holds for the integer `self`.
-  ///
-  /// Formula: `((z + 2^(b-1)) mod 2^b) - 2^(b-1)`, computed by sign-extending the low b bits.
-  /// Result in `[-2^(b-1), 2^(b-1) - 1]`. Precondition: `2 <= b <= 32`.
-  @inlinable @inline(__always)
-  public func wrapped(toBits b: Int) -> Int {
-    precondition(b >= 2 && b <= 32, "Accumulator width must be in 2...32 bits")
-    let shift = Int.bitWidth &- b
+  public func wrapped(toBits b: Int) -> Self {
+    precondition(b >= 2 && b <= 32 && b <= Self.bitWidth, "Accumulator width must be in 2...32 bits")
+    let shift = Self(truncatingIfNeeded: Self.bitWidth &- b)
     return (self &<< shift) &>> shift
   }
 }

@@ -70,18 +70,18 @@ enum PortableKernel {
     return (v & 0x00FF, (v &>> 8) & 0x00FF)
   }
 
-  /// 16-bit lanes: products w·x are exact in Int16 (|w| <= 127, x <= 255); sums wrap mod 2^16.
+  /// The wide-lane kernels' shared loop: for every 16 columns, the even and odd products w·x of each of the four
+  /// panel rows (exact in Int16: |w| <= 127, x <= 255) go to `add`, which sums them into that row's accumulator.
   @inline(__always)
-  private static func panelDot16(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64)
-  {
-    var a0 = SIMD8<Int16>()
-    var a1 = SIMD8<Int16>()
-    var a2 = SIMD8<Int16>()
-    var a3 = SIMD8<Int16>()
+  private static func panelProducts<Accumulator>(
+    panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int, zero: Accumulator,
+    add: (inout Accumulator, _ even: SIMD8<Int16>, _ odd: SIMD8<Int16>) -> Void
+  ) -> (Accumulator, Accumulator, Accumulator, Accumulator) {
+    var (a0, a1, a2, a3) = (zero, zero, zero, zero)
     @inline(__always)
-    func step(_ acc: inout SIMD8<Int16>, _ xs: (even: SIMD8<Int16>, odd: SIMD8<Int16>), _ offset: Int) {
+    func step(_ acc: inout Accumulator, _ xs: (even: SIMD8<Int16>, odd: SIMD8<Int16>), _ offset: Int) {
       let ws = split(panel.loadUnaligned(fromByteOffset: offset, as: SIMD8<Int16>.self), signed: true)
-      acc &+= xs.even &* ws.even &+ xs.odd &* ws.odd
+      add(&acc, xs.even &* ws.even, xs.odd &* ws.odd)
     }
     for t in stride(from: 0, to: kp, by: 16) {
       let xs = split(x.loadUnaligned(fromByteOffset: t, as: SIMD8<Int16>.self), signed: false)
@@ -90,40 +90,31 @@ enum PortableKernel {
       step(&a2, xs, panelOffset(row: 2, column: t))
       step(&a3, xs, panelOffset(row: 3, column: t))
     }
-    return (
-      Int64(a0.wrappedSum()), Int64(a1.wrappedSum()), Int64(a2.wrappedSum()), Int64(a3.wrappedSum())
-    )
+    return (a0, a1, a2, a3)
   }
 
-  /// 32-bit lanes: each product is exact in Int16; the two Int16 halves of every 32-bit lane are sign-extended
-  /// (shifts on the `SIMD4<Int32>` view) and added into Int32 accumulators, which wrap mod 2^32.
+  /// 16-bit lanes: the products are added into Int16 accumulators, which wrap mod 2^16.
+  @inline(__always)
+  private static func panelDot16(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64)
+  {
+    let a = panelProducts(panel: panel, x: x, kp: kp, zero: SIMD8<Int16>()) { acc, even, odd in acc &+= even &+ odd }
+    return (Int64(a.0.wrappedSum()), Int64(a.1.wrappedSum()), Int64(a.2.wrappedSum()), Int64(a.3.wrappedSum()))
+  }
+
+  /// 32-bit lanes: the two Int16 halves of every 32-bit lane of a product vector are sign-extended (shifts on the
+  /// `SIMD4<Int32>` view) and added into Int32 accumulators, which wrap mod 2^32.
   @inline(__always)
   private static func panelDot32(panel: UnsafeRawPointer, x: UnsafeRawPointer, kp: Int) -> (Int64, Int64, Int64, Int64)
   {
-    var a0 = SIMD4<Int32>()
-    var a1 = SIMD4<Int32>()
-    var a2 = SIMD4<Int32>()
-    var a3 = SIMD4<Int32>()
     @inline(__always)
     func widenAdd(_ acc: inout SIMD4<Int32>, _ p: SIMD8<Int16>) {
       let q = unsafeBitCast(p, to: SIMD4<Int32>.self)
       acc &+= ((q &<< 16) &>> 16) &+ (q &>> 16)
     }
-    @inline(__always)
-    func step(_ acc: inout SIMD4<Int32>, _ xs: (even: SIMD8<Int16>, odd: SIMD8<Int16>), _ offset: Int) {
-      let ws = split(panel.loadUnaligned(fromByteOffset: offset, as: SIMD8<Int16>.self), signed: true)
-      widenAdd(&acc, xs.even &* ws.even)
-      widenAdd(&acc, xs.odd &* ws.odd)
+    let a = panelProducts(panel: panel, x: x, kp: kp, zero: SIMD4<Int32>()) { acc, even, odd in
+      widenAdd(&acc, even)
+      widenAdd(&acc, odd)
     }
-    for t in stride(from: 0, to: kp, by: 16) {
-      let xs = split(x.loadUnaligned(fromByteOffset: t, as: SIMD8<Int16>.self), signed: false)
-      step(&a0, xs, panelOffset(row: 0, column: t))
-      step(&a1, xs, panelOffset(row: 1, column: t))
-      step(&a2, xs, panelOffset(row: 2, column: t))
-      step(&a3, xs, panelOffset(row: 3, column: t))
-    }
-    return (
-      Int64(a0.wrappedSum()), Int64(a1.wrappedSum()), Int64(a2.wrappedSum()), Int64(a3.wrappedSum())
-    )
+    return (Int64(a.0.wrappedSum()), Int64(a.1.wrappedSum()), Int64(a.2.wrappedSum()), Int64(a.3.wrappedSum()))
   }
 }

@@ -78,13 +78,7 @@ public func wrapGEMM(
     activations.count == n * k,
     "wrapGEMM: activations has \(activations.count) codes but X [n: \(n), k: \(k)] needs \(n * k) "
       + "(W is [m: \(m), k: \(k)])")
-  checkOutputAndSettings(m: m, n: n, k: k, outputCount: output.count, bits: bits, lanes: lanes, path: path)
-  if m == 0 || n == 0 { return }
-  if k == 0 {
-    // An empty sum is 0 in every accumulator.
-    output.update(repeating: 0)
-    return
-  }
+  guard hasProducts(m: m, n: n, k: k, output: output, bits: bits, lanes: lanes, path: path) else { return }
   if path == .reference {
     ReferenceKernel.gemm(
       weights: weights, x: activations.baseAddress!, ldx: k, n: n, bits: bits, output: output.baseAddress!)
@@ -139,12 +133,7 @@ public func wrapGEMM(
     activations.count >= needed,
     "wrapGEMM: activations has \(activations.count) bytes but X [n: \(n), paddedK: \(kp)] at row stride "
       + "\(activationRowStride) needs \(needed) (W is [m: \(m), k: \(k)])")
-  checkOutputAndSettings(m: m, n: n, k: k, outputCount: output.count, bits: bits, lanes: lanes, path: path)
-  if m == 0 || n == 0 { return }
-  if k == 0 {
-    output.update(repeating: 0)
-    return
-  }
+  guard hasProducts(m: m, n: n, k: k, output: output, bits: bits, lanes: lanes, path: path) else { return }
   runVectorPath(
     path, weights: weights, x: activations.baseAddress!, ldx: activationRowStride, n: n, bits: bits, lanes: lanes,
     vnni: vnni, output: output.baseAddress!)
@@ -192,10 +181,13 @@ func kernelWrap(_ z: Int64, bits: Int) -> Int32 {
   return Int32(truncatingIfNeeded: (z &<< shift) &>> shift)
 }
 
-/// The checks both `wrapGEMM` forms share: output size C [n, m], lane width, accumulator bits, kernel path.
-private func checkOutputAndSettings(
-  m: Int, n: Int, k: Int, outputCount: Int, bits: Int, lanes: Int, path: KernelPath
-) {
+/// The checks both `wrapGEMM` forms share (output size C [n, m], lane width, accumulator bits, kernel path), and
+/// their empty cases: false when there is nothing to run, after writing 0 (the empty sum) to every output when
+/// k = 0; true when a kernel must run.
+private func hasProducts(
+  m: Int, n: Int, k: Int, output: UnsafeMutableBufferPointer<Int32>, bits: Int, lanes: Int, path: KernelPath
+) -> Bool {
+  let outputCount = output.count
   precondition(
     outputCount == n * m,
     "wrapGEMM: output has \(outputCount) elements but C [n: \(n), m: \(m)] needs \(n * m) "
@@ -205,4 +197,10 @@ private func checkOutputAndSettings(
     (1...lanes).contains(bits), "wrapGEMM: accumulator bits must be in 1...\(lanes) for \(lanes)-bit lanes, got \(bits)"
   )
   precondition(path.isAvailable, "wrapGEMM: path \(path) is not available on this CPU; use KernelPath.fastest")
+  if m == 0 || n == 0 { return false }
+  if k == 0 {
+    output.update(repeating: 0)
+    return false
+  }
+  return true
 }

@@ -68,7 +68,7 @@ extension InferenceRunner {
         } else {
           let z = accumulators(layer, kernel, input: input, n: n, rows: rows, scratch: scratch)
           if layer.accumulatorMode == .clamp {
-            let lo = Int32(-(1 << (layer.accumulatorBits - 1))), hi = Int32((1 << (layer.accumulatorBits - 1)) - 1)
+            let (lo, hi) = (Int32(layer.accumulatorWidth.min), Int32(layer.accumulatorWidth.max))
             for j in 0..<(rows * m) { z[j] = min(max(z[j], lo), hi) }
           }
           record?.update(from: z, count: rows * m)

@@ -109,7 +109,7 @@ public struct DenseLayer: Sendable, Equatable {
   /// Weight codes packed for `wrapGEMM`, [O, fanIn].
   public var weights: PackedWeights
   /// Accumulator width b (32 for exact).
-  public var accumulatorBits: Int
+  public var accumulatorWidth: AccumulatorWidth
   /// Accumulator semantics.
   public var accumulatorMode: EngineAccumulatorMode
   /// Output map.
@@ -122,6 +122,8 @@ public struct DenseLayer: Sendable, Equatable {
   /// which runs anywhere.
   public var kernel: LayerKernel = .gemm(lanes: 32, path: .reference)
 
+  /// Accumulator width b in bits (`accumulatorWidth.bits`).
+  public var accumulatorBits: Int { accumulatorWidth.bits }
   /// Whether the accumulator is a b-bit wrap-around register run by `wrapGEMM(bits: b)`.
   public var wrapsAround: Bool { (accumulatorMode == .wrap || accumulatorMode == .cyclic) && accumulatorBits < 32 }
   /// Whether this is a low-bit layer (its accumulator has fewer than 32 bits and is not exact).

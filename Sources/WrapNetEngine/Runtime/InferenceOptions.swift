@@ -32,7 +32,7 @@ public struct InferenceOptions: Sendable, Equatable {
   public func lanes(for layer: DenseLayer) -> Int {
     guard layer.wrapsAround else { return 32 }
     if let lanes { return lanes }
-    return layer.accumulatorBits <= 8 ? 8 : (layer.accumulatorBits <= 16 ? 16 : 32)
+    return layer.accumulatorWidth.narrowestLanes
   }
 }
 
@@ -82,7 +82,7 @@ extension InferenceModel {
       throw InferenceOptionsError(description: "chunk size must be at least 1, got \(chunk)")
     }
     if let lanes = options.lanes {
-      guard [8, 16, 32].contains(lanes) else {
+      guard AccumulatorWidth.laneWidths.contains(lanes) else {
         throw InferenceOptionsError(description: "lanes must be 8, 16 or 32, got \(lanes)")
       }
       for layer in denseLayers where layer.wrapsAround && layer.accumulatorBits > lanes {

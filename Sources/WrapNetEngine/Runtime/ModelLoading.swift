@@ -216,9 +216,12 @@ extension InferenceModel {
     guard let kind = codeKind(d.weightFormat) else {
       throw fail("\(at): weight_format \(d.weightFormat.map { "'\($0)'" } ?? "missing") is not binary, ternary or int2...int8")
     }
-    guard let bits = d.accumulatorBits, (2...32).contains(bits) else {
-      throw fail("\(at): accumulator_bits must be in 2...32")
+    guard let rawBits = d.accumulatorBits else {
+      throw fail("\(at): accumulator_bits is missing (an integer in \(AccumulatorWidth.supported))")
     }
+    let width: AccumulatorWidth
+    do { width = try AccumulatorWidth(validating: rawBits, field: "\(at): accumulator_bits") } catch { throw fail(error.description) }
+    let bits = width.bits
     guard let modeName = d.accumulatorMode, let mode = EngineAccumulatorMode(rawValue: modeName) else {
       throw fail("\(at): accumulator_mode \(d.accumulatorMode.map { "'\($0)'" } ?? "missing") is not exact, wrap, cyclic or clamp")
     }
@@ -336,7 +339,7 @@ extension InferenceModel {
       throw fail("\(at): output \(d.output.map { "'\($0)'" } ?? "missing") is not table, thresholds or logits")
     }
     var layer = DenseLayer(
-      name: d.name, geometry: geometry, weights: weights, accumulatorBits: lowBit ? bits : 32,
+      name: d.name, geometry: geometry, weights: weights, accumulatorWidth: lowBit ? width : .wide,
       accumulatorMode: lowBit ? mode : .exact, output: output, maxOutputCode: maxOut)
     layer.kernel = LayerKernel.fastest(for: layer, inputMaxCode: inputMaxCode)
     return layer

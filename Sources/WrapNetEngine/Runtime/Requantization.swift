@@ -1,5 +1,51 @@
 import CWrapNetKernels
 
+extension DenseLayer {
+  /// The value v the layer's accumulator holds for the exact sum z: `wrap_b(z)` (wrap, cyclic), `clamp_b(z)` (clamp)
+  /// or z (exact).
+  public func accumulatorValue(exactSum z: Int64) -> Int64 {
+    switch accumulatorMode {
+    case .exact: return z
+    case .wrap, .cyclic: return accumulatorWidth.wrap(z)
+    case .clamp: return accumulatorWidth.saturate(z)
+    }
+  }
+
+  /// The next activation code for accumulator value v of channel c, with shortcut code s for residual outputs (0
+  /// where the shortcut does not reach c; ignored by plain outputs): `DenseOutput`'s rule for one value.
+  ///
+  ///     table                  codes[c · 2^b + (v + 2^(b-1))]
+  ///     residual table         codes[(c · S + s) · 2^b + (v + 2^(b-1))]
+  ///     (residual) thresholds  #{L : v >= t[row, L]} (ascending channels), #{L : v <= t[row, L]} (descending)
+  ///     float                  FloatOutput.code(v, c, s)
+  ///
+  /// The batched runner computes the same codes for whole tiles; this is the per-value reference that the export
+  /// check and the hardware generator's output stages are held to. Preconditions: the output is not `logits`; v is
+  /// a value of the accumulator (in `accumulatorWidth.range` for table outputs); c < O, s < S.
+  public func code(forAccumulator v: Int64, channel c: Int, shortcut s: Int = 0) -> UInt8 {
+    let b = accumulatorBits
+    switch output {
+    case .table(let codes):
+      return codes[c << b + Int(v + (Int64(1) << (b - 1)))]
+    case .residualTable(let codes, let sc):
+      return codes[(c * sc.codes + s) << b + Int(v + (Int64(1) << (b - 1)))]
+    case .thresholds(let t, let levels, let descending):
+      return t.withUnsafeBufferPointer {
+        InferenceRunner.thresholdCode(v, $0.baseAddress! + c * levels, levels: levels, descending: descending[c])
+      }
+    case .residualThresholds(let t, let levels, let descending, let sc):
+      return t.withUnsafeBufferPointer {
+        InferenceRunner.thresholdCode(
+          v, $0.baseAddress! + (c * sc.codes + s) * levels, levels: levels, descending: descending[c])
+      }
+    case .float(let f):
+      return f.code(Int32(truncatingIfNeeded: v), channel: c, shortcut: f.shortcut == nil ? 0 : s)
+    case .logits:
+      preconditionFailure("DenseLayer.code: layer '\(name)' outputs logits, not codes")
+    }
+  }
+}
+
 extension InferenceRunner {
   /// The number of thresholds a value passes: ascending rows count `v >= t[l]`, descending rows `v <= t[l]`;
   /// `t` (count `levels`) is monotone in that direction, so a binary search finds the count when there are many.
