@@ -69,7 +69,7 @@ extension BenchReport {
       "whole_model_clock": "wall", "seconds": benchmark.seconds, "model_seconds": benchmark.modelSeconds,
       "batch": benchmark.batch,
       "weight_bits": benchmark.weightBits, "activation_bits": benchmark.activationBits,
-      "accumulator_bits": benchmark.accumulatorBits,
+      "accumulator_bits": benchmark.accumulatorWidth.bits,
       "accumulator_mode": "cyclic", "kernel_threads": 1,
       "cpu": [
         "avx2": cpu.avx2, "avx512_vnni": cpu.vnni, "cores": cpu.cores, "model": cpu.model,

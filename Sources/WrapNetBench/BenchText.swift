@@ -12,7 +12,7 @@ extension BenchReport {
     var lines: [String] = []
     let weights = WeightFormat(bits: benchmark.weightBits).name
     lines.append(
-      "wrapnet bench: random-weight zoo models; \(weights) weights x \(benchmark.activationBits)-bit activation codes, \(benchmark.accumulatorBits)-bit wrap-around accumulators (cyclic)"
+      "wrapnet bench: random-weight zoo models; \(weights) weights x \(benchmark.activationBits)-bit activation codes, \(benchmark.accumulatorWidth.bits)-bit wrap-around accumulators (cyclic)"
     )
     lines.append(
       "cpu: \(cpu.model)\(cpu.familyModel.isEmpty ? "" : " (\(cpu.familyModel))"), avx2 \(cpu.avx2 ? "yes" : "no"), "
@@ -31,7 +31,7 @@ extension BenchReport {
     lines.append(
       "  8/32 = GOPS with 8-bit lanes over 32-bit lanes; total = MAC-weighted over the low-bit layers (all MACs / all time)."
     )
-    if benchmark.weightBits <= 2 && benchmark.accumulatorBits <= 8 && KernelPath.isAVX2Available {
+    if benchmark.weightBits <= 2 && benchmark.accumulatorWidth.bits <= 8 && KernelPath.isAVX2Available {
       lines.append(
         "  avx2 lut = the lookup kernel the engine runs on these layers: 16-entry tables of every 4 codes' signed sums "
           + "(built per input pixel, not timed here), weights as table indices, 8-bit lanes.")

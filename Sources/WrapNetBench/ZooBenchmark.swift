@@ -29,8 +29,12 @@ public struct ZooBenchmark: Sendable {
   public var weightBits: Int
   /// Activation code bits a (codes 0 ... 2^a − 1).
   public var activationBits: Int
-  /// Wrap-around accumulator bits b of the low-bit layers, 2...16.
-  public var accumulatorBits: Int
+  /// Wrap-around accumulator width b of the low-bit layers, at most `widestBenchedWidth` bits.
+  public var accumulatorWidth: AccumulatorWidth
+
+  /// The widest accumulator the kernel benchmark times: its kernels run 8- and 16-bit wrap-around lanes against the
+  /// 32-bit lanes they are compared with.
+  public static let widestBenchedWidth = 16
   /// Minimum timed seconds per kernel case.
   public var seconds: Double
   /// Minimum timed seconds per whole-model case.
@@ -48,20 +52,21 @@ public struct ZooBenchmark: Sendable {
 
   /// A benchmark of `models`; the arguments are the fields above (the CLI rejects flags outside their ranges).
   ///
-  /// - Precondition: `models` are zoo architectures; `weightBits`, `activationBits` in 1...8; `accumulatorBits`
-  ///   in 2...16; batch sizes, thread counts, `batch` and both time limits positive.
+  /// - Precondition: `models` are zoo architectures; `weightBits`, `activationBits` in 1...8; `accumulatorWidth`
+  ///   at most `widestBenchedWidth` bits; batch sizes, thread counts, `batch` and both time limits positive.
   public init(
     models: [String], batches: [Int], threads: [Int], batch: Int, weightBits: Int, activationBits: Int,
-    accumulatorBits: Int, seconds: Double, modelSeconds: Double, clock: BenchClock, referenceOnEveryShape: Bool,
+    accumulatorWidth: AccumulatorWidth, seconds: Double, modelSeconds: Double, clock: BenchClock, referenceOnEveryShape: Bool,
     peakGOPS: Double, peakGOPS32: Double
   ) {
     precondition(
       models.allSatisfy(ModelConfig.architectures.contains),
       "ZooBenchmark: models \(models) must be among \(ModelConfig.architectures)")
     precondition(
-      (1...8).contains(weightBits) && (1...8).contains(activationBits) && (2...16).contains(accumulatorBits),
+      (1...8).contains(weightBits) && (1...8).contains(activationBits)
+        && accumulatorWidth.bits <= Self.widestBenchedWidth,
       "ZooBenchmark: weight bits \(weightBits), activation bits \(activationBits) must be in 1...8 and "
-        + "accumulator bits \(accumulatorBits) in 2...16")
+        + "accumulator width \(accumulatorWidth) at most \(Self.widestBenchedWidth) bits")
     precondition(
       (batches + threads + [batch]).allSatisfy { $0 >= 1 } && seconds > 0 && modelSeconds > 0,
       "ZooBenchmark: batches \(batches), threads \(threads), batch \(batch), seconds \(seconds), "
@@ -72,7 +77,7 @@ public struct ZooBenchmark: Sendable {
     self.batch = batch
     self.weightBits = weightBits
     self.activationBits = activationBits
-    self.accumulatorBits = accumulatorBits
+    self.accumulatorWidth = accumulatorWidth
     self.seconds = seconds
     self.modelSeconds = modelSeconds
     self.clock = clock
@@ -90,7 +95,7 @@ public struct ZooBenchmark: Sendable {
     let colour = name == "vgg-small" || name == "resnet20"
     return ModelConfig(
       architecture: name, inputChannels: colour ? 3 : 1, inputHeight: colour ? 32 : 28, inputWidth: colour ? 32 : 28,
-      classes: 10, weightBits: weightBits, activationBits: activationBits, accumulatorBits: accumulatorBits,
+      classes: 10, weightBits: weightBits, activationBits: activationBits, accumulatorBits: accumulatorWidth.bits,
       accumulatorMode: .cyclic)
   }
 
@@ -109,7 +114,7 @@ public struct ZooBenchmark: Sendable {
   public func run(progress: (String) -> Void) throws -> BenchReport {
     let cpu = BenchCPU.current
     let paths = KernelPath.allCases.filter { $0 != .reference && $0.isAvailable }
-    let laneList = [8, 16, 32].filter { $0 >= accumulatorBits }
+    let laneList = AccumulatorWidth.laneWidths.filter { $0 >= accumulatorWidth.bits }
     // 0. What this core can do at all with each primitive (register-only loops).
     var ceilings: [(KernelBenchmark.CeilingPrimitive, Double)] = []
     for p in KernelBenchmark.CeilingPrimitive.allCases {
@@ -135,17 +140,17 @@ public struct ZooBenchmark: Sendable {
             measured[key]
             ?? KernelBenchmark.measureGOPS(
               m: shape.m, n: shape.n, k: shape.k, weights: weightKind, activationBits: activationBits,
-              bits: accumulatorBits, lanes: lanes, path: path, seconds: seconds, clock: clock.kernelClock)
+              bits: accumulatorWidth.bits, lanes: lanes, path: path, seconds: seconds, clock: clock.kernelClock)
           measured[key] = gops
           r.kernels.append(KernelResult(shape: shape, path: path, lanes: path == .reference ? nil : lanes, gops: gops))
         }
         // The lookup kernel: what the engine's avx2 path runs with 8-bit lanes for binary and ternary weights.
-        if (weightKind == .binary || weightKind == .ternary) && accumulatorBits <= 8 {
+        if (weightKind == .binary || weightKind == .ternary) && accumulatorWidth.bits <= 8 {
           let key = "\(shape.m),\(shape.n),\(shape.k),lookup"
           if let gops = measured[key]
             ?? KernelBenchmark.measureLookupGOPS(
               m: shape.m, n: shape.n, k: shape.k, weights: weightKind, activationBits: activationBits,
-              bits: accumulatorBits, seconds: seconds, clock: clock.kernelClock)
+              bits: accumulatorWidth.bits, seconds: seconds, clock: clock.kernelClock)
           {
             measured[key] = gops
             r.kernels.append(KernelResult(shape: shape, path: .avx2, lanes: 8, gops: gops, kernel: .lookup))

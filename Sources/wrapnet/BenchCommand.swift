@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WrapNet
 import WrapNetBench
+import WrapNetEngine
 
 extension BenchClock: ExpressibleByArgument {}
 
@@ -79,8 +80,10 @@ struct BenchCommand: ParsableCommand {
 
   @OptionGroup var codes: CodeBitsOptions
 
-  @Option(help: "Wrap-around accumulator bits b of the low-bit layers, 2...16 (8-bit lanes need b <= 8).")
-  var accBits: Int = 8
+  @Option(
+    help: "Wrap-around accumulator bits b of the low-bit layers, 2...16 (8-bit lanes need b <= 8).",
+    transform: AccumulatorWidth.argument("--acc-bits"))
+  var accBits = AccumulatorWidth(bits: 8)
 
   @Option(help: "Minimum timed seconds per kernel case.")
   var seconds: Double = 0.3
@@ -108,8 +111,9 @@ struct BenchCommand: ParsableCommand {
     _ = try batchValues()
     if let t = threads, !(1...256).contains(t) { throw ValidationError("--threads must be in 1...256, got \(t)") }
     guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
-    guard (2...16).contains(accBits) else {
-      throw ValidationError("--acc-bits must be in 2...16 (wrap-around accumulators of the low-bit layers), got \(accBits)")
+    guard accBits.bits <= ZooBenchmark.widestBenchedWidth else {
+      throw ValidationError(
+        "--acc-bits must be at most \(ZooBenchmark.widestBenchedWidth) here (the benchmark times 8- and 16-bit wrap-around lanes), got \(accBits.bits)")
     }
     guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be in (0, 600], got \(seconds)") }
     guard modelSeconds > 0, modelSeconds <= 600 else {
@@ -149,7 +153,7 @@ struct BenchCommand: ParsableCommand {
   mutating func run() throws {
     let benchmark = ZooBenchmark(
       models: try modelNames(), batches: try batchValues(), threads: threads.map { [$0] } ?? [1, 2], batch: batch,
-      weightBits: codes.weightBits, activationBits: codes.actBits, accumulatorBits: accBits, seconds: seconds,
+      weightBits: codes.weightBits, activationBits: codes.actBits, accumulatorWidth: accBits, seconds: seconds,
       modelSeconds: modelSeconds, clock: clock, referenceOnEveryShape: reference, peakGOPS: peakGops,
       peakGOPS32: peakGops32)
     let report = try benchmark.run(progress: stderrLine)

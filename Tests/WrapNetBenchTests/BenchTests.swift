@@ -18,7 +18,7 @@ private func number(_ value: Any?) -> Double? {
 private func benchmark(_ models: [String], seconds: Double, batches: [Int], weightBits: Int = 1) -> ZooBenchmark {
   ZooBenchmark(
     models: models, batches: batches, threads: [1], batch: 1, weightBits: weightBits, activationBits: 2,
-    accumulatorBits: 8, seconds: seconds, modelSeconds: 0.01, clock: .threadCPU, referenceOnEveryShape: false,
+    accumulatorWidth: AccumulatorWidth(bits: 8), seconds: seconds, modelSeconds: 0.01, clock: .threadCPU, referenceOnEveryShape: false,
     peakGOPS: 401, peakGOPS32: 200)
 }
 

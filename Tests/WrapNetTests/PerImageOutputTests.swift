@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WrapNet
 import WrapNetEngine
+import WrapNetTestSupport
 
 /// `eval --predictions-out/--logits-out`: the CSV rows are the engine's own predictions and logits, bit for bit, and
 /// paths that cannot take a file are refused before any work.
