@@ -281,7 +281,7 @@ public struct SweepReport {
         PlotSeries(
           name: "f_k(wrap_\(b)(z)), k=\(SweepCell.number(k))",
           points: PlotSeries.function(
-            { z in Double(CyclicActivation(bits: b, slope: k)(Float(z).wrapped(toBits: b))) }, from: -2 * half,
+            { z in Double(CyclicActivation(width: AccumulatorWidth(bits: b), slope: k)(Float(z).wrapped(toBits: b))) }, from: -2 * half,
             to: 2 * half, samples: 801))
       }
       let identity = PlotSeries(name: "z (32-bit)", points: [(-2 * half, -2 * half), (2 * half, 2 * half)], dashed: true)

@@ -6,8 +6,8 @@ import WrapNetEngine
   @Test func rejectsUnsupportedWidths() async {
     await #expect(processExitsWith: .failure) { _ = Int32(5).wrapped(toBits: 33) }
     await #expect(processExitsWith: .failure) { _ = Float(5).saturated(toBits: 1) }
-    await #expect(processExitsWith: .failure) { _ = CyclicActivation(bits: 8, slope: 0) }
-    await #expect(processExitsWith: .failure) { _ = CyclicActivation(bits: 8, slope: 0.5)(Int32(3)) }
+    await #expect(processExitsWith: .failure) { _ = CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 0) }
+    await #expect(processExitsWith: .failure) { _ = CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 0.5)(Int32(3)) }
   }
 
   @Test func rejectsMismatchedShapes() async {

@@ -28,7 +28,7 @@ import WrapNetEngine
   /// All Int8 inputs and +128 (the wrapped range is [-128, 128]), b = 8, slopes 1, 2, 4, 0.5.
   @Test(arguments: slopes)
   func exhaustiveEightBit(slope k: Float) {
-    let f = CyclicActivation(bits: 8, slope: k)
+    let f = CyclicActivation(width: AccumulatorWidth(bits: 8), slope: k)
     var firstFailure: String?
     for m in Int(Int8.min)...128 {
       let expected = Float(Self.reference(Double(m), bits: 8, slope: Double(k)))
@@ -45,7 +45,7 @@ import WrapNetEngine
   @Test func thresholdAndWrapPoint() {
     for b in [2, 3, 4, 8, 12, 16, 24, 32] {
       for k in Self.slopes + [3, 7, 0.25, 1.5] {
-        let f = CyclicActivation(bits: b, slope: k)
+        let f = CyclicActivation(width: AccumulatorWidth(bits: b), slope: k)
         let h = Float(sign: .plus, exponent: b - 1, significand: 1)
         #expect(f.halfRange == h)
         #expect(abs(Double(f.threshold) - Double(k) * Double(h) / Double(k + 1)) <= Double(f.threshold.ulp))
@@ -62,7 +62,7 @@ import WrapNetEngine
   @Test func continuityAtThreshold() {
     for b in [4, 8, 12, 16] {
       for k in Self.slopes + [3, 7, 0.25, 1.5] {
-        let f = CyclicActivation(bits: b, slope: k)
+        let f = CyclicActivation(width: AccumulatorWidth(bits: b), slope: k)
         let q = f.threshold
         for side in [Float(1), -1] {
           let at = f(side * q)
@@ -83,9 +83,9 @@ import WrapNetEngine
       }
     }
     // Q = 64, 96, 112 are integers for k = 1, 3, 7 at b = 8: both pieces give exactly Q there.
-    #expect(CyclicActivation(bits: 8, slope: 1).threshold == 64)
-    #expect(CyclicActivation(bits: 8, slope: 3)(Float(96)) == 96)
-    #expect(CyclicActivation(bits: 8, slope: 3)(Float(97)) == 93)
+    #expect(CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 1).threshold == 64)
+    #expect(CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 3)(Float(96)) == 96)
+    #expect(CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 3)(Float(97)) == 93)
   }
 
   /// f(wrap_b(z)) equals the independently written periodic extension, for integer z spanning many periods.
@@ -94,7 +94,7 @@ import WrapNetEngine
     for b in [2, 3, 5, 8, 10, 12] {
       let modulus = 1 << b
       for k in Self.slopes + [3] {
-        let f = CyclicActivation(bits: b, slope: k)
+        let f = CyclicActivation(width: AccumulatorWidth(bits: b), slope: k)
         var firstFailure: String?
         var zs = Array((-3 * modulus)...(3 * modulus))
         for _ in 0..<2_000 { zs.append(Int.random(in: -(1 << 23)...(1 << 23), using: &rng)) }
@@ -115,7 +115,7 @@ import WrapNetEngine
     var rng = SplitMix64(seed: 0x5EED_0202)
     for b in [3, 8, 16, 32] {
       for k in Self.slopes + [3, 0.3, 10] {
-        let f = CyclicActivation(bits: b, slope: k)
+        let f = CyclicActivation(width: AccumulatorWidth(bits: b), slope: k)
         for _ in 0..<2_000 {
           let m = Float.random(in: -f.halfRange...f.halfRange, using: &rng)
           #expect(f(-m) == -f(m), "b=\(b) k=\(k) m=\(hex(m))")
@@ -130,7 +130,7 @@ import WrapNetEngine
     var rng = SplitMix64(seed: 0x5EED_0203)
     for b in [4, 8, 12] {
       for k in Self.slopes + [3, 0.3] {
-        let f = CyclicActivation(bits: b, slope: k)
+        let f = CyclicActivation(width: AccumulatorWidth(bits: b), slope: k)
         let step: Float = 1.0 / 64
         var checked = 0
         while checked < 500 {
@@ -149,7 +149,7 @@ import WrapNetEngine
     for b in [2, 3, 8, 12, 16] {
       let h = 1 << (b - 1)
       for k in [1, 2, 3, 4, 5, 7, 100] {
-        let f = CyclicActivation(bits: b, slope: Float(k))
+        let f = CyclicActivation(width: AccumulatorWidth(bits: b), slope: Float(k))
         #expect(f.integerSlope == Int64(k))
         var firstFailure: String?
         for m in -h...h {
@@ -165,11 +165,11 @@ import WrapNetEngine
       }
     }
     // b = 32: the whole Int32 range is inside [-2^31, 2^31].
-    let f32 = CyclicActivation(bits: 32, slope: 3)
+    let f32 = CyclicActivation(width: AccumulatorWidth(bits: 32), slope: 3)
     #expect(f32(Int32.min) == 0)
     #expect(f32(Int32.max) == 3)
     #expect(f32(Int32(0)) == 0 && f32(Int32(-5)) == -5)
-    #expect(CyclicActivation(bits: 8, slope: 0.5).integerSlope == nil)
-    #expect(CyclicActivation(bits: 8, slope: 2.5).integerSlope == nil)
+    #expect(CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 0.5).integerSlope == nil)
+    #expect(CyclicActivation(width: AccumulatorWidth(bits: 8), slope: 2.5).integerSlope == nil)
   }
 }

@@ -83,7 +83,7 @@ public struct Accumulator: Sendable, Equatable, Codable {
     // Under `avoid` the weight constraint keeps |z| ≤ 2^(b−1)−1, so the wrap never acts; it is kept so the
     // simulation is what a b-bit accumulator computes even for weights that do not satisfy the constraint.
     case .wrap, .avoid: return z.wrapped(toBits: bits)
-    case .cyclic: return CyclicActivation(bits: bits, slope: slope)(z.wrapped(toBits: bits))
+    case .cyclic: return CyclicActivation(width: width, slope: slope)(z.wrapped(toBits: bits))
     case .clamp, .saturate: return z.saturated(toBits: bits)
     }
   }
@@ -93,7 +93,7 @@ public struct Accumulator: Sendable, Equatable, Codable {
   public func derivative(_ z: Float) -> Float {
     switch mode {
     case .exact, .wrap, .avoid: return 1
-    case .cyclic: return CyclicActivation(bits: bits, slope: slope).derivative(z.wrapped(toBits: bits))
+    case .cyclic: return CyclicActivation(width: width, slope: slope).derivative(z.wrapped(toBits: bits))
     case .clamp, .saturate:
       return (z >= minValue && z <= maxValue) ? 1 : 0
     }
@@ -123,7 +123,7 @@ extension Accumulator {
     case .wrap, .avoid:
       for i in 0..<count { out[i] = z[i].wrapped(toBits: bits) * scale + shift }
     case .cyclic:
-      let f = CyclicActivation(bits: bits, slope: slope)
+      let f = CyclicActivation(width: width, slope: slope)
       for i in 0..<count { out[i] = f(z[i].wrapped(toBits: bits)) * scale + shift }
     case .clamp, .saturate:
       for i in 0..<count { out[i] = z[i].saturated(toBits: bits) * scale + shift }
@@ -142,7 +142,7 @@ extension Accumulator {
       // x · 1 == x exactly, so the derivative 1 is left out.
       for i in 0..<count { out[i] = g[i] * scale }
     case .cyclic:
-      let f = CyclicActivation(bits: bits, slope: slope)
+      let f = CyclicActivation(width: width, slope: slope)
       for i in 0..<count { out[i] = g[i] * scale * f.derivative(z[i].wrapped(toBits: bits)) }
     case .clamp, .saturate:
       let (lo, hi) = (minValue, maxValue)

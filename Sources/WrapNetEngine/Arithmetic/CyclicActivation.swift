@@ -22,11 +22,11 @@ public struct CyclicActivation: Sendable, Hashable {
   /// `Q = k * H / (k + 1)`, where the rising piece meets the falling one.
   public let threshold: Float
 
-  /// A cyclic activation of period 2^bits with transition slope `slope`.
-  /// Preconditions: `2 <= bits <= 32`, `slope` finite and `> 0`.
-  public init(bits: Int, slope: Float) {
-    precondition(bits >= 2 && bits <= 32, "CyclicActivation bits must be in 2...32, got \(bits)")
+  /// A cyclic activation of period 2^b (b = `width.bits`) with transition slope `slope`.
+  /// Precondition: `slope` finite and `> 0`.
+  public init(width: AccumulatorWidth, slope: Float) {
     precondition(slope.isFinite && slope > 0, "CyclicActivation slope must be finite and > 0, got \(slope)")
+    let bits = width.bits
     self.bits = bits
     self.slope = slope
     let half = Float(sign: .plus, exponent: bits - 1, significand: 1)

@@ -304,7 +304,7 @@ extension InferenceModel {
       var cyclic: CyclicActivation? = nil
       if mode == .cyclic {
         guard let k = d.slope, k.isFinite, k > 0 else { throw fail("\(at): a cyclic float output needs a finite slope > 0") }
-        cyclic = CyclicActivation(bits: bits, slope: k)
+        cyclic = CyclicActivation(width: width, slope: k)
       }
       func floats(_ suffix: String) throws -> [Float] {
         let v = try tensor(suffix, "F32", [outputs]).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
