@@ -30,7 +30,7 @@ public enum KernelBenchmark {
     precondition(m >= 1 && n >= 1 && k >= 1, "measureGOPS: shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
     precondition(
       (1...8).contains(activationBits), "measureGOPS: activationBits must be in 1...8, got \(activationBits)")
-    var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
+    var rng = SplitMix64(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
     let magnitude = kind.maxMagnitude
     let codes: [Int8] = (0..<(m * k)).map { _ in
       switch kind {
@@ -115,7 +115,7 @@ extension KernelBenchmark {
     _ name: String, m: Int, n: Int, k: Int, kind: PackedWeights.CodeKind, activationBits: Int, bits: Int
   ) -> (weights: PackedWeights, x: [UInt8], expected: [Int32]) {
     precondition(m >= 1 && n >= 1 && k >= 1, "\(name): shape W [m: \(m), k: \(k)] x X [n: \(n), k: \(k)] is empty")
-    var rng = BenchmarkRandom(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
+    var rng = SplitMix64(seed: 0x5EED_0000 &+ UInt64(m * 131 + n * 17 + k))
     let codes: [Int8] = (0..<(m * k)).map { _ in
       kind == .binary ? (rng.next() & 1 == 0 ? -1 : 1) : Int8(Int(rng.next() % 3) - 1)
     }
@@ -240,18 +240,5 @@ private struct SecondsTimer {
     if threadCPU { return wrapnet_thread_cpu_seconds() }
     let d = origin.duration(to: clock.now).components
     return Double(d.seconds) + Double(d.attoseconds) * 1e-18
-  }
-}
-
-/// SplitMix64: a tiny seeded generator so that benchmark inputs are the same on every run.
-private struct BenchmarkRandom: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

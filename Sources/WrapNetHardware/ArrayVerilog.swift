@@ -1,3 +1,5 @@
+import WrapNetEngine
+
 /// An output-stationary R×C array of P = 1 PEs, as in systolic matrix-multiply accelerators: PE (r, c) keeps the
 /// accumulator of output (r, c) and sees the r-th row of activations meet the c-th column of weights.
 ///

@@ -1,3 +1,5 @@
+import WrapNetEngine
+
 /// A self-checking testbench of one PE on seeded random codes: `sums` dot products of `cycles` cycles each (P
 /// products per cycle, the weights' full range, activation codes 0 ... 2^a − 1, a share of extreme values so that
 /// narrow accumulators overflow), the accumulator checked after every cycle against `PEConfig.accumulate` of the
@@ -72,20 +74,5 @@ public struct PETestbench: Sendable {
     v.line("  end")
     v.line("endmodule")
     return v.text
-  }
-}
-
-/// SplitMix64: a fixed, documented pseudo-random sequence, so that generated vectors are the same everywhere.
-public struct SplitMix64: Sendable {
-  private var state: UInt64
-  /// The sequence that starts from `seed`.
-  public init(seed: UInt64) { state = seed }
-  /// The next 64 bits.
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -5,21 +5,6 @@ extension Tag {
   @Tag static var slow: Self
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// Two's-complement hex of an integer, e.g. `-1` as Int16 -> "0xffff (-1)".
 func hex<T: FixedWidthInteger>(_ value: T) -> String {
   let bits = UInt64(truncatingIfNeeded: value) & (T.bitWidth == 64 ? ~0 : (UInt64(1) << T.bitWidth) - 1)

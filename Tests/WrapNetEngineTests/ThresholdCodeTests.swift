@@ -1,5 +1,6 @@
 import CWrapNetKernels
 import Testing
+import WrapNetEngine
 
 // wrapnet_threshold_codes (exact and clamp layers: a 32-bit sum -> the number of thresholds it passes) against
 // its definition, with channel counts around the AVX2 loops' 4- and 8-channel steps and values and thresholds at
