@@ -194,15 +194,8 @@ public struct LineChart: Sendable, Equatable {
     for (i, s) in series.enumerated() {
       drawSeries(s, index: i, on: &canvas, area: area, px: px, py: py)
     }
-    if finite.isEmpty {
-      canvas.text(
-        "no data", x: (area.left + area.right) / 2, y: (area.top + area.bottom) / 2, size: PlotStyle.labelSize,
-        anchor: .middle, colour: PlotStyle.mutedColour)
-    }
-
-    legend.draw(on: &canvas, x: area.right + 14, y: area.top, maxHeight: docHeight - area.top - 10)
-    drawTitle(on: &canvas, title, area: area)
-    drawYLabel(on: &canvas, yLabel, area: area)
+    drawDecorations(
+      on: &canvas, area: area, isEmpty: finite.isEmpty, legend: legend, title: title, yLabel: yLabel, documentHeight: docHeight)
     if !xLabel.isEmpty {
       canvas.text(
         truncated(xLabel, maxWidth: area.width, fontSize: PlotStyle.labelSize), x: (area.left + area.right) / 2,
@@ -451,15 +444,8 @@ public struct BarChart: Sendable {
         canvas.text(label, x: centre, y: area.bottom + 20, size: PlotStyle.tickSize, anchor: .middle)
       }
     }
-    if values.isEmpty {
-      canvas.text(
-        "no data", x: (area.left + area.right) / 2, y: (area.top + area.bottom) / 2, size: PlotStyle.labelSize,
-        anchor: .middle, colour: PlotStyle.mutedColour)
-    }
-
-    legend.draw(on: &canvas, x: area.right + 14, y: area.top, maxHeight: docHeight - area.top - 10)
-    drawTitle(on: &canvas, title, area: area)
-    drawYLabel(on: &canvas, yLabel, area: area)
+    drawDecorations(
+      on: &canvas, area: area, isEmpty: values.isEmpty, legend: legend, title: title, yLabel: yLabel, documentHeight: docHeight)
     return canvas.document(defs: defs)
   }
 }

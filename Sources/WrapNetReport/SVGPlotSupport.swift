@@ -526,6 +526,22 @@ func drawYAxis(on canvas: inout SVGCanvas, area: PlotArea, ticks: AxisTicks, row
   }
 }
 
+/// What every chart draws around its plot area last: "no data" in the middle when nothing was plotted, the legend to
+/// the right, the title above and the y-axis label to the left.
+func drawDecorations(
+  on canvas: inout SVGCanvas, area: PlotArea, isEmpty: Bool, legend: Legend, title: String, yLabel: String,
+  documentHeight: Double
+) {
+  if isEmpty {
+    canvas.text(
+      "no data", x: (area.left + area.right) / 2, y: (area.top + area.bottom) / 2, size: PlotStyle.labelSize,
+      anchor: .middle, colour: PlotStyle.mutedColour)
+  }
+  legend.draw(on: &canvas, x: area.right + 14, y: area.top, maxHeight: documentHeight - area.top - 10)
+  drawTitle(on: &canvas, title, area: area)
+  drawYLabel(on: &canvas, yLabel, area: area)
+}
+
 /// The y-axis label, rotated to read bottom to top, centred on the plot area's height.
 func drawYLabel(on canvas: inout SVGCanvas, _ label: String, area: PlotArea) {
   guard !label.isEmpty else { return }
