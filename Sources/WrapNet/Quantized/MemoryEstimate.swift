@@ -16,26 +16,12 @@ extension ModelConfig {
   public var parameterCount: Int {
     let c = inputChannels, k = classes
     var total = 0
-    func add(_ terms: Int...) {
-      for t in terms {
-        let (sum, overflow) = total.addingReportingOverflow(t)
-        total = overflow ? Int.max : sum
-      }
-    }
-    func product(_ factors: Int...) -> Int {
-      var p = 1
-      for f in factors {
-        let (q, overflow) = p.multipliedReportingOverflow(by: f)
-        if overflow { return Int.max }
-        p = q
-      }
-      return p
-    }
+    func add(_ terms: Int...) { total = saturatingSum([total] + terms) }
+    func product(_ factors: Int...) -> Int { saturatingProduct(factors) }
     // A hidden layer: weights plus its batch norm's gamma and beta (running statistics are buffers, 2 more).
     func hidden(_ weights: Int, _ channels: Int) { add(weights, product(4, channels)) }
     func conv(_ i: Int, _ o: Int) { hidden(product(i, o, 9), o) }
-    // Hidden widths base · m / d, saturating like the products.
-    func wide(_ base: Int) -> Int { product(base, widthMultiplier) == Int.max ? Int.max : hiddenWidth(base) }
+    let wide = saturatingHiddenWidth
     switch architecture {
     case "mlp":
       let width = wide(1024)
@@ -67,6 +53,11 @@ extension ModelConfig {
     return total
   }
 
+  /// `hiddenWidth(base)`, or `Int.max` when base · widthMultiplier overflows.
+  private func saturatingHiddenWidth(_ base: Int) -> Int {
+    base.multipliedReportingOverflow(by: widthMultiplier).overflow ? Int.max : hiddenWidth(base)
+  }
+
   /// Float values one image produces in the hidden layers (every low-bit and first layer's output plane,
   /// C·H'·W'), from the configuration alone; saturates at `Int.max`. Training keeps about three tensors of this
   /// size per image for the backward pass (the layer's sums, the batch norm's normalized values, the activation
@@ -74,16 +65,10 @@ extension ModelConfig {
   public var activationValuesPerImage: Int {
     var total = 0
     func add(_ channels: Int, _ h: Int, _ w: Int, times: Int = 1) {
-      var p = 1
-      for f in [channels, h, w, times] {
-        let (q, overflow) = p.multipliedReportingOverflow(by: f)
-        p = overflow ? Int.max : q
-      }
-      let (sum, overflow) = total.addingReportingOverflow(p)
-      total = overflow ? Int.max : sum
+      total = saturatingSum([total, saturatingProduct([channels, h, w, times])])
     }
     let h = inputHeight, w = inputWidth
-    func wide(_ base: Int) -> Int { base.multipliedReportingOverflow(by: widthMultiplier).overflow ? Int.max : hiddenWidth(base) }
+    let wide = saturatingHiddenWidth
     switch architecture {
     case "mlp":
       add(wide(1024), 1, 1, times: 4)
@@ -109,11 +94,10 @@ extension ModelConfig {
   /// 3 more), plus `activationCopies` per value of `activationValuesPerImage` for each of `batchSize` images.
   /// Saturates at `Int.max`.
   public func estimatedBytes(copies: Int, batchSize: Int = 0, activationCopies: Int = 0) -> Int {
-    let (parameters, o1) = parameterCount.multipliedReportingOverflow(by: 4 * copies)
-    let (perImage, o2) = activationValuesPerImage.multipliedReportingOverflow(by: 4 * activationCopies)
-    let (activations, o3) = perImage.multipliedReportingOverflow(by: batchSize)
-    let (sum, o4) = parameters.addingReportingOverflow(activations)
-    return o1 || o2 || o3 || o4 ? Int.max : sum
+    saturatingSum([
+      saturatingProduct([parameterCount, 4, copies]),
+      saturatingProduct([activationValuesPerImage, 4, activationCopies, batchSize]),
+    ])
   }
 
   /// Throws a `ConfigError` with the estimate and the memory available when a model of this configuration cannot
@@ -165,4 +149,27 @@ public func availableMemoryBytes() -> Int? {
 private func procValue(_ text: String, _ key: String) -> Int? {
   guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return nil }
   return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+}
+
+/// The product of non-negative `factors`, or `Int.max` when it overflows (the estimates saturate instead of
+/// trapping on a corrupt or absurd configuration).
+private func saturatingProduct(_ factors: [Int]) -> Int {
+  var p = 1
+  for f in factors {
+    let (q, overflow) = p.multipliedReportingOverflow(by: f)
+    if overflow { return Int.max }
+    p = q
+  }
+  return p
+}
+
+/// The sum of non-negative `terms`, or `Int.max` when it overflows.
+private func saturatingSum(_ terms: [Int]) -> Int {
+  var total = 0
+  for t in terms {
+    let (sum, overflow) = total.addingReportingOverflow(t)
+    if overflow { return Int.max }
+    total = sum
+  }
+  return total
 }
