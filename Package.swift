@@ -30,7 +30,7 @@ let package = Package(
     // Quantization-aware training, datasets, models. Reuses the engine's arithmetic core.
     .target(
       name: "WrapNet",
-      dependencies: ["WrapNetEngine", "CZlib", blasDependency]
+      dependencies: ["WrapNetEngine", "CWrapNetTraining", "CZlib", blasDependency]
     ),
     // Verilog generation for WrapNet layers and PEs, test vectors from the engine, simulation with Icarus Verilog.
     .target(name: "WrapNetHardware", dependencies: ["WrapNetEngine"]),
@@ -52,6 +52,9 @@ let package = Package(
     // AVX2 integer micro-kernels for the engine. Each function carries its own target("avx2") attribute (no global
     // -mavx2: library targets cannot use unsafe flags), is chosen at run time, and the file compiles on any CPU.
     .target(name: "CWrapNetKernels"),
+    // The trainer's element-wise loops (activation-code gradient, overflow statistics, im2col/col2im, batch norm),
+    // plain C that the compiler vectorizes; bit for bit the scalar loops they stand for.
+    .target(name: "CWrapNetTraining"),
     .systemLibrary(
       name: "CBLAS",
       pkgConfig: "openblas",
@@ -64,7 +67,8 @@ let package = Package(
 
     // MARK: - Tests
     .testTarget(name: "WrapNetEngineTests", dependencies: ["WrapNetEngine", "CWrapNetKernels"]),
-    .testTarget(name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine", "WrapNetTestSupport"]),
+    .testTarget(
+      name: "WrapNetTests", dependencies: ["WrapNet", "WrapNetEngine", "WrapNetTestSupport", "CWrapNetTraining"]),
     .testTarget(name: "WrapNetHardwareTests", dependencies: ["WrapNetHardware", "WrapNetEngine", "WrapNet"]),
     .testTarget(name: "WrapNetReportTests", dependencies: ["WrapNetReport", "WrapNet", "WrapNetEngine"]),
     .testTarget(name: "WrapNetBenchTests", dependencies: ["WrapNetBench", "WrapNet", "WrapNetEngine"]),

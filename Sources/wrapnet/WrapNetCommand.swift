@@ -32,8 +32,10 @@ struct WrapNetCommand: ParsableCommand {
 
   /// Runs the command line. Every mistake exits with status 1 and a message on standard error, whether a flag
   /// (argument-parser's usage errors, status 64 by default) or a file or a setting found wrong later; `--help` and
-  /// `--version` exit 0. A crash would be a signal (status above 128), which the fuzz harness looks for.
+  /// `--version` exit 0. A crash would be a signal (status above 128), which the fuzz harness looks for. Freed
+  /// buffers are kept for reuse (`ProcessMemory`): a training step frees and reallocates the same large tensors.
   static func main() {
+    ProcessMemory.keepFreedMemory()
     do {
       var command = try parseAsRoot()
       try command.run()

@@ -1,3 +1,4 @@
+import CWrapNetTraining
 import WrapNetEngine
 // Batch normalization over the channel dimension (dimension 1) of [N, C] or [N, C, H, W] activations.
 
@@ -112,39 +113,31 @@ public struct BatchNorm: Layer {
           runningVar.data.withUnsafeMutableBufferPointer { rvp in
             let (x, y, xhat, rstds) = (SharedBuffer(xp), SharedBuffer(yp), SharedBuffer(xhatp), SharedBuffer(rstdp))
             let (runMean, runVar) = (SharedBuffer(rmp), SharedBuffer(rvp))
-            // Each channel is one block: its sums run in the same order whatever the thread count.
-            runChannelBlocks(c, spatial: spatial) { ch in
+            // Blocks of whole channels fixed by the shape: each channel's sums run in the same order whatever the
+            // thread count (four channels at a time hide the Float64 add latency).
+            runElementBlocks(c, blockSize: spatial >= 16 ? 4 : 64) { channels in
+              let (first, count) = (channels.lowerBound, channels.count)
+              let group = x.base + first * spatial
               // Two passes in Float64: mean, then biased variance (stable for large means).
-              var sum = 0.0
-              for i in 0..<n {
-                let base = (i * c + ch) * spatial
-                for p in 0..<spatial { sum += Double(x[base + p]) }
+              var sums = [Double](repeating: 0, count: count)
+              wrapnet_channel_sums(group, n, c * spatial, spatial, count, nil, &sums)
+              let means = sums.map { $0 / Double(m) }
+              var squares = [Double](repeating: 0, count: count)
+              wrapnet_channel_sums(group, n, c * spatial, spatial, count, means, &squares)
+              for k in 0..<count {
+                let ch = first + k
+                let variance = squares[k] / Double(m)
+                let rstd = Float(1 / (variance + Double(eps)).squareRoot())
+                let meanF = Float(means[k])
+                // x̂ = (x − μ)·rstd, y = γ·x̂ + β
+                wrapnet_batchnorm_normalize(
+                  x.base + ch * spatial, n, c * spatial, spatial, meanF, rstd, gammas[ch], betas[ch],
+                  xhat.base + ch * spatial, y.base + ch * spatial)
+                rstds[ch] = rstd
+                let unbiased = variance * Double(m) / Double(m - 1)
+                runMean[ch] = (1 - momentum) * runMean[ch] + momentum * meanF
+                runVar[ch] = (1 - momentum) * runVar[ch] + momentum * Float(unbiased)
               }
-              let mean = sum / Double(m)
-              var squares = 0.0
-              for i in 0..<n {
-                let base = (i * c + ch) * spatial
-                for p in 0..<spatial {
-                  let d = Double(x[base + p]) - mean
-                  squares += d * d
-                }
-              }
-              let variance = squares / Double(m)
-              let rstd = Float(1 / (variance + Double(eps)).squareRoot())
-              let meanF = Float(mean)
-              let (g, b) = (gammas[ch], betas[ch])
-              for i in 0..<n {
-                let base = (i * c + ch) * spatial
-                for p in 0..<spatial {
-                  let xh = (x[base + p] - meanF) * rstd
-                  xhat[base + p] = xh
-                  y[base + p] = g * xh + b
-                }
-              }
-              rstds[ch] = rstd
-              let unbiased = variance * Double(m) / Double(m - 1)
-              runMean[ch] = (1 - momentum) * runMean[ch] + momentum * meanF
-              runVar[ch] = (1 - momentum) * runVar[ch] + momentum * Float(unbiased)
             }
           }
           }
@@ -182,31 +175,27 @@ public struct BatchNorm: Layer {
         gradBeta.data.withUnsafeMutableBufferPointer { dbp in
           let (dy, xhat, dx) = (SharedBuffer(dyp), SharedBuffer(xhatp), SharedBuffer(dxp))
           let (dGamma, dBeta) = (SharedBuffer(dgp), SharedBuffer(dbp))
-          // Each channel is one block: its sums run in the same order whatever the thread count.
-          runChannelBlocks(c, spatial: spatial) { ch in
-            var sumDy = 0.0
-            var sumDyXhat = 0.0
-            for i in 0..<n {
-              let base = (i * c + ch) * spatial
-              for p in 0..<spatial {
-                sumDy += Double(dy[base + p])
-                sumDyXhat += Double(dy[base + p]) * Double(xhat[base + p])
-              }
-            }
-            // y = γ·x̂ + β  (w.r.t. β): dβ += Σ dy
-            dBeta[ch] += Float(sumDy)
-            // y = γ·x̂ + β  (w.r.t. γ): dγ += Σ dy·x̂
-            dGamma[ch] += Float(sumDyXhat)
-            // x̂ = (x − μ)·rstd with μ, rstd from the batch (w.r.t. x, through x̂, μ and σ²):
-            // dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-            let scale = gammas[ch] * rstds[ch] / Float(m)
-            let sumDyF = Float(sumDy)
-            let sumDyXhatF = Float(sumDyXhat)
-            for i in 0..<n {
-              let base = (i * c + ch) * spatial
-              for p in 0..<spatial {
-                dx[base + p] = scale * (Float(m) * dy[base + p] - sumDyF - xhat[base + p] * sumDyXhatF)
-              }
+          // Blocks of whole channels fixed by the shape: each channel's sums run in the same order whatever the
+          // thread count.
+          runElementBlocks(c, blockSize: spatial >= 16 ? 4 : 64) { channels in
+            let (first, count) = (channels.lowerBound, channels.count)
+            var sumsDy = [Double](repeating: 0, count: count)
+            var sumsDyXhat = [Double](repeating: 0, count: count)
+            wrapnet_batchnorm_gradient_sums(
+              dy.base + first * spatial, xhat.base + first * spatial, n, c * spatial, spatial, count, &sumsDy,
+              &sumsDyXhat)
+            for k in 0..<count {
+              let ch = first + k
+              // y = γ·x̂ + β  (w.r.t. β): dβ += Σ dy
+              dBeta[ch] += Float(sumsDy[k])
+              // y = γ·x̂ + β  (w.r.t. γ): dγ += Σ dy·x̂
+              dGamma[ch] += Float(sumsDyXhat[k])
+              // x̂ = (x − μ)·rstd with μ, rstd from the batch (w.r.t. x, through x̂, μ and σ²):
+              // dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+              let scale = gammas[ch] * rstds[ch] / Float(m)
+              wrapnet_batchnorm_input_gradient(
+                dy.base + ch * spatial, xhat.base + ch * spatial, n, c * spatial, spatial, scale, Float(m),
+                Float(sumsDy[k]), Float(sumsDyXhat[k]), dx.base + ch * spatial)
             }
           }
         }

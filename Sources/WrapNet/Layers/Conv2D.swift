@@ -1,3 +1,5 @@
+import CWrapNetTraining
+
 // 2-D convolution by im2col + GEMM, plus the pure forward/backward functions that the quantized layers reuse
 // with their own (integer-coded) weights.
 //
@@ -324,6 +326,13 @@ public struct Conv2D: Layer {
     let ho = outputSize(inputSize: height, kernelSize: kernelHeight, stride: stride, padding: padding)
     let wo = outputSize(inputSize: width, kernelSize: kernelWidth, stride: stride, padding: padding)
     precondition(rowStride >= ho * wo, "Conv2D.im2col: rowStride \(rowStride) < Ho·Wo = \(ho * wo)")
+    if S.self == Float.self {
+      // The same copies in C, where short rows are copied inline (the type check folds away once specialized).
+      wrapnet_im2col(
+        image, channels, height, width, kernelHeight, kernelWidth, stride, padding, ho, wo,
+        UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), rowStride)
+      return
+    }
     for c in 0..<channels {
       for u in 0..<kernelHeight {
         for v in 0..<kernelWidth {
@@ -339,11 +348,7 @@ public struct Conv2D: Layer {
             }
             let src = image + (c * height + iy) * width + (v - padding)
             for j in 0..<jLo { dst[j] = 0 }
-            if stride == 1 && S.self == Float.self {
-              // Contiguous run of the input row: a plain copy (the type check folds away once specialized).
-              UnsafeMutableRawPointer(dst + jLo).assumingMemoryBound(to: Float.self).update(
-                from: src + jLo, count: jHi - jLo)
-            } else if stride == 1 {
+            if stride == 1 {
               for j in jLo..<jHi { dst[j] = S(src[j]) }
             } else {
               for j in jLo..<jHi { dst[j] = S(src[j * stride]) }
@@ -368,26 +373,8 @@ public struct Conv2D: Layer {
     let ho = outputSize(inputSize: height, kernelSize: kernelHeight, stride: stride, padding: padding)
     let wo = outputSize(inputSize: width, kernelSize: kernelWidth, stride: stride, padding: padding)
     precondition(rowStride >= ho * wo, "Conv2D.col2im: rowStride \(rowStride) < Ho·Wo = \(ho * wo)")
-    for c in 0..<channels {
-      for u in 0..<kernelHeight {
-        for v in 0..<kernelWidth {
-          let row = columns + ((c * kernelHeight + u) * kernelWidth + v) * rowStride
-          let (jLo, jHi) = validRange(offset: v - padding, stride: stride, size: width, count: wo)
-          if jLo >= jHi { continue }
-          for i in 0..<ho {
-            let iy = i * stride - padding + u
-            if iy < 0 || iy >= height { continue }
-            let src = row + i * wo
-            let dst = image + (c * height + iy) * width + (v - padding)
-            if stride == 1 {
-              for j in jLo..<jHi { dst[j] += src[j] }
-            } else {
-              for j in jLo..<jHi { dst[j * stride] += src[j] }
-            }
-          }
-        }
-      }
-    }
+    wrapnet_col2im(
+      columns, rowStride, channels, height, width, kernelHeight, kernelWidth, stride, padding, ho, wo, image)
   }
 
   /// The im2col matrix of a whole batch: [C·kh·kw, N·Ho·Wo], column (n·Ho + i)·Wo + j for image n, output (i, j).

@@ -1,3 +1,4 @@
+import CWrapNetTraining
 import WrapNetEngine
 
 /// The unsigned a-bit activation quantizer as a layer; it also acts as the ReLU.
@@ -50,10 +51,9 @@ public struct ActivationCodes: Layer {
         g.data.withUnsafeMutableBufferPointer { dxp in
           let (dy, x, dx) = (SharedBuffer(dyp), SharedBuffer(xp), SharedBuffer(dxp))
           runElementBlocks(dxp.count) { r in
-            for i in r {
-              // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
-              dx[i] = (x[i] >= 0 && x[i] <= clip) ? dy[i] * factor : 0
-            }
+            // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
+            wrapnet_clipped_gradient(
+              dy.base + r.lowerBound, x.base + r.lowerBound, 0, clip, factor, dx.base + r.lowerBound, r.count)
           }
         }
       }

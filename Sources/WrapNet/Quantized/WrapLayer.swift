@@ -1,3 +1,4 @@
+import CWrapNetTraining
 import WrapNetEngine
 
 /// The shape of a WrapNet layer's dot products: fully connected or 2-D convolution.
@@ -230,15 +231,10 @@ public struct WrapLayer: Layer {
           excessPerImage.withUnsafeMutableBufferPointer { ep in
             let (zs, overs, excesses) = (SharedBuffer(zp), SharedBuffer(op), SharedBuffer(ep))
             runBlocks(n) { i in
-              var over = 0
+              // over = #{v ∉ [lo, hi]}, excess = Σ max(|v| − limit, 0) over the image's sums
               var excess: Double = 0
-              for j in (i * perImage)..<((i + 1) * perImage) {
-                let v = zs[j]
-                if v < lo || v > hi { over += 1 }
-                let e = abs(v) - limit
-                if e > 0 { excess += Double(e) }
-              }
-              overs[i] = over
+              overs[i] = Int(
+                wrapnet_overflow_statistics(zs.base + i * perImage, perImage, lo, hi, limit, &excess))
               excesses[i] = excess
             }
           }

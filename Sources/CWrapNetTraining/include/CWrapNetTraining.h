@@ -1,0 +1,64 @@
+// CWrapNetTraining: the trainer's element-wise and data-movement loops (activation-code gradient, overflow
+// statistics, im2col/col2im, batch-norm passes), in portable C so that the compiler vectorizes them.
+//
+// Every function computes each output element with the same Float32 operations, in the same order, as the
+// straightforward loop in its comment (no fused multiply-add: the file is compiled with FP_CONTRACT OFF), and every
+// sum adds its terms in the stated order, so results are bit for bit those of the scalar loops. Pointers marked
+// restrict must not overlap. Single-threaded; the caller splits the work into blocks.
+#ifndef CWRAPNETTRAINING_H
+#define CWRAPNETTRAINING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Straight-through gradient of a clipped quantizer: dx[i] = (lo <= x[i] <= hi) ? dy[i] * factor : 0, i < count.
+void wrapnet_clipped_gradient(const float *restrict dy, const float *restrict x, float lo, float hi, float factor,
+                              float *restrict dx, size_t count);
+
+/// Overflow statistics of integer-valued sums z[0 ..< count]: returns how many lie outside [lo, hi] and stores in
+/// *excess the sum of max(|z| − limit, 0) (integers, so the Float64 sum is exact in any order below 2^53).
+int64_t wrapnet_overflow_statistics(const float *z, size_t count, float lo, float hi, float limit, double *excess);
+
+/// im2col of one image: columns[((c·kh + u)·kw + v)·rowStride + i·wo + j] = x[c, i·s − p + u, j·s − p + v], 0 outside
+/// the image. image [c, h, w] packed; ho, wo the output extents; every element of the [c·kh·kw, ho·wo] block is
+/// written.
+void wrapnet_im2col(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh, size_t kw,
+                    size_t stride, size_t padding, size_t ho, size_t wo, float *restrict columns, size_t rowStride);
+
+/// The adjoint of wrapnet_im2col, accumulating: image[c, i·s − p + u, j·s − p + v] += columns[row, i·wo + j] for
+/// every in-image position, rows in the order (c, u, v), then i, then j (each image element receives its terms in
+/// that order).
+void wrapnet_col2im(const float *restrict columns, size_t rowStride, size_t channels, size_t height, size_t width,
+                    size_t kh, size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, float *restrict image);
+
+/// Float64 sums over `channels` neighbouring channels of an [n, C, spatial] tensor, starting at channel pointer x
+/// (x[i·imageStride + k·spatial + p] is image i, channel k of the group, position p):
+/// sums[k] = Σ_i Σ_p x (images, then positions, in order); with `means` non-null, squares[k] = Σ (x − means[k])²
+/// in the same order (each difference and square in Float64) and sums is not written.
+void wrapnet_channel_sums(const float *x, size_t n, size_t imageStride, size_t spatial, size_t channels,
+                          const double *means, double *sums);
+
+/// Batch-norm training output of one channel: xhat = (x − mean)·rstd, y = g·xhat + b (each product and sum
+/// rounded to Float32), for n images of `spatial` values, image i at offset i·imageStride.
+void wrapnet_batchnorm_normalize(const float *restrict x, size_t n, size_t imageStride, size_t spatial, float mean,
+                                 float rstd, float g, float b, float *restrict xhat, float *restrict y);
+
+/// Batch-norm backward sums of `channels` neighbouring channels (layout as wrapnet_channel_sums):
+/// sumDy[k] = Σ dy, sumDyXhat[k] = Σ dy·xhat (Float64 products), images then positions in order.
+void wrapnet_batchnorm_gradient_sums(const float *dy, const float *xhat, size_t n, size_t imageStride,
+                                     size_t spatial, size_t channels, double *sumDy, double *sumDyXhat);
+
+/// Batch-norm input gradient of one channel: dx = scale·(m·dy − sumDy − xhat·sumDyXhat) (Float32, in this order).
+void wrapnet_batchnorm_input_gradient(const float *restrict dy, const float *restrict xhat, size_t n,
+                                      size_t imageStride, size_t spatial, float scale, float m, float sumDy,
+                                      float sumDyXhat, float *restrict dx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // CWRAPNETTRAINING_H

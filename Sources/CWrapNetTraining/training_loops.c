@@ -1,0 +1,226 @@
+// The trainer's element-wise loops; see CWrapNetTraining.h for the contract (same Float32 operations and order as
+// the scalar loops, so the compiler may vectorize across elements but never reassociate a sum).
+#include "CWrapNetTraining.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+void wrapnet_clipped_gradient(const float *restrict dy, const float *restrict x, float lo, float hi, float factor,
+                              float *restrict dx, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    float g = dy[i] * factor;
+    dx[i] = (x[i] >= lo && x[i] <= hi) ? g : 0.0f;
+  }
+}
+
+int64_t wrapnet_overflow_statistics(const float *z, size_t count, float lo, float hi, float limit, double *excess) {
+  // The excesses are integers below 2^24 and every partial sum stays below 2^53, so the Float64 sums are exact in
+  // any order: blocks of 4096 let the compiler vectorize each block's sum.
+  int64_t over = 0;
+  double total = 0;
+  for (size_t start = 0; start < count; start += 4096) {
+    size_t end = count - start < 4096 ? count : start + 4096;
+    int32_t blockOver = 0;
+    double blockExcess = 0;
+    for (size_t i = start; i < end; i++) {
+      float v = z[i];
+      blockOver += (v < lo || v > hi) ? 1 : 0;
+      float e = __builtin_fabsf(v) - limit;
+      blockExcess += e > 0 ? (double)e : 0.0;
+    }
+    over += blockOver;
+    total += blockExcess;
+  }
+  *excess = total;
+  return over;
+}
+
+// The output indices j in [0, count) with 0 <= j·stride + offset < size, as [*lo, *hi).
+static void valid_range(ptrdiff_t offset, ptrdiff_t stride, ptrdiff_t size, ptrdiff_t count, ptrdiff_t *lo,
+                        ptrdiff_t *hi) {
+  ptrdiff_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  ptrdiff_t last = size - 1 - offset;
+  ptrdiff_t h = last < 0 ? 0 : last / stride + 1;
+  if (h < 0) h = 0;
+  *lo = l < count ? l : count;
+  *hi = h < count ? h : count;
+}
+
+void wrapnet_im2col(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh, size_t kw,
+                    size_t stride, size_t padding, size_t ho, size_t wo, float *restrict columns, size_t rowStride) {
+  const ptrdiff_t s = (ptrdiff_t)stride, p = (ptrdiff_t)padding, h = (ptrdiff_t)height, w = (ptrdiff_t)width;
+  const ptrdiff_t nwo = (ptrdiff_t)wo;
+  for (size_t c = 0; c < channels; c++) {
+    for (size_t u = 0; u < kh; u++) {
+      for (size_t v = 0; v < kw; v++) {
+        float *row = columns + ((c * kh + u) * kw + v) * rowStride;
+        ptrdiff_t jLo, jHi;
+        valid_range((ptrdiff_t)v - p, s, w, nwo, &jLo, &jHi);
+        for (size_t i = 0; i < ho; i++) {
+          float *dst = row + i * wo;
+          ptrdiff_t iy = (ptrdiff_t)i * s - p + (ptrdiff_t)u;
+          if (iy < 0 || iy >= h || jLo >= jHi) {
+            for (ptrdiff_t j = 0; j < nwo; j++) dst[j] = 0;
+            continue;
+          }
+          const float *src = image + ((ptrdiff_t)c * h + iy) * w + ((ptrdiff_t)v - p);
+          for (ptrdiff_t j = 0; j < jLo; j++) dst[j] = 0;
+          if (s == 1) {
+            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = src[j];
+          } else {
+            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = src[j * s];
+          }
+          for (ptrdiff_t j = jHi; j < nwo; j++) dst[j] = 0;
+        }
+      }
+    }
+  }
+}
+
+void wrapnet_col2im(const float *restrict columns, size_t rowStride, size_t channels, size_t height, size_t width,
+                    size_t kh, size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, float *restrict image) {
+  const ptrdiff_t s = (ptrdiff_t)stride, p = (ptrdiff_t)padding, h = (ptrdiff_t)height, w = (ptrdiff_t)width;
+  for (size_t c = 0; c < channels; c++) {
+    for (size_t u = 0; u < kh; u++) {
+      for (size_t v = 0; v < kw; v++) {
+        const float *row = columns + ((c * kh + u) * kw + v) * rowStride;
+        ptrdiff_t jLo, jHi;
+        valid_range((ptrdiff_t)v - p, s, w, (ptrdiff_t)wo, &jLo, &jHi);
+        if (jLo >= jHi) continue;
+        for (size_t i = 0; i < ho; i++) {
+          ptrdiff_t iy = (ptrdiff_t)i * s - p + (ptrdiff_t)u;
+          if (iy < 0 || iy >= h) continue;
+          const float *src = row + i * wo;
+          float *dst = image + ((ptrdiff_t)c * h + iy) * w + ((ptrdiff_t)v - p);
+          if (s == 1) {
+            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] += src[j];
+          } else {
+            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j * s] += src[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+void wrapnet_channel_sums(const float *x, size_t n, size_t imageStride, size_t spatial, size_t channels,
+                          const double *means, double *sums) {
+  // Four channels at a time: four independent Float64 chains hide the add latency; each chain adds its own
+  // channel's terms in order.
+  size_t k = 0;
+  for (; k + 4 <= channels; k += 4) {
+    const float *x0 = x + k * spatial;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    if (means) {
+      double m0 = means[k], m1 = means[k + 1], m2 = means[k + 2], m3 = means[k + 3];
+      for (size_t i = 0; i < n; i++) {
+        const float *a = x0 + i * imageStride;
+        for (size_t q = 0; q < spatial; q++) {
+          double d0 = (double)a[q] - m0, d1 = (double)a[spatial + q] - m1;
+          double d2 = (double)a[2 * spatial + q] - m2, d3 = (double)a[3 * spatial + q] - m3;
+          s0 += d0 * d0;
+          s1 += d1 * d1;
+          s2 += d2 * d2;
+          s3 += d3 * d3;
+        }
+      }
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        const float *a = x0 + i * imageStride;
+        for (size_t q = 0; q < spatial; q++) {
+          s0 += (double)a[q];
+          s1 += (double)a[spatial + q];
+          s2 += (double)a[2 * spatial + q];
+          s3 += (double)a[3 * spatial + q];
+        }
+      }
+    }
+    sums[k] = s0;
+    sums[k + 1] = s1;
+    sums[k + 2] = s2;
+    sums[k + 3] = s3;
+  }
+  for (; k < channels; k++) {
+    const float *x0 = x + k * spatial;
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+      const float *a = x0 + i * imageStride;
+      if (means) {
+        for (size_t q = 0; q < spatial; q++) {
+          double d = (double)a[q] - means[k];
+          s += d * d;
+        }
+      } else {
+        for (size_t q = 0; q < spatial; q++) s += (double)a[q];
+      }
+    }
+    sums[k] = s;
+  }
+}
+
+void wrapnet_batchnorm_normalize(const float *restrict x, size_t n, size_t imageStride, size_t spatial, float mean,
+                                 float rstd, float g, float b, float *restrict xhat, float *restrict y) {
+  for (size_t i = 0; i < n; i++) {
+    const float *a = x + i * imageStride;
+    float *h = xhat + i * imageStride;
+    float *o = y + i * imageStride;
+    for (size_t q = 0; q < spatial; q++) {
+      float xh = (a[q] - mean) * rstd;
+      h[q] = xh;
+      float gx = g * xh;
+      o[q] = gx + b;
+    }
+  }
+}
+
+void wrapnet_batchnorm_gradient_sums(const float *dy, const float *xhat, size_t n, size_t imageStride,
+                                     size_t spatial, size_t channels, double *sumDy, double *sumDyXhat) {
+  size_t k = 0;
+  for (; k + 2 <= channels; k += 2) {
+    double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    for (size_t i = 0; i < n; i++) {
+      const float *d = dy + k * spatial + i * imageStride;
+      const float *h = xhat + k * spatial + i * imageStride;
+      for (size_t q = 0; q < spatial; q++) {
+        double d0 = (double)d[q], d1 = (double)d[spatial + q];
+        a0 += d0;
+        b0 += d0 * (double)h[q];
+        a1 += d1;
+        b1 += d1 * (double)h[spatial + q];
+      }
+    }
+    sumDy[k] = a0;
+    sumDy[k + 1] = a1;
+    sumDyXhat[k] = b0;
+    sumDyXhat[k + 1] = b1;
+  }
+  for (; k < channels; k++) {
+    double a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+      const float *d = dy + k * spatial + i * imageStride;
+      const float *h = xhat + k * spatial + i * imageStride;
+      for (size_t q = 0; q < spatial; q++) {
+        double d0 = (double)d[q];
+        a += d0;
+        b += d0 * (double)h[q];
+      }
+    }
+    sumDy[k] = a;
+    sumDyXhat[k] = b;
+  }
+}
+
+void wrapnet_batchnorm_input_gradient(const float *restrict dy, const float *restrict xhat, size_t n,
+                                      size_t imageStride, size_t spatial, float scale, float m, float sumDy,
+                                      float sumDyXhat, float *restrict dx) {
+  for (size_t i = 0; i < n; i++) {
+    const float *d = dy + i * imageStride;
+    const float *h = xhat + i * imageStride;
+    float *o = dx + i * imageStride;
+    for (size_t q = 0; q < spatial; q++) {
+      float a = m * d[q];
+      float b = a - sumDy;
+      float c = h[q] * sumDyXhat;
+      o[q] = scale * (b - c);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import CWrapNetTraining
+import Testing
+
+import WrapNet
+
+/// The trainer's C loops against plain Swift loops with the same Float32 operations in the same order: equal bit
+/// for bit, over odd sizes (lengths that leave vector remainders, channel counts that are not multiples of the
+/// groups of four and two, strides and paddings).
+@Suite struct TrainingLoopTests {
+  static func values(_ count: Int, _ rng: inout LayerTestRNG, _ lo: Float = -3, _ hi: Float = 3) -> [Float] {
+    (0..<count).map { _ in rng.float(lo, hi) }
+  }
+
+  static func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
+
+  @Test func clippedGradient() {
+    var rng = LayerTestRNG(seed: 41)
+    for count in [0, 1, 3, 7, 8, 9, 31, 33, 1023] {
+      var x = Self.values(count, &rng, -0.5, 2.5)
+      if count > 3 { (x[0], x[1], x[2]) = (0, 2, .nan) }  // both bounds are inside; NaN is outside
+      let dy = Self.values(count, &rng)
+      let (clip, factor): (Float, Float) = (2, 1.5)
+      let want = (0..<count).map { (x[$0] >= 0 && x[$0] <= clip) ? dy[$0] * factor : 0 }
+      var got = [Float](repeating: 7, count: count)
+      wrapnet_clipped_gradient(dy, x, 0, clip, factor, &got, count)
+      #expect(Self.bits(got) == Self.bits(want), "count \(count)")
+    }
+  }
+
+  @Test func overflowStatistics() {
+    var rng = LayerTestRNG(seed: 42)
+    for count in [0, 1, 5, 17, 4095, 4096, 4097, 9000] {
+      let z = (0..<count).map { _ in Float(rng.int(-300, 300)) }
+      let (lo, hi, limit): (Float, Float, Float) = (-128, 127, 128)
+      var over = 0
+      var excess = 0.0
+      for v in z {
+        if v < lo || v > hi { over += 1 }
+        let e = abs(v) - limit
+        if e > 0 { excess += Double(e) }
+      }
+      var gotExcess = -1.0
+      let gotOver = wrapnet_overflow_statistics(z, count, lo, hi, limit, &gotExcess)
+      #expect(Int(gotOver) == over && gotExcess == excess, "count \(count)")
+    }
+  }
+
+  /// im2col against its definition and col2im against the scalar accumulation, for strides 1–3 and paddings 0–2.
+  @Test(arguments: [
+    (1, 5, 7, 3, 3, 1, 1), (2, 6, 5, 3, 2, 2, 0), (3, 9, 9, 3, 3, 2, 1), (1, 4, 4, 1, 1, 1, 0), (2, 7, 8, 5, 3, 3, 2),
+    (3, 3, 3, 3, 3, 1, 2),
+  ])
+  func im2colAndCol2im(shape: (Int, Int, Int, Int, Int, Int, Int)) {
+    let (c, h, w, kh, kw, s, p) = shape
+    var rng = LayerTestRNG(seed: UInt64(c * 100 + h * 10 + w))
+    let ho = Conv2D.outputSize(inputSize: h, kernelSize: kh, stride: s, padding: p)
+    let wo = Conv2D.outputSize(inputSize: w, kernelSize: kw, stride: s, padding: p)
+    let image = Self.values(c * h * w, &rng)
+    let rowStride = ho * wo + 3  // a wider block, as when images sit side by side
+    let rows = c * kh * kw
+    var want = [Float](repeating: -9, count: rows * rowStride)
+    var fold = [Float](repeating: 0, count: c * h * w)
+    let columns = Self.values(rows * rowStride, &rng)
+    for ch in 0..<c {
+      for u in 0..<kh {
+        for v in 0..<kw {
+          let row = (ch * kh + u) * kw + v
+          for i in 0..<ho {
+            for j in 0..<wo {
+              let (iy, ix) = (i * s - p + u, j * s - p + v)
+              let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+              want[row * rowStride + i * wo + j] = inside ? image[(ch * h + iy) * w + ix] : 0
+              if inside { fold[(ch * h + iy) * w + ix] += columns[row * rowStride + i * wo + j] }
+            }
+          }
+        }
+      }
+    }
+    var got = [Float](repeating: -9, count: rows * rowStride)
+    wrapnet_im2col(image, c, h, w, kh, kw, s, p, ho, wo, &got, rowStride)
+    #expect(Self.bits(got) == Self.bits(want), "im2col \(shape)")
+    var back = [Float](repeating: 0, count: c * h * w)
+    wrapnet_col2im(columns, rowStride, c, h, w, kh, kw, s, p, ho, wo, &back)
+    #expect(Self.bits(back) == Self.bits(fold), "col2im \(shape)")
+  }
+
+  /// Channel sums, squares, the normalization and the backward sums and input gradient of batch norm, for channel
+  /// counts around the groups of four and two.
+  @Test(arguments: [1, 2, 3, 4, 5, 7, 9])
+  func batchNormLoops(channels: Int) {
+    var rng = LayerTestRNG(seed: UInt64(channels))
+    let (n, spatial) = (3, 5)
+    let x = Self.values(n * channels * spatial, &rng, -2, 5)
+    let dy = Self.values(x.count, &rng)
+    let stride = channels * spatial
+    func at(_ i: Int, _ k: Int, _ q: Int) -> Int { i * stride + k * spatial + q }
+    var sums = [Double](repeating: 0, count: channels)
+    var squares = [Double](repeating: 0, count: channels)
+    var sumDy = [Double](repeating: 0, count: channels)
+    var sumDyXhat = [Double](repeating: 0, count: channels)
+    for k in 0..<channels {
+      for i in 0..<n { for q in 0..<spatial { sums[k] += Double(x[at(i, k, q)]) } }
+    }
+    let means = sums.map { $0 / Double(n * spatial) }
+    for k in 0..<channels {
+      for i in 0..<n {
+        for q in 0..<spatial {
+          let d = Double(x[at(i, k, q)]) - means[k]
+          squares[k] += d * d
+          sumDy[k] += Double(dy[at(i, k, q)])
+          sumDyXhat[k] += Double(dy[at(i, k, q)]) * Double(x[at(i, k, q)])
+        }
+      }
+    }
+    var got = [Double](repeating: -1, count: channels)
+    wrapnet_channel_sums(x, n, stride, spatial, channels, nil, &got)
+    #expect(got == sums)
+    wrapnet_channel_sums(x, n, stride, spatial, channels, means, &got)
+    #expect(got == squares)
+    var gotDy = [Double](repeating: -1, count: channels)
+    var gotDyXhat = [Double](repeating: -1, count: channels)
+    wrapnet_batchnorm_gradient_sums(dy, x, n, stride, spatial, channels, &gotDy, &gotDyXhat)
+    #expect(gotDy == sumDy && gotDyXhat == sumDyXhat)
+
+    let (mean, rstd, g, b, scale, m): (Float, Float, Float, Float, Float, Float) = (0.3, 1.7, 0.9, -0.2, 0.05, 15)
+    var xhat = [Float](repeating: 0, count: x.count), y = xhat, dx = xhat
+    var wantXhat = xhat, wantY = xhat, wantDx = xhat
+    for k in 0..<channels {
+      for i in 0..<n {
+        for q in 0..<spatial {
+          let j = at(i, k, q)
+          let xh = (x[j] - mean) * rstd
+          wantXhat[j] = xh
+          wantY[j] = g * xh + b
+          wantDx[j] = scale * (m * dy[j] - 0.25 - x[j] * 1.5)
+        }
+      }
+      wrapnet_batchnorm_normalize(x.withUnsafeBufferPointer { $0.baseAddress! + k * spatial }, n, stride, spatial,
+        mean, rstd, g, b, xhat.withUnsafeMutableBufferPointer { $0.baseAddress! + k * spatial },
+        y.withUnsafeMutableBufferPointer { $0.baseAddress! + k * spatial })
+      wrapnet_batchnorm_input_gradient(dy.withUnsafeBufferPointer { $0.baseAddress! + k * spatial },
+        x.withUnsafeBufferPointer { $0.baseAddress! + k * spatial }, n, stride, spatial, scale, m, 0.25, 1.5,
+        dx.withUnsafeMutableBufferPointer { $0.baseAddress! + k * spatial })
+    }
+    #expect(Self.bits(xhat) == Self.bits(wantXhat) && Self.bits(y) == Self.bits(wantY))
+    #expect(Self.bits(dx) == Self.bits(wantDx))
+  }
+}
