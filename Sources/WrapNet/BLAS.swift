@@ -174,6 +174,19 @@ private func partitionedGEMM<S: BLASScalar>(
   }
 }
 
+/// One single-threaded BLAS product with explicit leading dimensions, for callers that already run one product per
+/// worker (for example one image per block): C ← op(A)·op(B) + β·C, with m, n, k ≥ 1.
+func singleThreadedGEMM<S: BLASScalar>(
+  transA: BLASTranspose, transB: BLASTranspose, m: Int, n: Int, k: Int, a: UnsafePointer<S>, lda: Int,
+  b: UnsafePointer<S>, ldb: Int, beta: S, c: UnsafeMutablePointer<S>, ldc: Int
+) {
+  _ = blasLibrarySingleThreaded
+  precondition(m >= 1 && n >= 1 && k >= 1, "singleThreadedGEMM: empty product m=\(m) n=\(n) k=\(k)")
+  S.rawGEMM(
+    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+    ldc: ldc)
+}
+
 /// Shared body of the pointer forms: checks, handles empty products, then runs the partitioned product.
 private func gemm<S: BLASScalar>(
   _ name: String, transA: BLASTranspose, transB: BLASTranspose, m: Int, n: Int, k: Int, alpha: S,

@@ -3,11 +3,13 @@ import CWrapNetTraining
 // 2-D convolution by im2col + GEMM, plus the pure forward/backward functions that the quantized layers reuse
 // with their own (integer-coded) weights.
 //
-// Images are processed in chunks of whole images whose columns sit side by side in one im2col matrix
-// [C·kh·kw, images·Ho·Wo], so that each GEMM is wide enough for BLAS to use its threads well. The chunk size
-// depends only on the shapes (never on the thread count), so results are reproducible bit for bit.
+// The forward pass runs one image per block: its im2col matrix [C·kh·kw, Ho·Wo] stays in the core's cache, and its
+// product is written straight into its own output plane. The backward pass groups whole images into chunks whose
+// columns sit side by side in one im2col matrix [C·kh·kw, images·Ho·Wo], so that its products (which sum over
+// images for dW) are wide enough for BLAS. Chunks and blocks depend only on the shapes (never on the thread count),
+// so results are reproducible bit for bit.
 
-/// Target number of im2col columns per GEMM (whole images are grouped until they reach it).
+/// Target number of im2col columns per weight-gradient GEMM (whole images are grouped until they reach it).
 /// With C·kh·kw = 576 this bounds the column buffer to about 19 MB.
 private let conv2DColumnsPerChunk = 8192
 
@@ -185,56 +187,37 @@ public func conv2dBackward(
   return (gradInput, gradWeight)
 }
 
-/// y = W·im2col(x) + b in the scalar type S, chunk by chunk; returns [N, O, Ho, Wo] row-major.
+/// y = W·im2col(x) + b in the scalar type S, image by image; returns [N, O, Ho, Wo] row-major.
 private func conv2dForwardKernel<S: BLASScalar>(
   _ sh: Conv2DShape, input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, as: S.Type
 ) -> [S] {
   // input [N, C, H, W], weight [O, C, kh, kw] (as [O, rows]), bias [O] -> output [N, O, Ho, Wo]
   let plane = sh.plane
   let rows = sh.rows
-  let perChunk = conv2DImagesPerChunk(batch: sh.n, planeSize: plane)
   let imageSize = sh.c * sh.h * sh.w
   let w = S.converting(weight.data)
   let b: [S]? = bias.map { S.converting($0.data) }
-  // Written in full before they are read: the scatter of every chunk, im2col, the β = 0 product.
+  // Written in full: every image's product (β = 0).
   var output: [S] = unfilledArray(count: sh.n * sh.o * plane)
-  var cols: [S] = unfilledArray(count: rows * perChunk * plane)
-  var yChunk: [S] = unfilledArray(count: sh.o * perChunk * plane)
   input.data.withUnsafeBufferPointer { x in
     w.withUnsafeBufferPointer { pw in
       output.withUnsafeMutableBufferPointer { y in
-        cols.withUnsafeMutableBufferPointer { pc in
-          yChunk.withUnsafeMutableBufferPointer { py in
-            for n0 in Swift.stride(from: 0, to: sh.n, by: perChunk) {
-              let images = min(perChunk, sh.n - n0)
-              let width = images * plane
-              let (xs, cs) = (SharedBuffer(x), SharedBuffer(pc))
-              // Each image fills its own columns of the chunk.
-              runBlocks(images) { i in
-                Conv2D.im2col(
-                  image: xs.base + (n0 + i) * imageSize, channels: sh.c, height: sh.h, width: sh.w,
-                  kernelHeight: sh.kh, kernelWidth: sh.kw, stride: stride, padding: padding,
-                  columns: cs.base + i * plane, rowStride: width)
-              }
-              // [O, rows]·[rows, width] -> [O, width]
-              S.gemm(
-                transA: .none, transB: .none, m: sh.o, n: width, k: rows, a: pw,
-                b: UnsafeBufferPointer(rebasing: pc[0..<(rows * width)]), beta: 0,
-                c: UnsafeMutableBufferPointer(rebasing: py[0..<(sh.o * width)]))
-              // Scatter [O, images·plane] to NCHW, adding the bias on the way; each image writes its own output.
-              let (ys, yc) = (SharedBuffer(y), SharedBuffer(py))
-              runBlocks(images) { i in
-                for o in 0..<sh.o {
-                  let src = yc.base + o * width + i * plane
-                  let dst = ys.base + ((n0 + i) * sh.o + o) * plane
-                  if let b {
-                    let bo = b[o]
-                    for p in 0..<plane { dst[p] = src[p] + bo }
-                  } else {
-                    dst.update(from: src, count: plane)
-                  }
-                }
-              }
+        let (xs, ws, ys) = (SharedBuffer(x), SharedBuffer(pw), SharedBuffer(y))
+        runBlocks(sh.n) { i in
+          let cols = UnsafeMutablePointer<S>.allocate(capacity: rows * plane)
+          defer { cols.deallocate() }
+          Conv2D.im2col(
+            image: xs.base + i * imageSize, channels: sh.c, height: sh.h, width: sh.w, kernelHeight: sh.kh,
+            kernelWidth: sh.kw, stride: stride, padding: padding, columns: cols, rowStride: plane)
+          // [O, rows]·[rows, plane] -> image i's [O, plane], then + b[o]
+          let dst = ys.base + i * sh.o * plane
+          singleThreadedGEMM(
+            transA: .none, transB: .none, m: sh.o, n: plane, k: rows, a: ws.base, lda: rows, b: cols, ldb: plane,
+            beta: 0, c: dst, ldc: plane)
+          if let b {
+            for o in 0..<sh.o {
+              let (row, bo) = (dst + o * plane, b[o])
+              for p in 0..<plane { row[p] = row[p] + bo }
             }
           }
         }
