@@ -224,3 +224,18 @@ void wrapnet_batchnorm_input_gradient(const float *restrict dy, const float *res
     }
   }
 }
+
+void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *restrict m, float *restrict v,
+                         size_t count, float l2, float shrink, float b1, float oneMinusB1, float b2, float oneMinusB2,
+                         float correction2Root, float eps, float stepSize) {
+  for (size_t i = 0; i < count; i++) {
+    float g = grad[i] + l2 * w[i];
+    float wi = w[i] * shrink;
+    float mi = b1 * m[i] + oneMinusB1 * g;
+    float vi = b2 * v[i] + (oneMinusB2 * g) * g;
+    m[i] = mi;
+    v[i] = vi;
+    float denominator = __builtin_sqrtf(vi) / correction2Root + eps;
+    w[i] = wi - (stepSize * mi) / denominator;
+  }
+}

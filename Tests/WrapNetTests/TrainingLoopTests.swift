@@ -145,4 +145,28 @@ import WrapNet
     #expect(Self.bits(xhat) == Self.bits(wantXhat) && Self.bits(y) == Self.bits(wantY))
     #expect(Self.bits(dx) == Self.bits(wantDx))
   }
+
+  /// One Adam step (with L2 decay, and with AdamW's shrink) against the scalar loop of `Adam.update`.
+  @Test(arguments: [(Float(0), Float(1)), (Float(1e-2), Float(1)), (Float(0), Float(0.999))])
+  func adamUpdate(l2: Float, shrink: Float) {
+    var rng = LayerTestRNG(seed: 43)
+    for count in [1, 3, 8, 13, 1027] {
+      let grad = Self.values(count, &rng)
+      var w = Self.values(count, &rng), m = Self.values(count, &rng, -0.1, 0.1)
+      var v = Self.values(count, &rng, 0, 0.01)
+      let (b1, b2, eps, root, step): (Float, Float, Float, Float, Float) = (0.9, 0.999, 1e-8, 0.0447, 0.0123)
+      var (wantW, wantM, wantV) = (w, m, v)
+      for i in 0..<count {
+        let g = grad[i] + l2 * wantW[i]
+        wantW[i] *= shrink
+        wantM[i] = b1 * wantM[i] + (1 - b1) * g
+        wantV[i] = b2 * wantV[i] + (1 - b2) * g * g
+        let denominator = wantV[i].squareRoot() / root + eps
+        wantW[i] -= step * wantM[i] / denominator
+      }
+      wrapnet_adam_update(&w, grad, &m, &v, count, l2, shrink, b1, 1 - b1, b2, 1 - b2, root, eps, step)
+      #expect(Self.bits(w) == Self.bits(wantW) && Self.bits(m) == Self.bits(wantM), "count \(count)")
+      #expect(Self.bits(v) == Self.bits(wantV), "count \(count)")
+    }
+  }
 }

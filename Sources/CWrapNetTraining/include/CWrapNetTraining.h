@@ -57,6 +57,13 @@ void wrapnet_batchnorm_input_gradient(const float *restrict dy, const float *res
                                       size_t imageStride, size_t spatial, float scale, float m, float sumDy,
                                       float sumDyXhat, float *restrict dx);
 
+/// One Adam/AdamW step on count elements, per element in this order (each operation rounded to Float32):
+/// g = grad + l2·w;  w = w·shrink;  m = b1·m + oneMinusB1·g;  v = b2·v + (oneMinusB2·g)·g;
+/// w = w − (stepSize·m) / (sqrt(v) / correction2Root + eps).
+void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *restrict m, float *restrict v,
+                         size_t count, float l2, float shrink, float b1, float oneMinusB1, float b2, float oneMinusB2,
+                         float correction2Root, float eps, float stepSize);
+
 #ifdef __cplusplus
 }
 #endif

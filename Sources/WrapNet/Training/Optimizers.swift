@@ -1,3 +1,4 @@
+import CWrapNetTraining
 import Foundation
 
 /// An optimizer: updates each named parameter from its gradient, keeping per-parameter state keyed by name.
@@ -227,15 +228,13 @@ public struct Adam: Optimizer, Equatable {
           state.v.data.withUnsafeMutableBufferPointer { vp in
             let (w, grad, m, v) = (SharedBuffer(wp), SharedBuffer(gp), SharedBuffer(mp), SharedBuffer(vp))
             // Element-wise, so blocks of elements on the workers give the same values for any thread count.
+            // g = grad + l2·w; w ·= shrink; m = b1·m + (1 − b1)·g; v = b2·v + (1 − b2)·g·g;
+            // w −= stepSize·m / (√v / √(1 − b2^t) + eps)
             runElementBlocks(wp.count) { r in
-              for i in r {
-                let g = grad[i] + l2 * w[i]
-                w[i] *= shrink
-                m[i] = b1 * m[i] + (1 - b1) * g
-                v[i] = b2 * v[i] + (1 - b2) * g * g
-                let denominator = v[i].squareRoot() / correction2Root + eps
-                w[i] -= stepSize * m[i] / denominator
-              }
+              let i = r.lowerBound
+              wrapnet_adam_update(
+                w.base + i, grad.base + i, m.base + i, v.base + i, r.count, l2, shrink, b1, 1 - b1, b2, 1 - b2,
+                correction2Root, eps, stepSize)
             }
           }
         }
