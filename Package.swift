@@ -52,8 +52,9 @@ let package = Package(
     // AVX2 integer micro-kernels for the engine. Each function carries its own target("avx2") attribute (no global
     // -mavx2: library targets cannot use unsafe flags), is chosen at run time, and the file compiles on any CPU.
     .target(name: "CWrapNetKernels"),
-    // The trainer's element-wise loops (activation-code gradient, overflow statistics, im2col/col2im, batch norm),
-    // plain C that the compiler vectorizes; bit for bit the scalar loops they stand for.
+    // The trainer's element-wise loops (activation-code gradient, overflow statistics, im2col/col2im, batch norm,
+    // Adam), plain C that the compiler vectorizes, bit for bit the scalar loops they stand for; and the allocator
+    // policy of a training process.
     .target(name: "CWrapNetTraining"),
     .systemLibrary(
       name: "CBLAS",

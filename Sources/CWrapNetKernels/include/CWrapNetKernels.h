@@ -24,11 +24,6 @@
 extern "C" {
 #endif
 
-/// Keeps freed heap memory for reuse instead of returning it to the kernel (glibc: buffers up to 32 MiB come from
-/// the heap, and the heap is not trimmed below 1 GiB). A training step allocates and frees the same large tensors
-/// every batch; with glibc's defaults each is a fresh mmap whose pages fault in again (a fifth of a resnet20 step).
-/// Returns 1 when the policy was set, 0 where the C library has no such setting (then nothing changes).
-int wrapnet_keep_freed_memory(void);
 /// 1 when the CPU (and OS) support AVX2, else 0. Always 0 on non-x86_64 builds.
 int wrapnet_cpu_has_avx2(void);
 /// 1 when the CPU (and OS) support AVX-512 F, BW, VL and VNNI (the *_vnni kernels), else 0. Always 0 on non-x86_64

@@ -1,5 +1,6 @@
 // CWrapNetTraining: the trainer's element-wise and data-movement loops (activation-code gradient, overflow
-// statistics, im2col/col2im, batch-norm passes), in portable C so that the compiler vectorizes them.
+// statistics, im2col/col2im, batch-norm passes, Adam), in portable C so that the compiler vectorizes them, and the
+// allocator policy of a training process.
 //
 // Every function computes each output element with the same Float32 operations, in the same order, as the
 // straightforward loop in its comment (no fused multiply-add: the file is compiled with FP_CONTRACT OFF), and every
@@ -63,6 +64,12 @@ void wrapnet_batchnorm_input_gradient(const float *restrict dy, const float *res
 void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *restrict m, float *restrict v,
                          size_t count, float l2, float shrink, float b1, float oneMinusB1, float b2, float oneMinusB2,
                          float correction2Root, float eps, float stepSize);
+
+/// Keeps freed heap memory for reuse instead of returning it to the kernel (glibc: buffers up to 32 MiB come from
+/// the heap, and the heap is not trimmed below 1 GiB). A training step allocates and frees the same large tensors
+/// every batch; with glibc's defaults each is a fresh mmap whose pages fault in again (a fifth of a resnet20 step).
+/// Returns 1 when the policy was set, 0 where the C library has no such setting (then nothing changes).
+int wrapnet_keep_freed_memory(void);
 
 #ifdef __cplusplus
 }

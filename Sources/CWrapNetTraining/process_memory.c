@@ -1,5 +1,5 @@
-// Allocator policy for a training process: see wrapnet_keep_freed_memory in CWrapNetKernels.h.
-#include "CWrapNetKernels.h"
+// Allocator policy for a training process: see wrapnet_keep_freed_memory in CWrapNetTraining.h.
+#include "CWrapNetTraining.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>

@@ -1,4 +1,4 @@
-import CWrapNetKernels
+import CWrapNetTraining
 
 /// The process's allocator policy.
 public enum ProcessMemory {
