@@ -56,7 +56,7 @@ struct SweepCommand: ParsableCommand {
   var slopes: String = "2"
 
   @Option(help: "Overflow penalties λ for cyclic fine-tuning, comma-separated (the headline shows the first nonzero one, with k = 2 when swept).")
-  var penalties: String = "0.01"
+  var penalties: String = "0.001"
 
   @Option(parsing: .unconditional, help: "Fine-tuning epochs per cell.") var epochs: Int = 1
   @Option(name: .customLong("lr"), parsing: .unconditional, help: "Fine-tuning peak learning rate (cosine schedule).") var learningRate: Float = 3e-4

@@ -14,9 +14,9 @@ struct TrainCommand: ParsableCommand {
       Examples:
         # 32-bit-accumulator baseline, binary weights, 2-bit activations
         wrapnet train --dataset mnist --model mlp --acc-mode exact --epochs 10 --out runs/mlp-exact
-        # WrapNet: 8-bit wrap-around accumulators + cyclic activation + overflow penalty, fine-tuned
-        wrapnet train --dataset mnist --model mlp --acc-bits 8 --acc-mode cyclic --slope 2 --penalty 0.01 \\
-            --init runs/mlp-exact/model.safetensors --epochs 3 --out runs/mlp-cyclic8
+        # WrapNet: range calibration, then 8-bit wrap-around accumulators + cyclic activation + overflow penalty
+        wrapnet train --dataset mnist --model mlp --acc-bits 8 --acc-mode cyclic --slope 2 --penalty 0.001 \\
+            --init runs/mlp-exact/model.safetensors --epochs 1 --lr 1e-3 --out runs/mlp-cyclic8
         # continue a run that was killed
         wrapnet train --resume --out runs/mlp-cyclic8
       """)

@@ -17,8 +17,8 @@ struct WrapNetCommand: ParsableCommand {
         wrapnet data fetch mnist       # download and verify MNIST into ~/.cache/wrapnet (or $WRAPNET_DATA)
         wrapnet data info --dataset mnist
         wrapnet train --model mlp --acc-mode exact --epochs 10 --out runs/mlp-exact      # 32-bit baseline
-        wrapnet train --model mlp --acc-bits 8 --acc-mode cyclic --penalty 0.01 \\
-            --init runs/mlp-exact/model.safetensors --epochs 3 --lr 3e-4 --out runs/mlp-cyclic8
+        wrapnet train --model mlp --acc-bits 8 --acc-mode cyclic --penalty 0.001 \\
+            --init runs/mlp-exact/model.safetensors --epochs 1 --lr 1e-3 --out runs/mlp-cyclic8
         wrapnet eval runs/mlp-exact/model.safetensors --acc-mode wrap --acc-bits 8      # no adaptation
         wrapnet sweep --model cnn --bits 6,7,8,10,12 --epochs 1 --out sweeps/mnist-cnn   # accuracy vs bits, plots
         wrapnet bench --model cnn                 # kernel GOPS per path and lane width, images/s, model bytes
