@@ -13,22 +13,14 @@ void wrapnet_clipped_gradient(const float *restrict dy, const float *restrict x,
 }
 
 int64_t wrapnet_overflow_statistics(const float *z, size_t count, float lo, float hi, float limit, double *excess) {
-  // The excesses are integers below 2^24 and every partial sum stays below 2^53, so the Float64 sums are exact in
-  // any order: blocks of 4096 let the compiler vectorize each block's sum.
+  // The excesses are integers below 2^24 and every partial sum stays below 2^53, so the Float64 sum is exact.
   int64_t over = 0;
   double total = 0;
-  for (size_t start = 0; start < count; start += 4096) {
-    size_t end = count - start < 4096 ? count : start + 4096;
-    int32_t blockOver = 0;
-    double blockExcess = 0;
-    for (size_t i = start; i < end; i++) {
-      float v = z[i];
-      blockOver += (v < lo || v > hi) ? 1 : 0;
-      float e = __builtin_fabsf(v) - limit;
-      blockExcess += e > 0 ? (double)e : 0.0;
-    }
-    over += blockOver;
-    total += blockExcess;
+  for (size_t i = 0; i < count; i++) {
+    float v = z[i];
+    over += (v < lo || v > hi) ? 1 : 0;
+    float e = __builtin_fabsf(v) - limit;
+    total += e > 0 ? (double)e : 0.0;
   }
   *excess = total;
   return over;

@@ -34,13 +34,12 @@ func runElementBlocks(_ count: Int, blockSize: Int = elementBlockSize, _ body: @
   }
 }
 
-/// Runs `body(channel)` for every channel in 0..<count of an [N, C, spatial] tensor: one channel per block when a
-/// channel has at least 16 values per image (a feature map), else blocks of 64 neighbouring channels, so that two
-/// workers do not write the same cache lines of an [N, C] tensor. Each channel is handled whole by one block.
-func runChannelBlocks(_ count: Int, spatial: Int, _ body: @Sendable (Int) -> Void) {
-  runElementBlocks(count, blockSize: spatial >= 16 ? 1 : 64) { range in
-    for channel in range { body(channel) }
-  }
+/// Runs `body(channels)` over consecutive groups of whole channels of an [N, C, spatial] tensor that cover
+/// 0..<count: groups of 4 channels when a channel has at least 16 values per image (a feature map; four channels
+/// give a loop four independent sums), else of 64 neighbouring channels, so that two workers do not write the same
+/// cache lines of an [N, C] tensor. The groups depend only on `count` and `spatial`.
+func runChannelGroups(_ count: Int, spatial: Int, _ body: @Sendable (Range<Int>) -> Void) {
+  runElementBlocks(count, blockSize: spatial >= 16 ? 4 : 64, body)
 }
 
 /// `count` elements left unset, for a buffer that is written in full before it is read (a layer output, an im2col

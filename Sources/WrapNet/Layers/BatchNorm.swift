@@ -86,13 +86,15 @@ public struct BatchNorm: Layer {
       input.data.withUnsafeBufferPointer { xp in
         output.withUnsafeMutableBufferPointer { yp in
           let (x, y) = (SharedBuffer(xp), SharedBuffer(yp))
-          runChannelBlocks(c, spatial: spatial) { ch in
-            let s = (variances[ch] + eps).squareRoot()
-            let (mu, g, b) = (means[ch], gammas[ch], betas[ch])
-            for i in 0..<n {
-              let base = (i * c + ch) * spatial
-              for p in 0..<spatial {
-                y[base + p] = BatchNormEvaluation.normalize(x[base + p], mean: mu, std: s, gamma: g, beta: b)
+          runChannelGroups(c, spatial: spatial) { channels in
+            for ch in channels {
+              let s = (variances[ch] + eps).squareRoot()
+              let (mu, g, b) = (means[ch], gammas[ch], betas[ch])
+              for i in 0..<n {
+                let base = (i * c + ch) * spatial
+                for p in 0..<spatial {
+                  y[base + p] = BatchNormEvaluation.normalize(x[base + p], mean: mu, std: s, gamma: g, beta: b)
+                }
               }
             }
           }
@@ -113,9 +115,8 @@ public struct BatchNorm: Layer {
           runningVar.data.withUnsafeMutableBufferPointer { rvp in
             let (x, y, xhat, rstds) = (SharedBuffer(xp), SharedBuffer(yp), SharedBuffer(xhatp), SharedBuffer(rstdp))
             let (runMean, runVar) = (SharedBuffer(rmp), SharedBuffer(rvp))
-            // Blocks of whole channels fixed by the shape: each channel's sums run in the same order whatever the
-            // thread count (four channels at a time hide the Float64 add latency).
-            runElementBlocks(c, blockSize: spatial >= 16 ? 4 : 64) { channels in
+            // Each channel's sums run in the same order whatever the thread count.
+            runChannelGroups(c, spatial: spatial) { channels in
               let (first, count) = (channels.lowerBound, channels.count)
               let group = x.base + first * spatial
               // Two passes in Float64: mean, then biased variance (stable for large means).
@@ -175,9 +176,8 @@ public struct BatchNorm: Layer {
         gradBeta.data.withUnsafeMutableBufferPointer { dbp in
           let (dy, xhat, dx) = (SharedBuffer(dyp), SharedBuffer(xhatp), SharedBuffer(dxp))
           let (dGamma, dBeta) = (SharedBuffer(dgp), SharedBuffer(dbp))
-          // Blocks of whole channels fixed by the shape: each channel's sums run in the same order whatever the
-          // thread count.
-          runElementBlocks(c, blockSize: spatial >= 16 ? 4 : 64) { channels in
+          // Each channel's sums run in the same order whatever the thread count.
+          runChannelGroups(c, spatial: spatial) { channels in
             let (first, count) = (channels.lowerBound, channels.count)
             var sumsDy = [Double](repeating: 0, count: count)
             var sumsDyXhat = [Double](repeating: 0, count: count)

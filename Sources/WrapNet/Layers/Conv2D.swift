@@ -310,7 +310,7 @@ public struct Conv2D: Layer {
     let wo = outputSize(inputSize: width, kernelSize: kernelWidth, stride: stride, padding: padding)
     precondition(rowStride >= ho * wo, "Conv2D.im2col: rowStride \(rowStride) < Ho·Wo = \(ho * wo)")
     if S.self == Float.self {
-      // The same copies in C, where short rows are copied inline (the type check folds away once specialized).
+      // The same copies as the loop below, in C (the type check folds away once specialized).
       wrapnet_im2col(
         image, channels, height, width, kernelHeight, kernelWidth, stride, padding, ho, wo,
         UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), rowStride)
