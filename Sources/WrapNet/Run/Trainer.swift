@@ -39,6 +39,8 @@ public struct Trainer {
   public private(set) var step = 0
   /// Epochs completed so far.
   public private(set) var epochsDone = 0
+  /// Each WrapLayer's full overflow-penalty weight λ_l (after `options.penaltyScaling`), by layer name.
+  public let layerPenalties: [String: Float]
 
   /// A trainer over `train` (already limited by `options.limitTrain` if wanted). Validates the options and
   /// refuses a training set of fewer than 2 images (batch norm needs two images per batch).
@@ -55,6 +57,7 @@ public struct Trainer {
     }
     self.model = model
     self.options = options
+    self.layerPenalties = Self.layerPenalties(of: &self.model, scaling: options.penaltyScaling)
     let cifarLike = train.channels == 3
     self.pipeline = DataPipeline(
       images: train.images, labels: train.labels, count: train.count, channels: train.channels,
@@ -81,6 +84,26 @@ public struct Trainer {
   /// Total optimizer steps of the whole run.
   public var totalSteps: Int { options.epochs * pipeline.batchesPerEpoch }
 
+  /// λ_l per layer: the layer's own λ (the model's λ, 0 in wide layers), times F̄ / F_l under "fan-in", where F̄ is
+  /// the mean fan-in of the low-bit layers.
+  static func layerPenalties(of model: inout WrapModel, scaling: String?) -> [String: Float] {
+    var layers: [(name: String, weight: Float, fanIn: Int)] = []
+    model.network.visitWrapLayers { layers.append(($0.name, $0.penaltyWeight, $0.geometry.fanIn)) }
+    let lowBit = layers.filter { model.isLowBitLayer($0.name) }
+    let meanFanIn = lowBit.isEmpty ? 1 : Double(lowBit.reduce(0) { $0 + $1.fanIn }) / Double(lowBit.count)
+    var out: [String: Float] = [:]
+    for l in layers {
+      out[l.name] = scaling == "fan-in" ? Float(Double(l.weight) * meanFanIn / Double(l.fanIn)) : l.weight
+    }
+    return out
+  }
+
+  /// Share of λ in force at optimizer step `step` (0-based): min(1, (step + 1) / (W · T)) under a warm-up W, else 1.
+  public func penaltyFactor(atStep step: Int) -> Float {
+    guard let w = options.penaltyWarmup else { return 1 }
+    return Float(min(1, Double(step + 1) / max(1, w * Double(totalSteps))))
+  }
+
   /// Restores the position of a resumed run (after loading model and optimizer state).
   public mutating func restore(epochsDone: Int) {
     self.epochsDone = epochsDone
@@ -90,6 +113,11 @@ public struct Trainer {
   /// One optimizer step on `batch`; returns (cross-entropy, penalty, correct predictions).
   public mutating func trainStep(_ batch: ImageBatch) -> (loss: Double, penalty: Double, correct: Int) {
     model.network.zeroGradients()
+    if options.penaltyWarmup != nil || options.penaltyScaling != nil {
+      let factor = penaltyFactor(atStep: step)
+      let penalties = layerPenalties
+      model.network.visitWrapLayers { $0.penaltyWeight = penalties[$0.name]! * factor }
+    }
     let logits = model.forward(batch.images, phase: .training)
     let ce = SoftmaxCrossEntropy(logits: logits, labels: batch.labels)
     let penalty = model.penalty()

@@ -24,6 +24,15 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
   public var limitTrain: Int? = nil
   /// Random crop (pad 4) and horizontal flip; the default for 32×32 colour data.
   public var augment: Bool = false
+  /// Overflow-penalty warm-up: λ rises linearly from λ/W·T to λ over the first W·T of the run's T steps, W in
+  /// (0, 1] (nil: λ from the first step). Optional, so files written without it decode unchanged.
+  public var penaltyWarmup: Double? = nil
+  /// How λ is spread over the low-bit layers: nil or "uniform" (λ in every layer) or "fan-in" (λ · F̄ / F_l, F_l
+  /// the layer's fan-in and F̄ the mean over the low-bit layers: the penalty then counts excess per summed product).
+  public var penaltyScaling: String? = nil
+
+  /// The values `penaltyScaling` accepts.
+  public static let penaltyScalings = ["uniform", "fan-in"]
 
   public init() {}
 
@@ -41,6 +50,8 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     case seed, threads
     case limitTrain = "limit_train"
     case augment
+    case penaltyWarmup = "penalty_warmup"
+    case penaltyScaling = "penalty_scaling"
   }
 
   /// The most epochs a run may have.
@@ -73,6 +84,12 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     }
     if let n = limitTrain, n < 2 {
       throw fail("--limit-train must be at least 2 (batch norm needs two images per batch), got \(n)")
+    }
+    if let w = penaltyWarmup, !(w > 0 && w <= 1) {
+      throw fail("--penalty-warmup must be in (0, 1] (a fraction of the run's steps), got \(w)")
+    }
+    if let s = penaltyScaling, !Self.penaltyScalings.contains(s) {
+      throw fail("--penalty-scaling must be \(Self.penaltyScalings.joined(separator: " or ")), got '\(s)'")
     }
   }
 
