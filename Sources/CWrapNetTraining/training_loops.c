@@ -37,35 +37,45 @@ static void valid_range(ptrdiff_t offset, ptrdiff_t stride, ptrdiff_t size, ptrd
   *hi = h < count ? h : count;
 }
 
+// One body for both column types: the copies (and Float → Float64 conversions) are exact, so the two agree.
+#define WRAPNET_IM2COL_BODY(T)                                                                                       \
+  const ptrdiff_t s = (ptrdiff_t)stride, p = (ptrdiff_t)padding, h = (ptrdiff_t)height, w = (ptrdiff_t)width;       \
+  const ptrdiff_t nwo = (ptrdiff_t)wo;                                                                             \
+  for (size_t c = 0; c < channels; c++) {                                                                          \
+    for (size_t u = 0; u < kh; u++) {                                                                              \
+      for (size_t v = 0; v < kw; v++) {                                                                            \
+        T *row = columns + ((c * kh + u) * kw + v) * rowStride;                                                    \
+        ptrdiff_t jLo, jHi;                                                                                        \
+        valid_range((ptrdiff_t)v - p, s, w, nwo, &jLo, &jHi);                                                      \
+        for (size_t i = 0; i < ho; i++) {                                                                          \
+          T *dst = row + i * wo;                                                                                   \
+          ptrdiff_t iy = (ptrdiff_t)i * s - p + (ptrdiff_t)u;                                                      \
+          if (iy < 0 || iy >= h || jLo >= jHi) {                                                                   \
+            for (ptrdiff_t j = 0; j < nwo; j++) dst[j] = 0;                                                        \
+            continue;                                                                                              \
+          }                                                                                                        \
+          const float *src = image + ((ptrdiff_t)c * h + iy) * w + ((ptrdiff_t)v - p);                             \
+          for (ptrdiff_t j = 0; j < jLo; j++) dst[j] = 0;                                                          \
+          if (s == 1) {                                                                                            \
+            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = (T)src[j];                                              \
+          } else {                                                                                                 \
+            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = (T)src[j * s];                                          \
+          }                                                                                                        \
+          for (ptrdiff_t j = jHi; j < nwo; j++) dst[j] = 0;                                                        \
+        }                                                                                                          \
+      }                                                                                                            \
+    }                                                                                                              \
+  }
+
 void wrapnet_im2col(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh, size_t kw,
                     size_t stride, size_t padding, size_t ho, size_t wo, float *restrict columns, size_t rowStride) {
-  const ptrdiff_t s = (ptrdiff_t)stride, p = (ptrdiff_t)padding, h = (ptrdiff_t)height, w = (ptrdiff_t)width;
-  const ptrdiff_t nwo = (ptrdiff_t)wo;
-  for (size_t c = 0; c < channels; c++) {
-    for (size_t u = 0; u < kh; u++) {
-      for (size_t v = 0; v < kw; v++) {
-        float *row = columns + ((c * kh + u) * kw + v) * rowStride;
-        ptrdiff_t jLo, jHi;
-        valid_range((ptrdiff_t)v - p, s, w, nwo, &jLo, &jHi);
-        for (size_t i = 0; i < ho; i++) {
-          float *dst = row + i * wo;
-          ptrdiff_t iy = (ptrdiff_t)i * s - p + (ptrdiff_t)u;
-          if (iy < 0 || iy >= h || jLo >= jHi) {
-            for (ptrdiff_t j = 0; j < nwo; j++) dst[j] = 0;
-            continue;
-          }
-          const float *src = image + ((ptrdiff_t)c * h + iy) * w + ((ptrdiff_t)v - p);
-          for (ptrdiff_t j = 0; j < jLo; j++) dst[j] = 0;
-          if (s == 1) {
-            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = src[j];
-          } else {
-            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = src[j * s];
-          }
-          for (ptrdiff_t j = jHi; j < nwo; j++) dst[j] = 0;
-        }
-      }
-    }
-  }
+  WRAPNET_IM2COL_BODY(float)
+}
+
+void wrapnet_im2col_f64(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh,
+                        size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, double *restrict columns,
+                        size_t rowStride) {
+  WRAPNET_IM2COL_BODY(double)
 }
 
 void wrapnet_col2im(const float *restrict columns, size_t rowStride, size_t channels, size_t height, size_t width,

@@ -45,7 +45,7 @@ import WrapNet
     }
   }
 
-  /// im2col against its definition and col2im against the scalar accumulation, for strides 1–3 and paddings 0–2.
+  /// im2col (Float and Float64 columns) against its definition and col2im against the scalar accumulation, for strides 1–3 and paddings 0–2.
   @Test(arguments: [
     (1, 5, 7, 3, 3, 1, 1), (2, 6, 5, 3, 2, 2, 0), (3, 9, 9, 3, 3, 2, 1), (1, 4, 4, 1, 1, 1, 0), (2, 7, 8, 5, 3, 3, 2),
     (3, 3, 3, 3, 3, 1, 2),
@@ -79,6 +79,9 @@ import WrapNet
     var got = [Float](repeating: -9, count: rows * rowStride)
     wrapnet_im2col(image, c, h, w, kh, kw, s, p, ho, wo, &got, rowStride)
     #expect(Self.bits(got) == Self.bits(want), "im2col \(shape)")
+    var got64 = [Double](repeating: -9, count: rows * rowStride)
+    wrapnet_im2col_f64(image, c, h, w, kh, kw, s, p, ho, wo, &got64, rowStride)
+    #expect(got64.map(\.bitPattern) == want.map { Double($0).bitPattern }, "im2col Float64 \(shape)")
     var back = [Float](repeating: 0, count: c * h * w)
     wrapnet_col2im(columns, rowStride, c, h, w, kh, kw, s, p, ho, wo, &back)
     #expect(Self.bits(back) == Self.bits(fold), "col2im \(shape)")

@@ -30,6 +30,11 @@ int64_t wrapnet_overflow_statistics(const float *z, size_t count, float lo, floa
 void wrapnet_im2col(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh, size_t kw,
                     size_t stride, size_t padding, size_t ho, size_t wo, float *restrict columns, size_t rowStride);
 
+/// wrapnet_im2col into Float64 columns (the Float64 forward of wide layers); the values are the same, converted.
+void wrapnet_im2col_f64(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh,
+                        size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, double *restrict columns,
+                        size_t rowStride);
+
 /// The adjoint of wrapnet_im2col, accumulating: image[c, i·s − p + u, j·s − p + v] += columns[row, i·wo + j] for
 /// every in-image position, rows in the order (c, u, v), then i, then j (each image element receives its terms in
 /// that order).

@@ -309,37 +309,17 @@ public struct Conv2D: Layer {
     let ho = outputSize(inputSize: height, kernelSize: kernelHeight, stride: stride, padding: padding)
     let wo = outputSize(inputSize: width, kernelSize: kernelWidth, stride: stride, padding: padding)
     precondition(rowStride >= ho * wo, "Conv2D.im2col: rowStride \(rowStride) < Ho·Wo = \(ho * wo)")
+    let out = UnsafeMutableRawPointer(columns)
     if S.self == Float.self {
-      // The same copies as the loop below, in C (the type check folds away once specialized).
       wrapnet_im2col(
         image, channels, height, width, kernelHeight, kernelWidth, stride, padding, ho, wo,
-        UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), rowStride)
-      return
-    }
-    for c in 0..<channels {
-      for u in 0..<kernelHeight {
-        for v in 0..<kernelWidth {
-          let row = columns + ((c * kernelHeight + u) * kernelWidth + v) * rowStride
-          // Output columns j whose input column j·s − p + v lies inside [0, W): a contiguous range [jLo, jHi).
-          let (jLo, jHi) = validRange(offset: v - padding, stride: stride, size: width, count: wo)
-          for i in 0..<ho {
-            let dst = row + i * wo
-            let iy = i * stride - padding + u
-            if iy < 0 || iy >= height || jLo >= jHi {
-              for j in 0..<wo { dst[j] = 0 }
-              continue
-            }
-            let src = image + (c * height + iy) * width + (v - padding)
-            for j in 0..<jLo { dst[j] = 0 }
-            if stride == 1 {
-              for j in jLo..<jHi { dst[j] = S(src[j]) }
-            } else {
-              for j in jLo..<jHi { dst[j] = S(src[j * stride]) }
-            }
-            for j in jHi..<wo { dst[j] = 0 }
-          }
-        }
-      }
+        out.assumingMemoryBound(to: Float.self), rowStride)
+    } else if S.self == Double.self {
+      wrapnet_im2col_f64(
+        image, channels, height, width, kernelHeight, kernelWidth, stride, padding, ho, wo,
+        out.assumingMemoryBound(to: Double.self), rowStride)
+    } else {
+      preconditionFailure("Conv2D.im2col: columns must be Float or Double, got \(S.self)")
     }
   }
 
@@ -413,16 +393,6 @@ public struct Conv2D: Layer {
       }
     }
     return Tensor(shape: inputShape, data: out)
-  }
-
-  /// The output indices j in [0, count) with 0 <= j·stride + offset < size, as a half-open range [lo, hi).
-  @inline(__always)
-  private static func validRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
-    // lo = ceil(-offset / stride) when offset < 0; hi = floor((size - 1 - offset) / stride) + 1.
-    let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-    let last = size - 1 - offset
-    let hi = last < 0 ? 0 : last / stride + 1
-    return (min(lo, count), min(max(hi, 0), count))
   }
 
   /// y = conv(x, W) + b. Shapes: input [N, C, H, W] → [N, O, Ho, Wo].
