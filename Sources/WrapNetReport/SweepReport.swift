@@ -115,6 +115,12 @@ public struct SweepReport {
       s += "Every fine-tuning cell first range-calibrates the 32-bit model for its accumulator (`--calibrate`: the batch "
       s += "norms feeding the low-bit layers are scaled until their sums' RMS is at most 2^(b−1)/3). "
     }
+    if let w = t.penaltyWarmup {
+      s += "λ rises linearly over the first \(SweepCell.number(Float(100 * w))) % of each cell's steps (`--penalty-warmup \(w)`). "
+    }
+    if t.penaltyScaling == "fan-in" {
+      s += "Each low-bit layer's λ is scaled by the mean fan-in over its own (`--penalty-scaling fan-in`). "
+    }
     let count = results.first { $0.count != nil }?.count
     s += "Accuracy on \(count.map { "\($0)" } ?? "the") test images. λ (overflow penalty) is used by cyclic cells only.\n\n"
     s += "Command: `\(command)`\n\n"

@@ -129,3 +129,31 @@ struct ModelOptions: ParsableArguments {
     guard penalty >= 0, penalty.isFinite else { throw ValidationError("--penalty must be >= 0, got \(penalty)") }
   }
 }
+
+/// How the overflow penalty λ is applied over the steps and the layers of a fine-tuning run (train and sweep).
+struct PenaltyScheduleOptions: ParsableArguments {
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "Overflow-penalty warm-up: λ rises linearly to its full value over this fraction of the run's steps, in (0, 1].",
+    discussion: "Lets the cyclic activation adapt before the penalty pulls the sums in (default: full λ from the first step)."))
+  var penaltyWarmup: Double?
+
+  @Option(help: ArgumentHelp(
+    "How λ is spread over the low-bit layers: uniform or fan-in.",
+    discussion: "uniform: λ in every layer. fan-in: λ · F̄ / F_l for a layer of fan-in F_l (F̄: the low-bit layers' mean fan-in), so wide-fan-in layers, whose excess sums are larger, are not pulled harder than narrow ones. The mlp's low-bit layers share one fan-in, so there both are the same."))
+  var penaltyScaling: String = "uniform"
+
+  /// Sets the schedule fields of `options` (left unset for the defaults, so stored settings stay as they were).
+  func apply(to options: inout TrainingOptions) {
+    options.penaltyWarmup = penaltyWarmup
+    options.penaltyScaling = penaltyScaling == "uniform" ? nil : penaltyScaling
+  }
+
+  func validate() throws {
+    if let w = penaltyWarmup, !(w > 0 && w <= 1) {
+      throw ValidationError("--penalty-warmup must be in (0, 1] (a fraction of the run's steps), got \(w)")
+    }
+    guard TrainingOptions.penaltyScalings.contains(penaltyScaling) else {
+      throw ValidationError("--penalty-scaling must be \(TrainingOptions.penaltyScalings.joined(separator: " or ")), got '\(penaltyScaling)'")
+    }
+  }
+}

@@ -57,6 +57,7 @@ struct SweepCommand: ParsableCommand {
 
   @Option(help: "Overflow penalties λ for cyclic fine-tuning, comma-separated (the headline shows the first nonzero one, with k = 2 when swept).")
   var penalties: String = "0.001"
+  @OptionGroup var penaltySchedule: PenaltyScheduleOptions
 
   @Option(parsing: .unconditional, help: "Fine-tuning epochs per cell.") var epochs: Int = 1
   @Option(name: .customLong("lr"), parsing: .unconditional, help: "Fine-tuning peak learning rate (cosine schedule).") var learningRate: Float = 3e-4
@@ -162,6 +163,7 @@ struct SweepCommand: ParsableCommand {
     options.threads = 1  // not part of the results: keep the settings line independent of --threads
     options.limitTrain = limitTrain
     options.augment = augment ?? (train.channels == 3)
+    penaltySchedule.apply(to: &options)
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     let settings = SweepSettings(
       dataset: dataset, model: baseConfig, training: options, limitTest: limitTest, baseDigest: try fileDigest(basePath),

@@ -61,14 +61,7 @@ struct TrainCommand: ParsableCommand {
   var calibrate: Bool?
   @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1].")
   var calibrationTarget: Double = RangeCalibration.defaultTarget
-  @Option(parsing: .unconditional, help: ArgumentHelp(
-    "Overflow-penalty warm-up: λ rises linearly to its full value over this fraction of the run's steps, in (0, 1].",
-    discussion: "Lets the cyclic activation adapt before the penalty pulls the sums in (default: full λ from the first step)."))
-  var penaltyWarmup: Double?
-  @Option(help: ArgumentHelp(
-    "How --penalty is spread over the low-bit layers: uniform or fan-in.",
-    discussion: "uniform: λ in every layer. fan-in: λ · F̄ / F_l for a layer of fan-in F_l (F̄: the low-bit layers' mean fan-in), so wide-fan-in layers, whose excess sums are larger, are not pulled harder than narrow ones."))
-  var penaltyScaling: String = "uniform"
+  @OptionGroup var penaltySchedule: PenaltyScheduleOptions
   @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
   var resume = false
   @Option(help: "Output directory.") var out: String
@@ -92,12 +85,6 @@ struct TrainCommand: ParsableCommand {
       throw ValidationError("--limit-train must be at least 2 (batch norm needs two images per batch), got \(n)")
     }
     if let n = limitTest, n < 1 { throw ValidationError("--limit-test must be at least 1, got \(n)") }
-    if let w = penaltyWarmup, !(w > 0 && w <= 1) {
-      throw ValidationError("--penalty-warmup must be in (0, 1] (a fraction of the run's steps), got \(w)")
-    }
-    guard TrainingOptions.penaltyScalings.contains(penaltyScaling) else {
-      throw ValidationError("--penalty-scaling must be uniform or fan-in, got '\(penaltyScaling)'")
-    }
     _ = try parsedStepEpochs()
   }
 
@@ -192,8 +179,7 @@ struct TrainCommand: ParsableCommand {
       options.threads = threads
       options.limitTrain = limitTrain
       options.augment = augment ?? (train.channels == 3)
-      options.penaltyWarmup = penaltyWarmup
-      options.penaltyScaling = penaltyScaling == "uniform" ? nil : penaltyScaling
+      penaltySchedule.apply(to: &options)
     }
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     setBLASThreads(options.threads)

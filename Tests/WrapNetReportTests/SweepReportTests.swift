@@ -41,4 +41,17 @@ import WrapNetReport
     #expect(cell([1, 2, 4], [0, 0.01, 0.1]) == "finetune/b8/cyclic/k2/l0.01")
     #expect(cell([4, 1], [0]) == "finetune/b8/cyclic/k4/l0")
   }
+
+  /// A penalty schedule is stated in the report; without one the report says nothing about it.
+  @Test func penaltyScheduleIsStated() {
+    var scheduled = settings()
+    scheduled.training.penaltyWarmup = 0.5
+    scheduled.training.penaltyScaling = "fan-in"
+    let grid = SweepGrid(bits: [8], modes: [.cyclic])
+    let md = SweepReport(settings: scheduled, grid: grid, results: [], command: "").markdown()
+    #expect(md.contains("first 50 % of each cell's steps"))
+    #expect(md.contains("--penalty-scaling fan-in"))
+    let plain = SweepReport(settings: settings(), grid: grid, results: [], command: "").markdown()
+    #expect(!plain.contains("--penalty-warmup") && !plain.contains("--penalty-scaling"))
+  }
 }

@@ -194,6 +194,9 @@ private func plainSaturatingConv(
     #expect { _ = try SweepJournal(path: path, settings: settings(epochs: 2)) } throws: {
       "\($0)".contains("different settings")
     }
+    var scheduled = settings()
+    scheduled.training.penaltyWarmup = 0.5
+    #expect { _ = try SweepJournal(path: path, settings: scheduled) } throws: { "\($0)".contains("different settings") }
     var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
     lines[1] = "garbage"
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
