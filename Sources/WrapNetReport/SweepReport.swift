@@ -118,8 +118,11 @@ public struct SweepReport {
     if let w = t.penaltyWarmup {
       s += "λ rises linearly over the first \(SweepCell.number(Float(100 * w))) % of each cell's steps (`--penalty-warmup \(w)`). "
     }
-    if t.penaltyScaling == "fan-in" {
-      s += "Each low-bit layer's λ is scaled by the mean fan-in over its own (`--penalty-scaling fan-in`). "
+    switch t.penaltyScaling {
+    case "fan-in": s += "Each low-bit layer's λ is scaled by the mean fan-in over its own (`--penalty-scaling fan-in`). "
+    case "overflow":
+      s += "Each low-bit layer's λ is scaled by its overflow rate over the mean rate, at every step (`--penalty-scaling overflow`). "
+    default: break
     }
     let count = results.first { $0.count != nil }?.count
     s += "Accuracy on \(count.map { "\($0)" } ?? "the") test images. λ (overflow penalty) is used by cyclic cells only.\n\n"

@@ -138,8 +138,8 @@ struct PenaltyScheduleOptions: ParsableArguments {
   var penaltyWarmup: Double?
 
   @Option(help: ArgumentHelp(
-    "How λ is spread over the low-bit layers: uniform or fan-in.",
-    discussion: "uniform: λ in every layer. fan-in: λ · F̄ / F_l for a layer of fan-in F_l (F̄: the low-bit layers' mean fan-in), so wide-fan-in layers, whose excess sums are larger, are not pulled harder than narrow ones. The mlp's low-bit layers share one fan-in, so there both are the same."))
+    "How λ is spread over the low-bit layers: uniform, fan-in or overflow.",
+    discussion: "uniform: λ in every layer. fan-in: λ · F̄ / F_l for a layer of fan-in F_l (F̄: the low-bit layers' mean fan-in), so wide-fan-in layers, whose excess sums are larger, are not pulled harder than narrow ones (the mlp's low-bit layers share one fan-in, so there it is uniform). overflow: λ · r_l / r̄ at every step, r_l the share of the layer's outputs that overflowed so far in the epoch and r̄ the mean over the low-bit layers, so the penalty goes where the overflows are."))
   var penaltyScaling: String = "uniform"
 
   /// Sets the schedule fields of `options` (left unset for the defaults, so stored settings stay as they were).

@@ -81,6 +81,30 @@ import WrapNet
     }
   }
 
+  /// Under overflow scaling each step's λ_l is λ · r_l / r̄ from the overflow counts before that step (uniform while
+  /// nothing has overflowed), and the layers do get different weights.
+  @Test func overflowScalingFollowsTheRates() throws {
+    var t = try Self.trainer(architecture: "cnn", scaling: "overflow", steps: 4)
+    var differed = false
+    for batch in t.pipeline.epoch(0) {
+      var rates: [String: Double] = [:]
+      var probe = t.model
+      probe.network.visitWrapLayers { l in
+        if t.model.isLowBitLayer(l.name) { rates[l.name] = Double(l.overflowsSeen) / Double(max(l.outputsSeen, 1)) }
+      }
+      let mean = rates.values.reduce(0, +) / Double(rates.count)
+      _ = t.trainStep(batch)
+      var model = t.model
+      let penalties = t.layerPenalties
+      model.network.visitWrapLayers { l in
+        let share = mean > 0 ? rates[l.name].map { Float($0 / mean) } ?? 1 : 1
+        #expect(l.penaltyWeight == penalties[l.name]! * share, "\(l.name)")
+        if share != 1 { differed = true }
+      }
+    }
+    #expect(differed, "the cnn's layers must overflow at different rates for this test to mean anything")
+  }
+
   @Test(arguments: [0, -0.1, 1.5, Double.nan, Double.infinity])
   func badWarmupIsRefused(w: Double) {
     var o = TrainingOptions()

@@ -85,7 +85,7 @@ public struct Trainer {
   public var totalSteps: Int { options.epochs * pipeline.batchesPerEpoch }
 
   /// λ_l per layer: the layer's own λ (the model's λ, 0 in wide layers), times F̄ / F_l under "fan-in", where F̄ is
-  /// the mean fan-in of the low-bit layers.
+  /// the mean fan-in of the low-bit layers. ("overflow" scales these at every step, by `overflowShares()`.)
   static func layerPenalties(of model: inout WrapModel, scaling: String?) -> [String: Float] {
     var layers: [(name: String, weight: Float, fanIn: Int)] = []
     model.network.visitWrapLayers { layers.append(($0.name, $0.penaltyWeight, $0.geometry.fanIn)) }
@@ -96,6 +96,21 @@ public struct Trainer {
       out[l.name] = scaling == "fan-in" ? Float(Double(l.weight) * meanFanIn / Double(l.fanIn)) : l.weight
     }
     return out
+  }
+
+  /// Under "overflow" scaling: each low-bit layer's overflow rate so far in the epoch over the mean rate of the
+  /// low-bit layers (empty while no layer has overflowed, so λ starts uniform).
+  mutating func overflowShares() -> [String: Float] {
+    var rates: [(String, Double)] = []
+    let model = self.model
+    self.model.network.visitWrapLayers { layer in
+      if model.isLowBitLayer(layer.name) {
+        rates.append((layer.name, Double(layer.overflowsSeen) / Double(max(layer.outputsSeen, 1))))
+      }
+    }
+    let mean = rates.reduce(0) { $0 + $1.1 } / Double(max(rates.count, 1))
+    guard mean > 0 else { return [:] }
+    return Dictionary(uniqueKeysWithValues: rates.map { ($0.0, Float($0.1 / mean)) })
   }
 
   /// Share of λ in force at optimizer step `step` (0-based): min(1, (step + 1) / (W · T)) under a warm-up W, else 1.
@@ -116,7 +131,8 @@ public struct Trainer {
     if options.penaltyWarmup != nil || options.penaltyScaling != nil {
       let factor = penaltyFactor(atStep: step)
       let penalties = layerPenalties
-      model.network.visitWrapLayers { $0.penaltyWeight = penalties[$0.name]! * factor }
+      let shares = options.penaltyScaling == "overflow" ? overflowShares() : [:]
+      model.network.visitWrapLayers { $0.penaltyWeight = penalties[$0.name]! * factor * (shares[$0.name] ?? 1) }
     }
     let logits = model.forward(batch.images, phase: .training)
     let ce = SoftmaxCrossEntropy(logits: logits, labels: batch.labels)

@@ -27,12 +27,13 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
   /// Overflow-penalty warm-up: λ rises linearly from λ/W·T to λ over the first W·T of the run's T steps, W in
   /// (0, 1] (nil: λ from the first step). Optional, so files written without it decode unchanged.
   public var penaltyWarmup: Double? = nil
-  /// How λ is spread over the low-bit layers: nil or "uniform" (λ in every layer) or "fan-in" (λ · F̄ / F_l, F_l
-  /// the layer's fan-in and F̄ the mean over the low-bit layers: the penalty then counts excess per summed product).
+  /// How λ is spread over the low-bit layers: nil or "uniform" (λ in every layer), "fan-in" (λ · F̄ / F_l, F_l
+  /// the layer's fan-in and F̄ the mean over the low-bit layers: the penalty then counts excess per summed product)
+  /// or "overflow" (λ · r_l / r̄ at every step, r_l the layer's overflow rate so far in the epoch, r̄ their mean).
   public var penaltyScaling: String? = nil
 
   /// The values `penaltyScaling` accepts.
-  public static let penaltyScalings = ["uniform", "fan-in"]
+  public static let penaltyScalings = ["uniform", "fan-in", "overflow"]
 
   public init() {}
 
