@@ -241,3 +241,60 @@ void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *r
     w[i] = wi - (stepSize * mi) / denominator;
   }
 }
+
+// Saturating sums: the block's accumulators [outC, count] stay in cache while the terms arrive in order k, and each
+// term updates `count` independent positions, which the compiler vectorizes. Integer arithmetic wraps like Swift's
+// &+ and &*, so every ISA gives the same sums.
+#define WRAPNET_SATURATING_BODY                                                                                      \
+  int32_t *acc = scratch, *xi = scratch + outC * count;                                                            \
+  for (size_t i = 0; i < outC * count; i++) acc[i] = 0;                                                            \
+  for (size_t k = 0; k < fan; k++) {                                                                               \
+    const float *row = cols + k * colStride;                                                                       \
+    int any = 0;                                                                                                   \
+    for (size_t p = 0; p < count; p++) {                                                                           \
+      xi[p] = (int32_t)row[p];                                                                                     \
+      any |= xi[p];                                                                                                \
+    }                                                                                                              \
+    if (!any) continue; /* adding 0 leaves an in-range sum unchanged */                                            \
+    for (size_t o = 0; o < outC; o++) {                                                                            \
+      const uint32_t wv = (uint32_t)weights[o * fan + k];                                                          \
+      if (wv == 0) continue;                                                                                       \
+      int32_t *a = acc + o * count;                                                                                \
+      for (size_t p = 0; p < count; p++) {                                                                         \
+        int32_t v = (int32_t)((uint32_t)a[p] + (uint32_t)xi[p] * wv);                                              \
+        v = v < lo ? lo : v;                                                                                       \
+        a[p] = v > hi ? hi : v;                                                                                    \
+      }                                                                                                            \
+    }                                                                                                              \
+  }                                                                                                                \
+  for (size_t o = 0; o < outC; o++) {                                                                              \
+    for (size_t p = 0; p < count; p++) out[o * outStrideO + p * outStrideP] = (float)acc[o * count + p];           \
+  }
+
+void wrapnet_saturating_sums_portable(const float *cols, size_t colStride, size_t fan, size_t count,
+                                      const int32_t *weights, size_t outC, int32_t lo, int32_t hi, int32_t *scratch,
+                                      float *out, size_t outStrideO, size_t outStrideP) {
+  WRAPNET_SATURATING_BODY
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void saturating_sums_avx2(const float *cols, size_t colStride, size_t fan,
+                                                                  size_t count, const int32_t *weights, size_t outC,
+                                                                  int32_t lo, int32_t hi, int32_t *scratch, float *out,
+                                                                  size_t outStrideO, size_t outStrideP) {
+  WRAPNET_SATURATING_BODY
+}
+#endif
+
+void wrapnet_saturating_sums(const float *cols, size_t colStride, size_t fan, size_t count, const int32_t *weights,
+                             size_t outC, int32_t lo, int32_t hi, int32_t *scratch, float *out, size_t outStrideO,
+                             size_t outStrideP) {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2")) {
+    saturating_sums_avx2(cols, colStride, fan, count, weights, outC, lo, hi, scratch, out, outStrideO, outStrideP);
+    return;
+  }
+#endif
+  wrapnet_saturating_sums_portable(cols, colStride, fan, count, weights, outC, lo, hi, scratch, out, outStrideO,
+                                   outStrideP);
+}

@@ -172,4 +172,38 @@ import WrapNet
       #expect(Self.bits(v) == Self.bits(wantV), "count \(count)")
     }
   }
+  /// The saturating-sum kernel (dispatched and portable paths) against the sequential clamp, term by term, for
+  /// block sizes that leave vector remainders, zero rows and zero weights, strided outputs, and widths from 4 to 31
+  /// bits (31 bits: products and sums near the Int32 limits, which wrap like Swift's &+ and &*).
+  @Test(arguments: [(1, 1, 1, 4), (7, 3, 5, 6), (33, 17, 9, 8), (64, 5, 144, 8), (13, 2, 40, 31)])
+  func saturatingSums(shape: (Int, Int, Int, Int)) {
+    let (count, outC, fan, bits) = shape
+    var rng = LayerTestRNG(seed: UInt64(count * 31 + fan))
+    let colStride = count + 2
+    let big = bits == 31
+    var cols = [Float](repeating: 0, count: fan * colStride)
+    for k in 0..<fan where k % 5 != 2 {  // every fifth row is all zeros
+      for p in 0..<count { cols[k * colStride + p] = Float(Int(rng.float(1, big ? 60_000 : 15.99))) }
+    }
+    // Even channels mostly add, odd ones mostly subtract, so sums run into both limits; some weights are 0.
+    let limit: Float = big ? 30_000 : 3.99
+    let weights = (0..<(outC * fan)).map { i in Int32(i / fan % 2 == 0 ? rng.float(-1, limit) : rng.float(-limit, 1)) }
+    let lo = -(Int32(1) << (bits - 1)), hi = Int32((Int64(1) << (bits - 1)) - 1)
+    var want = [Float](repeating: 0, count: outC * count)
+    for o in 0..<outC {
+      for p in 0..<count {
+        var acc: Int32 = 0
+        for k in 0..<fan { acc = min(max(acc &+ Int32(cols[k * colStride + p]) &* weights[o * fan + k], lo), hi) }
+        want[p * outC + o] = Float(acc)
+      }
+    }
+    var scratch = [Int32](repeating: -1, count: (outC + 1) * count)
+    var got = [Float](repeating: .nan, count: outC * count)
+    wrapnet_saturating_sums(cols, colStride, fan, count, weights, outC, lo, hi, &scratch, &got, 1, outC)
+    #expect(Self.bits(got) == Self.bits(want), "dispatched \(shape)")
+    var portable = [Float](repeating: .nan, count: outC * count)
+    wrapnet_saturating_sums_portable(cols, colStride, fan, count, weights, outC, lo, hi, &scratch, &portable, 1, outC)
+    #expect(Self.bits(portable) == Self.bits(want), "portable \(shape)")
+    #expect(want.contains(Float(hi)) || want.contains(Float(lo)), "the test should saturate")
+  }
 }

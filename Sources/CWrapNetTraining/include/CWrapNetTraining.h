@@ -1,6 +1,6 @@
 // CWrapNetTraining: the trainer's element-wise and data-movement loops (activation-code gradient, overflow
-// statistics, im2col/col2im, batch-norm passes, Adam), in portable C so that the compiler vectorizes them, and the
-// allocator policy of a training process.
+// statistics, im2col/col2im, batch-norm passes, Adam, saturating sums), in portable C so that the compiler
+// vectorizes them, and the allocator policy of a training process.
 //
 // Every function computes each output element with the same Float32 operations, in the same order, as the
 // straightforward loop in its comment (no fused multiply-add: the file is compiled with FP_CONTRACT OFF), and every
@@ -75,6 +75,22 @@ void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *r
 /// every batch; with glibc's defaults each is a fresh mmap whose pages fault in again (a fifth of a resnet20 step).
 /// Returns 1 when the policy was set, 0 where the C library has no such setting (then nothing changes).
 int wrapnet_keep_freed_memory(void);
+
+/// Sequentially saturating b-bit sums of one block of `count` output positions:
+///   acc[o, p] = sat(… sat(sat(0 + x[0, p]·w[o, 0]) + x[1, p]·w[o, 1]) … + x[fan−1, p]·w[o, fan−1]),
+/// sat(v) = min(max(v, lo), hi), the terms added in the order k = 0 … fan−1 (the order of the hardware's adds).
+/// cols: row k of the input codes (exact small integers stored as Float) at cols + k·colStride, `count` positions
+/// each; weights [outC, fan] integer codes; scratch: (outC + 1)·count Int32; writes
+/// out[o·outStrideO + p·outStrideP] = acc[o, p]. Integer products and sums wrap like Swift's &* and &+.
+/// Dispatches to AVX2 where the CPU has it; the results are the same on every path.
+void wrapnet_saturating_sums(const float *cols, size_t colStride, size_t fan, size_t count, const int32_t *weights,
+                             size_t outC, int32_t lo, int32_t hi, int32_t *scratch, float *out, size_t outStrideO,
+                             size_t outStrideP);
+
+/// wrapnet_saturating_sums without the AVX2 path (for checking one path against the other).
+void wrapnet_saturating_sums_portable(const float *cols, size_t colStride, size_t fan, size_t count,
+                                      const int32_t *weights, size_t outC, int32_t lo, int32_t hi, int32_t *scratch,
+                                      float *out, size_t outStrideO, size_t outStrideP);
 
 #ifdef __cplusplus
 }

@@ -363,76 +363,67 @@ public struct WrapLayer: Layer {
   /// input: codes [N, in] or [N, C, H, W]; codes: weight codes in `geometry.weightShape`;
   /// returns the saturated sums [N, out] or [N, O, Ho, Wo].
   ///
-  /// Terms whose input code is 0 are skipped: the running sum is already inside the range, so clamp(s + 0) = s.
-  /// The loop runs over output channels innermost (weights transposed to [fanIn, O]) so it vectorizes; each
-  /// output still sees its own terms in the documented order. Images are spread over `blasThreads()` threads.
+  /// The C kernel (`wrapnet_saturating_sums`) adds the terms of blocks of `saturationBlock` outputs of one channel side
+  /// by side (output positions of an image, or images of a linear layer), each output still in the documented order;
+  /// zero terms are skipped, since clamp(s + 0) = s for an in-range s. Blocks are spread over `blasThreads()` threads.
   public func saturatingSums(_ input: Tensor, codes: [Float]) -> Tensor {
     let lo = Int32(accumulator.minValue)
     let hi = Int32(accumulator.maxValue)
     let n = input.shape[0]
     let outC = geometry.outChannels
     let fan = geometry.fanIn
-    // wT[k * outC + o] = codes[o * fan + k]
-    var wT = [Int32](repeating: 0, count: fan * outC)
-    for o in 0..<outC { for k in 0..<fan { wT[k * outC + o] = Int32(codes[o * fan + k]) } }
-    let x = input.data.map { Int32($0) }
-    let outShape: [Int]
-    let inC: Int, h: Int, wd: Int, kk: Int, stride: Int, pad: Int, ho: Int, wo: Int
+    let weights = codes.map { Int32($0) }  // [O, fan]
+    let block = Self.saturationBlock
     switch geometry {
     case .linear(let inF, let outF):
-      outShape = [n, outF]
-      (inC, h, wd, kk, stride, pad, ho, wo) = (inF, 1, 1, 1, 1, 0, 1, 1)
+      // x [N, in] -> out [N, out]; a block of images is transposed to rows of inputs [in, images].
+      var out = unfilledArray(count: n * outF, of: Float.self)
+      input.data.withUnsafeBufferPointer { xp in
+        weights.withUnsafeBufferPointer { wp in
+          out.withUnsafeMutableBufferPointer { op in
+            let (x, w, o) = (SharedBuffer(xp), SharedBuffer(wp), SharedBuffer(op))
+            runBlocks((n + block - 1) / block) { b in
+              let first = b * block, count = min(block, n - first)
+              var cols = [Float](repeating: 0, count: inF * count)
+              var scratch = [Int32](repeating: 0, count: (outF + 1) * count)
+              for i in 0..<count { for k in 0..<inF { cols[k * count + i] = x[(first + i) * inF + k] } }
+              wrapnet_saturating_sums(
+                cols, count, inF, count, w.base, outF, lo, hi, &scratch, o.base + first * outF, 1, outF)
+            }
+          }
+        }
+      }
+      return Tensor(shape: [n, outF], data: out)
     case .conv(let c, let o, let k, let s, let p):
-      h = input.shape[2]
-      wd = input.shape[3]
-      ho = (h + 2 * p - k) / s + 1
-      wo = (wd + 2 * p - k) / s + 1
-      outShape = [n, o, ho, wo]
-      (inC, kk, stride, pad) = (c, k, s, p)
-    }
-    var out = [Float](repeating: 0, count: outShape.reduce(1, *))
-    let plane = ho * wo
-    x.withUnsafeBufferPointer { xp in
-      wT.withUnsafeBufferPointer { wp in
-        out.withUnsafeMutableBufferPointer { op in
-          let buffers = SaturateBuffers(x: xp.baseAddress!, w: wp.baseAddress!, out: op.baseAddress!)
-          runBlocks(n) { i in
-            let acc = UnsafeMutablePointer<Int32>.allocate(capacity: outC)
-            defer { acc.deallocate() }
-            let image = buffers.x + i * inC * h * wd
-            for oy in 0..<ho {
-              for ox in 0..<wo {
-                acc.initialize(repeating: 0, count: outC)
-                for c in 0..<inC {
-                  for ky in 0..<kk {
-                    let iy = oy * stride - pad + ky
-                    if iy < 0 || iy >= h { continue }
-                    for kx in 0..<kk {
-                      let ix = ox * stride - pad + kx
-                      if ix < 0 || ix >= wd { continue }
-                      let xv = image[(c * h + iy) * wd + ix]
-                      if xv == 0 { continue }
-                      let row = buffers.w + ((c * kk + ky) * kk + kx) * outC
-                      for o in 0..<outC { acc[o] = min(max(acc[o] &+ xv &* row[o], lo), hi) }
-                    }
-                  }
+      // x [N, C, H, W] -> out [N, O, Ho, Wo]: one image's im2col [fan, Ho·Wo], then blocks of positions.
+      let (h, wd) = (input.shape[2], input.shape[3])
+      let ho = Conv2D.outputSize(inputSize: h, kernelSize: k, stride: s, padding: p)
+      let wo = Conv2D.outputSize(inputSize: wd, kernelSize: k, stride: s, padding: p)
+      let plane = ho * wo
+      var out = unfilledArray(count: n * o * plane, of: Float.self)
+      input.data.withUnsafeBufferPointer { xp in
+        weights.withUnsafeBufferPointer { wp in
+          out.withUnsafeMutableBufferPointer { op in
+            let (x, w, dst) = (SharedBuffer(xp), SharedBuffer(wp), SharedBuffer(op))
+            runBlocks(n) { i in
+              var cols = unfilledArray(count: fan * plane, of: Float.self)
+              var scratch = [Int32](repeating: 0, count: (outC + 1) * block)
+              wrapnet_im2col(x.base + i * c * h * wd, c, h, wd, k, k, s, p, ho, wo, &cols, plane)
+              for first in stride(from: 0, to: plane, by: block) {
+                cols.withUnsafeBufferPointer { cp in
+                  wrapnet_saturating_sums(
+                    cp.baseAddress! + first, plane, fan, min(block, plane - first), w.base, o, lo, hi, &scratch,
+                    dst.base + i * o * plane + first, plane, 1)
                 }
-                // [N, O, Ho, Wo] (linear: [N, O])
-                let base = i * outC * plane + oy * wo + ox
-                for o in 0..<outC { buffers.out[base + o * plane] = Float(acc[o]) }
               }
             }
           }
         }
       }
+      return Tensor(shape: [n, o, ho, wo], data: out)
     }
-    return Tensor(shape: outShape, data: out)
   }
-}
 
-/// Pointers shared by the image blocks of `saturatingSums`; each block writes only its own image's outputs.
-private struct SaturateBuffers: @unchecked Sendable {
-  let x: UnsafePointer<Int32>
-  let w: UnsafePointer<Int32>
-  let out: UnsafeMutablePointer<Float>
+  /// Outputs per block of `saturatingSums`: the block's accumulators (64 per output channel) stay in cache.
+  static let saturationBlock = 64
 }
