@@ -61,6 +61,10 @@ struct TrainCommand: ParsableCommand {
   var calibrate: Bool?
   @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1].")
   var calibrationTarget: Double = RangeCalibration.defaultTarget
+  @Flag(help: ArgumentHelp(
+    "With calibration: also calibrate the layers fed by a residual sum (ResNets).",
+    discussion: "The first convolution of a residual block reads the block input, the codes of the residual stream. By default it is left alone; with this flag the batch norm that ends the previous block's body (or the stem's) is scaled for it, which reweights that body against its shortcut."))
+  var calibrateResidual = false
   @OptionGroup var penaltySchedule: PenaltyScheduleOptions
   @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
   var resume = false
@@ -188,7 +192,7 @@ struct TrainCommand: ParsableCommand {
     var calibration: Any = NSNull()
     if (calibrate ?? (initFrom != nil)) && !resume {
       let results = RangeCalibration.calibrate(
-        &model!, train: train, target: calibrationTarget, batchSize: options.batchSize)
+        &model!, train: train, target: calibrationTarget, batchSize: options.batchSize, residual: calibrateResidual)
       for r in results { stderrLine(Self.calibrationLine(r)) }
       calibration = try jsonObject(results)
       try JSONFile.write(jsonObject: calibration, to: calibrationPath)

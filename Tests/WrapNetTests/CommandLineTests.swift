@@ -49,7 +49,7 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--calibration-target", "0", "--out", "/tmp/x"], "--calibration-target"),
     (["train", "--penalty-warmup", "0", "--out", "/tmp/x"], "--penalty-warmup"),
     (["train", "--penalty-warmup", "2", "--out", "/tmp/x"], "--penalty-warmup"),
-    (["train", "--penalty-scaling", "overflow", "--out", "/tmp/x"], "--penalty-scaling"),
+    (["train", "--penalty-scaling", "per-layer", "--out", "/tmp/x"], "--penalty-scaling"),
     (["sweep", "--penalty-warmup", "-1", "--out", "/tmp/x"], "--penalty-warmup"),
     (["sweep", "--calibration-target", "1.5", "--out", "/tmp/x"], "--calibration-target"),
     (["eval", "/nonexistent/model.safetensors"], "no such file"),

@@ -150,4 +150,29 @@ import WrapNetEngine
     #expect(r[0].name == "stage1.block1.conv1" && r[0].batchNorm == nil && r[0].factor == 1)
     #expect(r[1].name == "stage1.block1.conv2" && r[1].batchNorm == "stage1.block1/bn1")
   }
+  /// With `residual`, each block's first convolution is given the batch norm that ends the layer before the block
+  /// (the stem's for the first block, the previous body's last one after that), and calibration shrinks its sums.
+  @Test func residualCalibrationScalesTheBatchNormBeforeEachBlock() throws {
+    var rng = SeededGenerator(seed: 4)
+    let grey = ImageDataset(
+      images: (0..<(8 * 28 * 28)).map { _ in UInt8(rng.int(below: 256)) }, labels: [UInt8](repeating: 1, count: 8),
+      channels: 1, height: 28, width: 28, classCount: 10)
+    let config = ModelConfig(architecture: "resnet20", activationBits: 3, accumulatorBits: 6)
+    var plain = try WrapModel(config: config, seed: 1)
+    var scaled = plain
+    let a = RangeCalibration.calibrate(&plain, train: grey, batchSize: 4, calibrationImages: 8, reestimationBatches: 1)
+    let b = RangeCalibration.calibrate(
+      &scaled, train: grey, batchSize: 4, calibrationImages: 8, reestimationBatches: 1, residual: true)
+    let feeds = Dictionary(uniqueKeysWithValues: b.map { ($0.name, $0.batchNorm) })
+    #expect(feeds["stage1.block1.conv1"] == "bn0")
+    #expect(feeds["stage1.block2.conv1"] == "stage1.block1/bn2")
+    #expect(feeds["stage2.block1.conv1"] == "stage1.block3/bn2")
+    #expect(feeds["stage1.block2.conv2"] == "stage1.block2/bn1")
+    let residualFed = b.filter { $0.name.hasSuffix(".conv1") && $0.name != "stage1.block1.conv1" }
+    #expect(a.filter { $0.name.hasSuffix(".conv1") }.allSatisfy { $0.factor == 1 && $0.batchNorm == nil })
+    #expect(residualFed.contains { $0.factor < 1 }, "a 6-bit resnet20 must need scaling before some block")
+    for r in residualFed where r.factor < 1 {
+      #expect(r.rmsAfter < r.rmsBefore, "\(r.name): \(r.rmsBefore) → \(r.rmsAfter)")
+    }
+  }
 }

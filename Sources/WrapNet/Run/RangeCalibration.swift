@@ -19,7 +19,8 @@ import Foundation
 /// rounded and clipped, so the RMS is not exactly proportional to the factor. Scaling γ and β by r scales the batch
 /// norm's output by r: the activation codes shrink (more zeros, fewer large codes), and the layer's sums with them.
 /// Layers whose inputs come from a residual sum (the first convolution of a ResNet block) are reported and left
-/// alone: scaling them would reweight the shortcut.
+/// alone, since scaling them would reweight the shortcut, unless `residual` asks for exactly that (see
+/// `feedingBatchNorms`).
 ///
 /// When any batch norm was scaled, every batch norm's running statistics are then re-estimated over the first
 /// batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
@@ -59,7 +60,7 @@ public enum RangeCalibration {
   /// model) or a training set of fewer than 2 images leaves the model unchanged and returns no results.
   public static func calibrate(
     _ model: inout WrapModel, train: ImageDataset, target: Double = defaultTarget, batchSize: Int = 128,
-    calibrationImages: Int = 512, reestimationBatches: Int = 40
+    calibrationImages: Int = 512, reestimationBatches: Int = 40, residual: Bool = false
   ) -> [LayerResult] {
     precondition(target > 0 && target <= 1, "RangeCalibration: target \(target) must be in (0, 1]")
     let targets = lowBitTargets(model, fraction: target)
@@ -72,7 +73,7 @@ public enum RangeCalibration {
     let original = model
 
     // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`).
-    let feeds = feedingBatchNorms(model.network, prefix: "")
+    let feeds = feedingBatchNorms(model.network, prefix: "", residual: residual)
     var factor: [String: Double] = [:]
     var rms = sumRMS(&model, images: calibration.images, layers: lowBit)
     let before = rms
@@ -122,11 +123,20 @@ public enum RangeCalibration {
   /// For every WrapLayer of `chain` (and of the residual blocks' bodies), the path of the batch norm that feeds
   /// it through activation codes and shape-only layers within the same chain, keyed by the WrapLayer's name.
   /// Paths are layer names joined by "/" (e.g. "bn2", "stage1.block1/bn1").
-  static func feedingBatchNorms(_ chain: Sequential, prefix: String) -> [String: String] {
+  ///
+  /// With `residual`, the first convolution of a residual block (fed by the block input) is given the batch norm
+  /// that ends the layer before the block: the last one of the previous block's body (scaling it reweights that
+  /// block's body against its shortcut) or the stem's.
+  static func feedingBatchNorms(_ chain: Sequential, prefix: String, residual: Bool = false) -> [String: String] {
     var out: [String: String] = [:]
     for (i, entry) in chain.layers.enumerated() {
       if let block = entry.layer as? ResidualBlock {
-        out.merge(feedingBatchNorms(block.body, prefix: prefix + entry.name + "/")) { a, _ in a }
+        out.merge(feedingBatchNorms(block.body, prefix: prefix + entry.name + "/", residual: residual)) { a, _ in a }
+        if residual, let first = block.body.layers.first(where: { $0.layer is WrapLayer })?.layer as? WrapLayer,
+          out[first.name] == nil, let feed = batchNormBefore(chain, index: i, prefix: prefix)
+        {
+          out[first.name] = feed
+        }
         continue
       }
       guard let wrap = entry.layer as? WrapLayer else { continue }
@@ -142,6 +152,25 @@ public enum RangeCalibration {
       }
     }
     return out
+  }
+
+  /// The path of the batch norm whose output reaches layer `index` of `chain` through activation codes and
+  /// shape-only layers, or ends the residual block just before it; nil when there is none.
+  static func batchNormBefore(_ chain: Sequential, index: Int, prefix: String) -> String? {
+    var j = index - 1
+    while j >= 0 {
+      let previous = chain.layers[j]
+      if previous.layer is BatchNorm { return prefix + previous.name }
+      if let block = previous.layer as? ResidualBlock {
+        guard let bn = block.body.layers.last(where: { $0.layer is BatchNorm }) else { return nil }
+        return prefix + previous.name + "/" + bn.name
+      }
+      guard previous.layer is ActivationCodes || previous.layer is MaxPool2D || previous.layer is Flatten else {
+        return nil
+      }
+      j -= 1
+    }
+    return nil
   }
 
   /// Multiplies γ and β of the batch norm at `path` by `factor`.
