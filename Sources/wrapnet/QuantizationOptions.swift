@@ -148,12 +148,10 @@ struct PenaltyScheduleOptions: ParsableArguments {
     options.penaltyScaling = penaltyScaling == "uniform" ? nil : penaltyScaling
   }
 
+  /// The flags are checked by `TrainingOptions.validate()` (one rule for flags and stored settings), before any work.
   func validate() throws {
-    if let w = penaltyWarmup, !(w > 0 && w <= 1) {
-      throw ValidationError("--penalty-warmup must be in (0, 1] (a fraction of the run's steps), got \(w)")
-    }
-    guard TrainingOptions.penaltyScalings.contains(penaltyScaling) else {
-      throw ValidationError("--penalty-scaling must be \(TrainingOptions.penaltyScalings.joined(separator: " or ")), got '\(penaltyScaling)'")
-    }
+    var options = TrainingOptions()
+    apply(to: &options)
+    do { try options.validate() } catch { throw ValidationError("\(error)") }
   }
 }

@@ -370,7 +370,6 @@ public struct WrapLayer: Layer {
     let lo = Int32(accumulator.minValue)
     let hi = Int32(accumulator.maxValue)
     let n = input.shape[0]
-    let outC = geometry.outChannels
     let fan = geometry.fanIn
     let weights = codes.map { Int32($0) }  // [O, fan]
     let block = Self.saturationBlock
@@ -407,7 +406,7 @@ public struct WrapLayer: Layer {
             let (x, w, dst) = (SharedBuffer(xp), SharedBuffer(wp), SharedBuffer(op))
             runBlocks(n) { i in
               var cols = unfilledArray(count: fan * plane, of: Float.self)
-              var scratch = [Int32](repeating: 0, count: (outC + 1) * block)
+              var scratch = [Int32](repeating: 0, count: (o + 1) * block)
               wrapnet_im2col(x.base + i * c * h * wd, c, h, wd, k, k, s, p, ho, wo, &cols, plane)
               for first in stride(from: 0, to: plane, by: block) {
                 cols.withUnsafeBufferPointer { cp in

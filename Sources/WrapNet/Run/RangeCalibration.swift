@@ -133,35 +133,30 @@ public enum RangeCalibration {
       if let block = entry.layer as? ResidualBlock {
         out.merge(feedingBatchNorms(block.body, prefix: prefix + entry.name + "/", residual: residual)) { a, _ in a }
         if residual, let first = block.body.layers.first(where: { $0.layer is WrapLayer })?.layer as? WrapLayer,
-          out[first.name] == nil, let feed = batchNormBefore(chain, index: i, prefix: prefix)
+          out[first.name] == nil,
+          let feed = batchNormBefore(chain, index: i, prefix: prefix, throughResidualBlock: true)
         {
           out[first.name] = feed
         }
         continue
       }
       guard let wrap = entry.layer as? WrapLayer else { continue }
-      var j = i - 1
-      while j >= 0 {
-        let previous = chain.layers[j].layer
-        if previous is BatchNorm {
-          out[wrap.name] = prefix + chain.layers[j].name
-          break
-        }
-        guard previous is ActivationCodes || previous is MaxPool2D || previous is Flatten else { break }
-        j -= 1
+      if let feed = batchNormBefore(chain, index: i, prefix: prefix, throughResidualBlock: false) {
+        out[wrap.name] = feed
       }
     }
     return out
   }
 
   /// The path of the batch norm whose output reaches layer `index` of `chain` through activation codes and
-  /// shape-only layers, or ends the residual block just before it; nil when there is none.
-  static func batchNormBefore(_ chain: Sequential, index: Int, prefix: String) -> String? {
+  /// shape-only layers, or (with `throughResidualBlock`) that ends the body of a residual block found on the way;
+  /// nil when there is none.
+  static func batchNormBefore(_ chain: Sequential, index: Int, prefix: String, throughResidualBlock: Bool) -> String? {
     var j = index - 1
     while j >= 0 {
       let previous = chain.layers[j]
       if previous.layer is BatchNorm { return prefix + previous.name }
-      if let block = previous.layer as? ResidualBlock {
+      if throughResidualBlock, let block = previous.layer as? ResidualBlock {
         guard let bn = block.body.layers.last(where: { $0.layer is BatchNorm }) else { return nil }
         return prefix + previous.name + "/" + bn.name
       }
