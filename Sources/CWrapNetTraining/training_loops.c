@@ -38,43 +38,92 @@ static void valid_range(ptrdiff_t offset, ptrdiff_t stride, ptrdiff_t size, ptrd
 }
 
 // One body for both column types: the copies (and Float → Float64 conversions) are exact, so the two agree.
+// Writes the output positions q = first ..< first + count (q = i·wo + j) to column q − first; each output row i
+// in that range is cut to its [j0, j1) and split into the zeros left of the image, the copied run, the zeros right.
 #define WRAPNET_IM2COL_BODY(T)                                                                                       \
   const ptrdiff_t s = (ptrdiff_t)stride, p = (ptrdiff_t)padding, h = (ptrdiff_t)height, w = (ptrdiff_t)width;       \
-  const ptrdiff_t nwo = (ptrdiff_t)wo;                                                                             \
+  const ptrdiff_t nwo = (ptrdiff_t)wo, q0 = (ptrdiff_t)first, q1 = (ptrdiff_t)(first + count);                      \
+  if (count == 0) return;                                                                                          \
+  const ptrdiff_t iFirst = q0 / nwo, iLast = (q1 - 1) / nwo;                                                       \
   for (size_t c = 0; c < channels; c++) {                                                                          \
     for (size_t u = 0; u < kh; u++) {                                                                              \
       for (size_t v = 0; v < kw; v++) {                                                                            \
         T *row = columns + ((c * kh + u) * kw + v) * rowStride;                                                    \
         ptrdiff_t jLo, jHi;                                                                                        \
         valid_range((ptrdiff_t)v - p, s, w, nwo, &jLo, &jHi);                                                      \
-        for (size_t i = 0; i < ho; i++) {                                                                          \
-          T *dst = row + i * wo;                                                                                   \
-          ptrdiff_t iy = (ptrdiff_t)i * s - p + (ptrdiff_t)u;                                                      \
-          if (iy < 0 || iy >= h || jLo >= jHi) {                                                                   \
-            for (ptrdiff_t j = 0; j < nwo; j++) dst[j] = 0;                                                        \
+        if (s == 1 && nwo == w && p < w && p < h) {                                                                \
+          /* Same-size stride-1 output: position q reads plane element q + (u − p)·w + (v − p), so the in-image \
+             rows are one contiguous copy; then the columns outside [jLo, jHi) are zeroed row by row. */            \
+          const ptrdiff_t off = ((ptrdiff_t)u - p) * w + ((ptrdiff_t)v - p);                                       \
+          const float *plane = image + (ptrdiff_t)c * h * w;                                                       \
+          ptrdiff_t iLo = p - (ptrdiff_t)u, iHi = h + p - (ptrdiff_t)u;                                            \
+          iLo = iLo < 0 ? 0 : iLo;                                                                                 \
+          iHi = iHi > (ptrdiff_t)ho ? (ptrdiff_t)ho : iHi;                                                         \
+          ptrdiff_t a = iLo * nwo, b = iHi * nwo;                                                                  \
+          a = a < q0 ? q0 : a;                                                                                     \
+          b = b > q1 ? q1 : b;                                                                                     \
+          if (a >= b || jLo >= jHi) {                                                                              \
+            for (ptrdiff_t q = q0; q < q1; q++) row[q - q0] = 0;                                                   \
             continue;                                                                                              \
           }                                                                                                        \
-          const float *src = image + ((ptrdiff_t)c * h + iy) * w + ((ptrdiff_t)v - p);                             \
-          for (ptrdiff_t j = 0; j < jLo; j++) dst[j] = 0;                                                          \
-          if (s == 1) {                                                                                            \
-            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = (T)src[j];                                              \
-          } else {                                                                                                 \
-            for (ptrdiff_t j = jLo; j < jHi; j++) dst[j] = (T)src[j * s];                                          \
+          for (ptrdiff_t q = q0; q < a; q++) row[q - q0] = 0;                                                      \
+          /* The first and last in-image rows may start or end outside [jLo, jHi): those reads could leave the \
+             plane, and the columns are zeroed below anyway. */                                                    \
+          ptrdiff_t ca = a, cb = b;                                                                                \
+          if (ca % nwo < jLo) ca += jLo - ca % nwo;                                                                \
+          if ((cb - 1) % nwo >= jHi) cb -= (cb - 1) % nwo - jHi + 1;                                               \
+          ca = ca > b ? b : ca;                                                                                    \
+          cb = cb < ca ? ca : cb;                                                                                  \
+          for (ptrdiff_t q = a; q < ca; q++) row[q - q0] = 0;                                                      \
+          for (ptrdiff_t q = ca; q < cb; q++) row[q - q0] = (T)plane[q + off];                                     \
+          for (ptrdiff_t q = cb; q < b; q++) row[q - q0] = 0;                                                      \
+          for (ptrdiff_t i = a / nwo; i <= (b - 1) / nwo; i++) {                                                   \
+            for (ptrdiff_t j = 0; j < jLo; j++)                                                                    \
+              if (i * nwo + j >= a && i * nwo + j < b) row[i * nwo + j - q0] = 0;                                  \
+            for (ptrdiff_t j = jHi; j < nwo; j++)                                                                  \
+              if (i * nwo + j >= a && i * nwo + j < b) row[i * nwo + j - q0] = 0;                                  \
           }                                                                                                        \
-          for (ptrdiff_t j = jHi; j < nwo; j++) dst[j] = 0;                                                        \
+          for (ptrdiff_t q = b; q < q1; q++) row[q - q0] = 0;                                                      \
+          continue;                                                                                                \
+        }                                                                                                          \
+        for (ptrdiff_t i = iFirst; i <= iLast; i++) {                                                              \
+          const ptrdiff_t j0 = i == iFirst ? q0 - i * nwo : 0, j1 = i == iLast ? q1 - i * nwo : nwo;               \
+          const ptrdiff_t d = i * nwo - q0; /* row[d + j], j >= j0, is column i·wo + j − first */                 \
+          ptrdiff_t iy = i * s - p + (ptrdiff_t)u;                                                                 \
+          if (iy < 0 || iy >= h || jLo >= jHi) {                                                                   \
+            for (ptrdiff_t j = j0; j < j1; j++) row[d + j] = 0;                                                     \
+            continue;                                                                                              \
+          }                                                                                                        \
+          const ptrdiff_t a = jLo > j0 ? jLo : j0, b = jHi < j1 ? jHi : j1;                                        \
+          const float *src = image + ((ptrdiff_t)c * h + iy) * w + ((ptrdiff_t)v - p);                             \
+          for (ptrdiff_t j = j0; j < (a < j1 ? a : j1); j++) row[d + j] = 0;                                        \
+          if (s == 1) {                                                                                            \
+            for (ptrdiff_t j = a; j < b; j++) row[d + j] = (T)src[j];                                               \
+          } else {                                                                                                 \
+            for (ptrdiff_t j = a; j < b; j++) row[d + j] = (T)src[j * s];                                           \
+          }                                                                                                        \
+          for (ptrdiff_t j = (b > j0 ? b : j0); j < j1; j++) row[d + j] = 0;                                        \
         }                                                                                                          \
       }                                                                                                            \
     }                                                                                                              \
   }
 
+void wrapnet_im2col_positions(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh,
+                              size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, size_t first,
+                              size_t count, float *restrict columns, size_t rowStride) {
+  WRAPNET_IM2COL_BODY(float)
+}
+
 void wrapnet_im2col(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh, size_t kw,
                     size_t stride, size_t padding, size_t ho, size_t wo, float *restrict columns, size_t rowStride) {
-  WRAPNET_IM2COL_BODY(float)
+  wrapnet_im2col_positions(image, channels, height, width, kh, kw, stride, padding, ho, wo, 0, ho * wo, columns,
+                           rowStride);
 }
 
 void wrapnet_im2col_f64(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh,
                         size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, double *restrict columns,
                         size_t rowStride) {
+  const size_t first = 0, count = ho * wo;
   WRAPNET_IM2COL_BODY(double)
 }
 

@@ -107,12 +107,51 @@ func runBlocks(_ count: Int, _ body: @Sendable (Int) -> Void) {
   }
 }
 
-/// C ← α·op(A)·op(B) + β·C on packed row-major operands, cut into blocks by shape only:
+/// How `partitionedGEMM` cuts a product, by its shape (m, n, k) only:
 /// - n ≥ 2·512: blocks of 512 columns of C;
 /// - else m ≥ 2·64: blocks of 64 rows of C;
 /// - else k ≥ 2·2048: blocks of 2048 along the reduction, each into its own partial [m, n], then
 ///   C = β·C + partial₀ + partial₁ + … in that order;
 /// - small products (< 2²⁰ multiply-adds) and anything else: one call.
+/// Callers that compute the blocks of a product themselves (the convolution backward, to keep each block's operands
+/// in cache) follow the same plan, so their sums are the same bit for bit.
+enum GEMMPartition: Equatable {
+  /// Blocks of this many columns of C, one call each.
+  case columnBlocks(Int)
+  /// Blocks of this many rows of C, one call each.
+  case rowBlocks(Int)
+  /// Blocks of this many reduction indices, each into its own partial, summed by `addPartials`.
+  case depthBlocks(Int)
+  /// One call.
+  case single
+
+  init(m: Int, n: Int, k: Int) {
+    let work = m * n * k
+    if work >= gemmMinimumSplitWork && n >= 2 * gemmBlockColumns {
+      self = .columnBlocks(gemmBlockColumns)
+    } else if work >= gemmMinimumSplitWork && m >= 2 * gemmBlockRows {
+      self = .rowBlocks(gemmBlockRows)
+    } else if work >= gemmMinimumSplitWork && k >= 2 * gemmBlockDepth {
+      self = .depthBlocks(gemmBlockDepth)
+    } else {
+      self = .single
+    }
+  }
+}
+
+/// The fixed-order reduction of `.depthBlocks`: c[e] = β·c[e] + partials[0][e] + partials[1][e] + … (c's previous
+/// contents ignored when β = 0). `partials` holds `blocks` arrays of `count` elements back to back.
+func addPartials<S: BLASScalar>(
+  _ partials: UnsafePointer<S>, blocks: Int, count: Int, beta: S, into c: UnsafeMutablePointer<S>
+) {
+  for e in 0..<count {
+    var sum: S = beta == 0 ? 0 : beta * c[e]
+    for i in 0..<blocks { sum += partials[i * count + e] }
+    c[e] = sum
+  }
+}
+
+/// C ← α·op(A)·op(B) + β·C on packed row-major operands, cut into blocks as `GEMMPartition` says.
 /// Each block is one single-threaded BLAS call, so every element is summed identically whatever the thread count.
 private func partitionedGEMM<S: BLASScalar>(
   transA: BLASTranspose, transB: BLASTranspose, m: Int, n: Int, k: Int, alpha: S, a: UnsafePointer<S>,
@@ -123,37 +162,37 @@ private func partitionedGEMM<S: BLASScalar>(
   let lda = transA == .none ? k : m
   let ldb = transB == .none ? n : k
   let ops = GEMMOperands(a: a, b: b, c: c)
-  let work = m * n * k
-  if work >= gemmMinimumSplitWork && n >= 2 * gemmBlockColumns {
-    let blocks = (n + gemmBlockColumns - 1) / gemmBlockColumns
+  switch GEMMPartition(m: m, n: n, k: k) {
+  case .columnBlocks(let width):
+    let blocks = (n + width - 1) / width
     runBlocks(blocks) { i in
-      let j0 = i * gemmBlockColumns
-      let nb = min(gemmBlockColumns, n - j0)
+      let j0 = i * width
+      let nb = min(width, n - j0)
       // Columns j0..<j0+nb of op(B) and of C; A whole.
       let bBlock = transB == .none ? ops.b + j0 : ops.b + j0 * k
       S.rawGEMM(
         transA: transA, transB: transB, m: m, n: nb, k: k, alpha: alpha, a: ops.a, lda: lda, b: bBlock, ldb: ldb,
         beta: beta, c: ops.c + j0, ldc: n)
     }
-  } else if work >= gemmMinimumSplitWork && m >= 2 * gemmBlockRows {
-    let blocks = (m + gemmBlockRows - 1) / gemmBlockRows
+  case .rowBlocks(let height):
+    let blocks = (m + height - 1) / height
     runBlocks(blocks) { i in
-      let i0 = i * gemmBlockRows
-      let mb = min(gemmBlockRows, m - i0)
+      let i0 = i * height
+      let mb = min(height, m - i0)
       // Rows i0..<i0+mb of op(A) and of C; B whole.
       let aBlock = transA == .none ? ops.a + i0 * k : ops.a + i0
       S.rawGEMM(
         transA: transA, transB: transB, m: mb, n: n, k: k, alpha: alpha, a: aBlock, lda: lda, b: ops.b, ldb: ldb,
         beta: beta, c: ops.c + i0 * n, ldc: n)
     }
-  } else if work >= gemmMinimumSplitWork && k >= 2 * gemmBlockDepth {
-    let blocks = (k + gemmBlockDepth - 1) / gemmBlockDepth
+  case .depthBlocks(let depth):
+    let blocks = (k + depth - 1) / depth
     let partials = UnsafeMutablePointer<S>.allocate(capacity: blocks * m * n)
     defer { partials.deallocate() }
     let partialOps = GEMMOperands(a: a, b: b, c: partials)
     runBlocks(blocks) { i in
-      let p0 = i * gemmBlockDepth
-      let kb = min(gemmBlockDepth, k - p0)
+      let p0 = i * depth
+      let kb = min(depth, k - p0)
       // Reduction indices p0..<p0+kb: columns of op(A), rows of op(B).
       let aBlock = transA == .none ? partialOps.a + p0 : partialOps.a + p0 * m
       let bBlock = transB == .none ? partialOps.b + p0 * n : partialOps.b + p0
@@ -161,13 +200,8 @@ private func partitionedGEMM<S: BLASScalar>(
         transA: transA, transB: transB, m: m, n: n, k: kb, alpha: alpha, a: aBlock, lda: lda, b: bBlock, ldb: ldb,
         beta: 0, c: partialOps.c + i * m * n, ldc: n)
     }
-    // Fixed-order reduction of the partials.
-    for e in 0..<(m * n) {
-      var sum: S = beta == 0 ? 0 : beta * c[e]
-      for i in 0..<blocks { sum += partials[i * m * n + e] }
-      c[e] = sum
-    }
-  } else {
+    addPartials(UnsafePointer(partials), blocks: blocks, count: m * n, beta: beta, into: c)
+  case .single:
     S.rawGEMM(
       transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
       c: c, ldc: n)

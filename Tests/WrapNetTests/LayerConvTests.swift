@@ -175,6 +175,63 @@ func layerExpectNear(
     #expect(rounded.data == want.map { Float($0) })
   }
 
+  /// The backward pass computes the blocks of its two products where their operands are in cache (im2col per
+  /// reduction block of dW, dcols per column block folded back image by image); it must equal, bit for bit, the
+  /// plain schedule built here from the public pieces: im2col of the batch, dW += dy·colsᵀ and dcols = Wᵀ·dy as two
+  /// `sgemm` calls, col2im. Shapes: one chunk each (at most 8192 columns) with at least 4096 columns, so that both
+  /// products are split into blocks; odd sizes, stride 1 and 2; 1, 2 and 3 threads.
+  @Test(arguments: [[12, 5, 20, 21, 7, 1], [70, 3, 17, 15, 9, 2], [5, 2, 33, 31, 12, 1]])
+  func blockwiseBackwardEqualsPlainSchedule(shape: [Int]) {
+    let (n, c, h, w, o, s) = (shape[0], shape[1], shape[2], shape[3], shape[4], shape[5])
+    var rng = LayerTestRNG(seed: UInt64(n * c + o))
+    let x = layerRandomTensor([n, c, h, w], &rng)
+    let wt = layerRandomTensor([o, c, 3, 3], &rng)
+    let ho = Conv2D.outputSize(inputSize: h, kernelSize: 3, stride: s, padding: 1)
+    let wo = Conv2D.outputSize(inputSize: w, kernelSize: 3, stride: s, padding: 1)
+    let (plane, rows) = (ho * wo, c * 9)
+    #expect(n * plane >= 4096 && n * plane <= 8192, "test shape must be one chunk of at least 4096 columns")
+    let dy = layerRandomTensor([n, o, ho, wo], &rng)
+    let dw0 = layerRandomTensor(wt.shape, &rng)
+
+    let cols = Conv2D.im2col(x, kernelHeight: 3, kernelWidth: 3, stride: s, padding: 1)
+    var dyColumns = [Float](repeating: 0, count: o * n * plane)  // [O, N·plane]
+    for i in 0..<n {
+      for k in 0..<o {
+        for q in 0..<plane { dyColumns[k * n * plane + i * plane + q] = dy.data[(i * o + k) * plane + q] }
+      }
+    }
+    var wantDW = dw0.data
+    sgemm(transA: .none, transB: .transpose, m: o, n: rows, k: n * plane, a: dyColumns, b: cols.data, beta: 1, c: &wantDW)
+    var gradCols = [Float](repeating: 0, count: rows * n * plane)
+    sgemm(transA: .transpose, transB: .none, m: rows, n: n * plane, k: o, a: wt.data, b: dyColumns, beta: 0, c: &gradCols)
+    let wantDX = Conv2D.col2im(
+      Tensor(shape: [rows, n * plane], data: gradCols), inputShape: x.shape, kernelHeight: 3, kernelWidth: 3,
+      stride: s, padding: 1)
+
+    let saved = blasThreads()
+    defer { setBLASThreads(saved) }
+    for threads in [1, 2, 3] {
+      setBLASThreads(threads)
+      var dw = dw0
+      let dx = conv2dBackward(gradOutput: dy, input: x, weight: wt, stride: s, padding: 1, gradWeight: &dw)
+      #expect(dx.data.map(\.bitPattern) == wantDX.data.map(\.bitPattern), "dx \(shape), \(threads) threads")
+      #expect(dw.data.map(\.bitPattern) == wantDW.map(\.bitPattern), "dW \(shape), \(threads) threads")
+    }
+  }
+
+  /// Several chunks through the blockwise backward (23 images of 30×30: chunks of 9, 9 and 5 images; the first two
+  /// split into reduction and column blocks, the last too small to split) against the direct formulas in Float64.
+  @Test func blockwiseBackwardOverSeveralChunks() {
+    var rng = LayerTestRNG(seed: 23)
+    let x = layerRandomTensor([23, 4, 30, 30], &rng)
+    let wt = layerRandomTensor([6, 4, 3, 3], &rng)
+    let dy = layerRandomTensor([23, 6, 30, 30], &rng)
+    let got = conv2dBackward(gradOutput: dy, input: x, weight: wt, stride: 1, padding: 1)
+    let ref = layerNaiveConvBackward(gradOutput: dy, input: x, weight: wt, stride: 1, padding: 1)
+    layerExpectNear(got.gradInput.data, ref.dx, tol: 1e-4, "dx")
+    layerExpectNear(got.gradWeight.data, ref.dw, tol: 1e-4, "dW")
+  }
+
   /// BLAS threading must not change a single bit of conv forward or backward.
   @Test func resultsIndependentOfBLASThreads() {
     var rng = LayerTestRNG(seed: 14)

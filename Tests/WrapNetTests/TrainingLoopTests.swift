@@ -45,10 +45,12 @@ import WrapNet
     }
   }
 
-  /// im2col (Float and Float64 columns) against its definition and col2im against the scalar accumulation, for strides 1–3 and paddings 0–2.
+  /// im2col (Float and Float64 columns, whole images and every kind of position range) against its definition and
+  /// col2im against the scalar accumulation, for strides 1–3 and paddings 0–2; the same-size stride-1 shapes take
+  /// the contiguous-copy path (including kh ≠ kw and a 1×1 kernel), the others the row-by-row one.
   @Test(arguments: [
     (1, 5, 7, 3, 3, 1, 1), (2, 6, 5, 3, 2, 2, 0), (3, 9, 9, 3, 3, 2, 1), (1, 4, 4, 1, 1, 1, 0), (2, 7, 8, 5, 3, 3, 2),
-    (3, 3, 3, 3, 3, 1, 2),
+    (3, 3, 3, 3, 3, 1, 2), (2, 6, 5, 5, 5, 1, 2), (2, 5, 4, 5, 3, 1, 1), (3, 1, 1, 3, 3, 1, 1), (2, 2, 9, 3, 3, 1, 1),
   ])
   func im2colAndCol2im(shape: (Int, Int, Int, Int, Int, Int, Int)) {
     let (c, h, w, kh, kw, s, p) = shape
@@ -82,6 +84,24 @@ import WrapNet
     var got64 = [Double](repeating: -9, count: rows * rowStride)
     wrapnet_im2col_f64(image, c, h, w, kh, kw, s, p, ho, wo, &got64, rowStride)
     #expect(got64.map(\.bitPattern) == want.map { Double($0).bitPattern }, "im2col Float64 \(shape)")
+    // Position ranges: single positions, runs that start or end inside an output row, runs across rows.
+    let positions = ho * wo
+    var ranges = [(0, positions), (positions - 1, 1), (max(0, positions - wo - 1), min(positions, wo + 1))]
+    for first in Swift.stride(from: 0, to: positions, by: max(1, positions / 5)) {
+      for count in [1, 2, wo - 1, wo, wo + 1, 2 * wo + 1] where count >= 1 && first + count <= positions {
+        ranges.append((first, count))
+      }
+    }
+    for (first, count) in ranges {
+      let stride = count + 2
+      var part = [Float](repeating: -9, count: rows * stride)
+      wrapnet_im2col_positions(image, c, h, w, kh, kw, s, p, ho, wo, first, count, &part, stride)
+      var expected = [Float](repeating: -9, count: rows * stride)
+      for row in 0..<rows {
+        for q in 0..<count { expected[row * stride + q] = want[row * rowStride + first + q] }
+      }
+      #expect(Self.bits(part) == Self.bits(expected), "im2col positions \(first)..<\(first + count) \(shape)")
+    }
     var back = [Float](repeating: 0, count: c * h * w)
     wrapnet_col2im(columns, rowStride, c, h, w, kh, kw, s, p, ho, wo, &back)
     #expect(Self.bits(back) == Self.bits(fold), "col2im \(shape)")

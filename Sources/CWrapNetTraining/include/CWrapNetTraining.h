@@ -30,6 +30,12 @@ int64_t wrapnet_overflow_statistics(const float *z, size_t count, float lo, floa
 void wrapnet_im2col(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh, size_t kw,
                     size_t stride, size_t padding, size_t ho, size_t wo, float *restrict columns, size_t rowStride);
 
+/// The output positions q = first ..< first + count (q = i·wo + j, first + count ≤ ho·wo) of wrapnet_im2col, written
+/// to columns[row·rowStride + q − first]: a slice of the im2col matrix, for blocks of columns that cut images.
+void wrapnet_im2col_positions(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh,
+                              size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, size_t first,
+                              size_t count, float *restrict columns, size_t rowStride);
+
 /// wrapnet_im2col into Float64 columns (the Float64 forward of wide layers); the values are the same, converted.
 void wrapnet_im2col_f64(const float *restrict image, size_t channels, size_t height, size_t width, size_t kh,
                         size_t kw, size_t stride, size_t padding, size_t ho, size_t wo, double *restrict columns,

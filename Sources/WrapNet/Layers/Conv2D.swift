@@ -100,6 +100,25 @@ public func conv2dBackward(
   gradOutput: Tensor, input: Tensor, weight: Tensor, stride: Int = 1, padding: Int = 0, gradWeight: inout Tensor
 ) -> Tensor {
   // gradOutput [N, O, Ho, Wo], input [N, C, H, W], weight [O, C, kh, kw] -> gradInput [N, C, H, W]
+  conv2dBackward(
+    gradOutput: gradOutput, input: input, weight: weight, stride: stride, padding: padding, gradWeight: &gradWeight,
+    blockwise: true)
+}
+
+/// `conv2dBackward` with a choice of schedule; both give the same bits.
+///
+/// `blockwise: false` is the plain schedule: im2col of the whole chunk, dW += dy·colsᵀ and dcols = Wᵀ·dy as two
+/// partitioned products over the chunk, then col2im image by image. `blockwise: true` computes the blocks of the
+/// same two partitions (`GEMMPartition` of each product's shape) where their operands are still in cache: each
+/// reduction block of dW gets the im2col of just its columns, and each group of images computes the column blocks
+/// of dcols it needs and folds every image back as soon as its columns are done (a block shared by two groups is
+/// computed by both). Every block is the same single-threaded BLAS call on the same values, so every sum is the
+/// same; products with other partitions use the plain schedule.
+func conv2dBackward(
+  gradOutput: Tensor, input: Tensor, weight: Tensor, stride: Int, padding: Int, gradWeight: inout Tensor,
+  blockwise: Bool
+) -> Tensor {
+  // gradOutput [N, O, Ho, Wo], input [N, C, H, W], weight [O, C, kh, kw] -> gradInput [N, C, H, W]
   let sh = Conv2DShape(
     function: "conv2dBackward", input: input, weight: weight, bias: nil, stride: stride, padding: padding)
   precondition(
@@ -114,48 +133,102 @@ public func conv2dBackward(
   let perChunk = conv2DImagesPerChunk(batch: sh.n, planeSize: plane)
   let imageSize = sh.c * sh.h * sh.w
   var gradInput = [Float](repeating: 0, count: sh.n * imageSize)
-  // Written in full for each chunk before they are read: im2col, the β = 0 product, the gather of dy.
-  var cols: [Float] = unfilledArray(count: rows * perChunk * plane)
-  var gradCols: [Float] = unfilledArray(count: rows * perChunk * plane)
+  // Written in full for each chunk before it is read.
   var dyChunk: [Float] = unfilledArray(count: sh.o * perChunk * plane)
   input.data.withUnsafeBufferPointer { x in
     weight.data.withUnsafeBufferPointer { w in
       gradOutput.data.withUnsafeBufferPointer { dy in
         gradWeight.data.withUnsafeMutableBufferPointer { dw in
           gradInput.withUnsafeMutableBufferPointer { dx in
-            cols.withUnsafeMutableBufferPointer { pc in
-              gradCols.withUnsafeMutableBufferPointer { pdc in
-                dyChunk.withUnsafeMutableBufferPointer { pdy in
-                  for n0 in Swift.stride(from: 0, to: sh.n, by: perChunk) {
-                    let images = min(perChunk, sh.n - n0)
-                    let width = images * plane
-                    let (xs, cs, dys, dyc) = (SharedBuffer(x), SharedBuffer(pc), SharedBuffer(dy), SharedBuffer(pdy))
-                    // Each image fills its own columns of the chunk.
+            dyChunk.withUnsafeMutableBufferPointer { pdy in
+              let (xs, ws, dys, dyc, dws, dxs) = (
+                SharedBuffer(x), SharedBuffer(w), SharedBuffer(dy), SharedBuffer(pdy), SharedBuffer(dw), SharedBuffer(dx)
+              )
+              // im2col columns first ..< first + count of the chunk starting at image n0 (column q is image n0 + q / plane,
+              // position q % plane) into `columns` [rows, count] with row stride `rowStride`.
+              @Sendable func chunkColumns(n0: Int, first: Int, count: Int, columns: UnsafeMutablePointer<Float>, rowStride: Int) {
+                var q = first
+                while q < first + count {
+                  let (image, position) = q.quotientAndRemainder(dividingBy: plane)
+                  let run = min(plane - position, first + count - q)
+                  wrapnet_im2col_positions(
+                    xs.base + (n0 + image) * imageSize, sh.c, sh.h, sh.w, sh.kh, sh.kw, stride, padding, sh.ho, sh.wo,
+                    position, run, columns + (q - first), rowStride)
+                  q += run
+                }
+              }
+              for n0 in Swift.stride(from: 0, to: sh.n, by: perChunk) {
+                let images = min(perChunk, sh.n - n0)
+                let width = images * plane
+                // Gather dy of each image from [O, plane] into the chunk layout [O, images·plane].
+                runBlocks(images) { i in
+                  for o in 0..<sh.o {
+                    (dyc.base + o * width + i * plane).update(from: dys.base + ((n0 + i) * sh.o + o) * plane, count: plane)
+                  }
+                }
+                let dyView = UnsafeBufferPointer(rebasing: pdy[0..<(sh.o * width)])
+
+                // y = W·cols  (w.r.t. W): dW += dy·colsᵀ, [O, width]·[width, rows]
+                if blockwise, case .depthBlocks(let depth) = GEMMPartition(m: sh.o, n: rows, k: width) {
+                  let blocks = (width + depth - 1) / depth
+                  let partials = UnsafeMutablePointer<Float>.allocate(capacity: blocks * sh.o * rows)
+                  defer { partials.deallocate() }
+                  let ps = SharedBuffer(partials)
+                  runBlocks(blocks) { b in
+                    let (q0, kb) = (b * depth, min(depth, width - b * depth))
+                    let cols = UnsafeMutablePointer<Float>.allocate(capacity: rows * kb)
+                    defer { cols.deallocate() }
+                    chunkColumns(n0: n0, first: q0, count: kb, columns: cols, rowStride: kb)
+                    singleThreadedGEMM(
+                      transA: .none, transB: .transpose, m: sh.o, n: rows, k: kb, a: UnsafePointer(dyc.base + q0),
+                      lda: width, b: UnsafePointer(cols), ldb: kb, beta: 0, c: ps.base + b * sh.o * rows, ldc: rows)
+                  }
+                  addPartials(UnsafePointer(partials), blocks: blocks, count: sh.o * rows, beta: 1, into: dws.base)
+                } else {
+                  var cols: [Float] = unfilledArray(count: rows * width)
+                  cols.withUnsafeMutableBufferPointer { pc in
+                    let cs = SharedBuffer(pc)
                     runBlocks(images) { i in
-                      Conv2D.im2col(
-                        image: xs.base + (n0 + i) * imageSize, channels: sh.c, height: sh.h, width: sh.w,
-                        kernelHeight: sh.kh, kernelWidth: sh.kw, stride: stride, padding: padding,
-                        columns: cs.base + i * plane, rowStride: width)
-                      // Gather dy of image n0+i from [O, plane] into the chunk layout [O, images·plane].
-                      for o in 0..<sh.o {
-                        (dyc.base + o * width + i * plane).update(
-                          from: dys.base + ((n0 + i) * sh.o + o) * plane, count: plane)
-                      }
+                      chunkColumns(n0: n0, first: i * plane, count: plane, columns: cs.base + i * plane, rowStride: width)
                     }
-                    let colsView = UnsafeBufferPointer(rebasing: pc[0..<(rows * width)])
-                    let dyView = UnsafeBufferPointer(rebasing: pdy[0..<(sh.o * width)])
-                    // y = W·cols  (w.r.t. W): dW += dy·colsᵀ, [O, width]·[width, rows]
                     sgemm(
-                      transA: .none, transB: .transpose, m: sh.o, n: rows, k: width, a: dyView, b: colsView, beta: 1,
-                      c: dw)
-                    // y = W·cols  (w.r.t. cols): dcols = Wᵀ·dy, [rows, O]·[O, width]
-                    sgemm(
-                      transA: .transpose, transB: .none, m: rows, n: width, k: sh.o, a: w, b: dyView, beta: 0,
-                      c: UnsafeMutableBufferPointer(rebasing: pdc[0..<(rows * width)]))
-                    let (dcs, dxs) = (SharedBuffer(pdc), SharedBuffer(dx))
-                    // Each image folds its own columns into its own gradient.
-                    runBlocks(images) { i in
+                      transA: .none, transB: .transpose, m: sh.o, n: rows, k: width, a: dyView,
+                      b: UnsafeBufferPointer(pc), beta: 1, c: dw)
+                  }
+                }
+
+                // y = W·cols  (w.r.t. cols): dcols = Wᵀ·dy, [rows, O]·[O, width]; then dx += col2im(dcols)
+                if blockwise, case .columnBlocks(let blockWidth) = GEMMPartition(m: rows, n: width, k: sh.o) {
+                  let groups = min(blasThreads(), images)
+                  runBlocks(groups) { g in
+                    let (i0, i1) = (g * images / groups, (g + 1) * images / groups)
+                    let firstBlock = i0 * plane / blockWidth
+                    let span = min(width, ((i1 * plane - 1) / blockWidth + 1) * blockWidth) - firstBlock * blockWidth
+                    let gradCols = UnsafeMutablePointer<Float>.allocate(capacity: rows * span)
+                    defer { gradCols.deallocate() }
+                    var nextBlock = firstBlock
+                    for i in i0..<i1 {
+                      while nextBlock * blockWidth < (i + 1) * plane {
+                        let j0 = nextBlock * blockWidth
+                        singleThreadedGEMM(
+                          transA: .transpose, transB: .none, m: rows, n: min(blockWidth, width - j0), k: sh.o,
+                          a: UnsafePointer(ws.base), lda: rows, b: UnsafePointer(dyc.base + j0), ldb: width, beta: 0,
+                          c: gradCols + (j0 - firstBlock * blockWidth), ldc: span)
+                        nextBlock += 1
+                      }
                       // cols = im2col(x)  (w.r.t. x): dx += col2im(dcols)
+                      Conv2D.col2im(
+                        columns: UnsafePointer(gradCols + (i * plane - firstBlock * blockWidth)), rowStride: span,
+                        channels: sh.c, height: sh.h, width: sh.w, kernelHeight: sh.kh, kernelWidth: sh.kw,
+                        stride: stride, padding: padding, image: dxs.base + (n0 + i) * imageSize)
+                    }
+                  }
+                } else {
+                  var gradCols: [Float] = unfilledArray(count: rows * width)
+                  gradCols.withUnsafeMutableBufferPointer { pdc in
+                    sgemm(transA: .transpose, transB: .none, m: rows, n: width, k: sh.o, a: w, b: dyView, beta: 0, c: pdc)
+                    let dcs = SharedBuffer(pdc)
+                    runBlocks(images) { i in
                       Conv2D.col2im(
                         columns: UnsafePointer(dcs.base + i * plane), rowStride: width, channels: sh.c,
                         height: sh.h, width: sh.w, kernelHeight: sh.kh, kernelWidth: sh.kw, stride: stride,
