@@ -7,6 +7,8 @@ trainer reports it in summary.json (epoch 1 is the warm-up; loading the data and
 PyTorch: the twin (twins.py) trained on the same images, same batch, Adam and cosine schedule; `--warmup` batches,
 then images/s over the next `--batches` batches. Each PyTorch case runs in its own process with
 torch.set_num_threads(T) and set_num_interop_threads(1).
+Each case runs `--repeat` times, Swift and PyTorch alternating, and prints the median rate of each side, their
+ratio, and the range of the ratios of the pairs (two-vCPU VMs change speed in phases, for both sides at once).
 mlp and cnn train on MNIST (~/.cache/wrapnet or --data-dir); resnet20 on a synthetic CIFAR-10-format set of random
 images (CIFAR-10 itself is not needed: the speed of these layers does not depend on the pixel values).
 """
@@ -28,6 +30,12 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # Zen 3 core.
 SWIFT_IMAGES = {"mlp": 6400, "cnn": 3200, "resnet20": 640}
 TORCH_BATCHES = {"mlp": 40, "cnn": 20, "resnet20": 6}
+
+
+def median(values):
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def cpu_name():
@@ -145,6 +153,7 @@ def main():
     p.add_argument("--modes", default="cyclic", help="accumulator modes of the low-bit layers: cyclic, exact")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--warmup", type=int, default=5, help="PyTorch batches before timing")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each case (Swift and PyTorch alternating); medians")
     p.add_argument("--wrapnet", default=os.path.join(REPO, ".build", "release", "wrapnet"))
     p.add_argument("--data-dir", default=os.environ.get("WRAPNET_DATA", os.path.expanduser("~/.cache/wrapnet")))
     p.add_argument("--json", help="write all results here")
@@ -155,6 +164,8 @@ def main():
     args = p.parse_args()
     if args.case_model:
         return torch_case(args)
+    if args.repeat < 1:
+        raise SystemExit(f"--repeat must be at least 1, got {args.repeat}")
     if not os.access(args.wrapnet, os.X_OK):
         raise SystemExit(f"{args.wrapnet} not found; build it with `swift build -c release` or pass --wrapnet")
     import torch
@@ -165,16 +176,22 @@ def main():
         write_synthetic_cifar(synthetic, SWIFT_IMAGES["resnet20"] // 5)
         os.symlink(os.path.join(args.data_dir, "mnist"), os.path.join(synthetic, "mnist"))
         rows = []
-        print(f"{'model':<9} {'mode':<7} {'threads':>7} {'swift img/s':>12} {'torch img/s':>12} {'swift/torch':>12}")
+        print(f"{'model':<9} {'mode':<7} {'threads':>7} {'swift img/s':>12} {'torch img/s':>12} {'swift/torch':>12}"
+              f"  {'pairs':>11}")
         for model in args.models.split(","):
             for mode in args.modes.split(","):
                 for threads in [int(t) for t in args.threads.split(",")]:
-                    s = run_swift(args, model, threads, mode, synthetic, work)
-                    t = run_torch(args, model, threads, mode, synthetic)
-                    ratio = s["images_per_second"] / t["images_per_second"]
-                    print(f"{model:<9} {mode:<7} {threads:>7} {s['images_per_second']:>12.1f} "
-                          f"{t['images_per_second']:>12.1f} {ratio:>12.2f}", flush=True)
-                    rows.append({"model": model, "mode": mode, "threads": threads, "swift": s, "torch": t})
+                    swift, torch_runs = [], []
+                    for _ in range(args.repeat):
+                        swift.append(run_swift(args, model, threads, mode, synthetic, work))
+                        torch_runs.append(run_torch(args, model, threads, mode, synthetic))
+                    s_rate = median([r["images_per_second"] for r in swift])
+                    t_rate = median([r["images_per_second"] for r in torch_runs])
+                    pairs = [a["images_per_second"] / b["images_per_second"] for a, b in zip(swift, torch_runs)]
+                    print(f"{model:<9} {mode:<7} {threads:>7} {s_rate:>12.1f} {t_rate:>12.1f} {s_rate / t_rate:>12.2f}"
+                          f"  {min(pairs):>5.2f}-{max(pairs):<5.2f}", flush=True)
+                    rows.append({"model": model, "mode": mode, "threads": threads, "swift": swift,
+                                 "torch": torch_runs, "swift_median": s_rate, "torch_median": t_rate})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"cpu": cpu_name(), "torch": torch.__version__, "batch": args.batch, "results": rows}, f,

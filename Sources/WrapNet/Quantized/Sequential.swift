@@ -75,12 +75,17 @@ public struct ResidualBlock: Layer {
     var out = [Float](repeating: 0, count: n * outChannels * ho * wo)
     // Extra channels are zero, split evenly before and after the input's (as in the CIFAR ResNet paper's code).
     let padBefore = (outChannels - inChannels) / 2
-    for i in 0..<n {
-      for c in 0..<inChannels {
-        for y in 0..<ho {
-          for xx in 0..<wo {
-            out[((i * outChannels + c + padBefore) * ho + y) * wo + xx] =
-              x.data[((i * inChannels + c) * h + y * stride) * w + xx * stride] * inputScale
+    let (inC, outC, s, scale) = (inChannels, outChannels, stride, inputScale)
+    x.data.withUnsafeBufferPointer { px in
+      out.withUnsafeMutableBufferPointer { po in
+        let (xs, os) = (SharedBuffer(px), SharedBuffer(po))
+        runBlocks(n) { i in
+          for c in 0..<inC {
+            let src = xs.base + (i * inC + c) * h * w
+            let dst = os.base + (i * outC + c + padBefore) * ho * wo
+            for y in 0..<ho {
+              for xx in 0..<wo { dst[y * wo + xx] = src[y * s * w + xx * s] * scale }
+            }
           }
         }
       }
@@ -92,7 +97,15 @@ public struct ResidualBlock: Layer {
     var h = body.forward(input, phase: phase)
     let sc = shortcut(input)
     precondition(h.shape == sc.shape, "ResidualBlock: body \(h.shape) and shortcut \(sc.shape) differ")
-    for i in h.data.indices { h.data[i] += sc.data[i] }
+    let perImage = h.count / max(1, h.shape[0])
+    sc.data.withUnsafeBufferPointer { psc in
+      h.data.withUnsafeMutableBufferPointer { ph in
+        let (scs, hs) = (SharedBuffer(psc), SharedBuffer(ph))
+        runBlocks(h.shape[0]) { i in
+          for e in (i * perImage)..<((i + 1) * perImage) { hs.base[e] += scs.base[e] }
+        }
+      }
+    }
     cacheInputShape = input.shape
     return output.forward(h, phase: phase)
   }
@@ -104,13 +117,18 @@ public struct ResidualBlock: Layer {
     let n = cacheInputShape[0], h = cacheInputShape[2], w = cacheInputShape[3]
     let ho = gSum.shape[2], wo = gSum.shape[3]
     let padBefore = (outChannels - inChannels) / 2
-    for i in 0..<n {
-      for c in 0..<inChannels {
-        for y in 0..<ho {
-          for xx in 0..<wo {
-            // sc[i, c+pad, y, xx] = x[i, c, y·s, xx·s] · inputScale
-            gx.data[((i * inChannels + c) * h + y * stride) * w + xx * stride] +=
-              gSum.data[((i * outChannels + c + padBefore) * ho + y) * wo + xx] * inputScale
+    let (inC, outC, s, scale) = (inChannels, outChannels, stride, inputScale)
+    gSum.data.withUnsafeBufferPointer { pg in
+      gx.data.withUnsafeMutableBufferPointer { px in
+        let (gs, xs) = (SharedBuffer(pg), SharedBuffer(px))
+        runBlocks(n) { i in
+          for c in 0..<inC {
+            let src = gs.base + (i * outC + c + padBefore) * ho * wo
+            let dst = xs.base + (i * inC + c) * h * w
+            for y in 0..<ho {
+              // sc[i, c+pad, y, xx] = x[i, c, y·s, xx·s] · inputScale
+              for xx in 0..<wo { dst[y * s * w + xx * s] += src[y * wo + xx] * scale }
+            }
           }
         }
       }
