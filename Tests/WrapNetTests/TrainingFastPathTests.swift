@@ -71,12 +71,30 @@ import WrapNetEngine
     }
   }
 
-  /// `WeightFormat.quantize` (channel blocks on the workers) equals one call of the engine's quantizer.
-  @Test(arguments: [WeightFormat.binary, .ternary(threshold: 0.7), .symmetric(bits: 4), .symmetric(bits: 8)])
+  /// `WeightFormat.quantize` (the C loops, channel blocks on the workers) equals one call of the engine's quantizer
+  /// bit for bit: odd shapes (row counts around the groups of four, fan-ins from 1 to 20,000), and rows holding the
+  /// special values: zeros of both signs, an all-zero row, NaN, values on the rounding halfway points of the k-bit
+  /// codes and on the ternary thresholds' neighbourhood.
+  @Test(arguments: [
+    WeightFormat.binary, .ternary(threshold: 0.7), .ternary(threshold: 0), .symmetric(bits: 2), .symmetric(bits: 4),
+    .symmetric(bits: 8),
+  ])
   func blockedQuantizeEqualsEngineQuantizer(format: WeightFormat) {
-    for (outChannels, fanIn) in [(1, 1), (3, 5), (17, 33), (65, 1023), (129, 7), (1023, 65), (5, 20_000)] {
+    func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
+    for (outChannels, fanIn) in [(1, 1), (3, 5), (5, 9), (17, 33), (65, 1023), (129, 7), (1023, 65), (5, 20_000)] {
       var rng = SeededGenerator(seed: UInt64(outChannels * 7 + fanIn))
-      let w = rng.uniformArray(count: outChannels * fanIn, low: -1, high: 1)
+      var w = rng.uniformArray(count: outChannels * fanIn, low: -1, high: 1)
+      if outChannels >= 5 && fanIn >= 5 {
+        for i in 0..<fanIn { w[i] = 0 }  // an all-zero row
+        w[fanIn] = -0.0
+        w[fanIn + 1] = 0
+        w[2 * fanIn] = .nan
+        // Row 3: halfway points of the 4-bit codes (max |w| = 1, scale 1/7): w = (k + 0.5)/7.
+        w[3 * fanIn] = 1
+        for i in 1..<min(fanIn, 8) { w[3 * fanIn + i] = (Float(i) - 0.5) / 7 * (i % 2 == 0 ? 1 : -1) }
+        // Row 4: equal magnitudes, so the ternary threshold 0.7·mean lies below all of them.
+        for i in 0..<fanIn { w[4 * fanIn + i] = i % 2 == 0 ? 0.25 : -0.25 }
+      }
       let q: QuantizedWeights
       switch format {
       case .binary: q = BinaryQuantizer().quantize(w, outChannels: outChannels, fanIn: fanIn)
@@ -86,8 +104,8 @@ import WrapNetEngine
       for threads in [1, 2] {
         setBLASThreads(threads)
         let fast = format.quantize(w, outChannels: outChannels)
-        #expect(fast.codes == q.codes.map { Float($0) }, "\(format.name) [\(outChannels), \(fanIn)] codes, \(threads) threads")
-        #expect(fast.scales == q.scales, "\(format.name) [\(outChannels), \(fanIn)] scales, \(threads) threads")
+        #expect(bits(fast.codes) == bits(q.codes.map { Float($0) }), "\(format) [\(outChannels), \(fanIn)] codes, \(threads) threads")
+        #expect(bits(fast.scales) == bits(q.scales), "\(format) [\(outChannels), \(fanIn)] scales, \(threads) threads")
       }
       setBLASThreads(2)
     }

@@ -76,6 +76,19 @@ void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *r
                          size_t count, float l2, float shrink, float b1, float oneMinusB1, float b2, float oneMinusB2,
                          float correction2Root, float eps, float stepSize);
 
+/// The trainer's weight quantizers on rows [rows, fanIn] (row-major), the same values as the engine's
+/// BinaryQuantizer, TernaryQuantizer and SymmetricQuantizer (which are their reference): codes as exact Floats in
+/// `codes` (same layout), one scale per row in `scales`. Each row's Float64 sums add its terms in index order;
+/// four rows are summed side by side so that four independent chains hide the add latency.
+/// Binary: code = w >= 0 ? 1 : −1 (NaN → −1), scale = (float)(Σ|w| / fanIn).
+void wrapnet_quantize_binary(const float *w, size_t rows, size_t fanIn, float *codes, float *scales);
+/// Ternary: Δ = (float)(t · Σ|w| / fanIn); code = w > Δ ? 1 : (w < −Δ ? −1 : 0); scale = (float)(Σ|w| over the
+/// nonzero codes / their count), or Δ when none survives and Δ > 0, else 1.
+void wrapnet_quantize_ternary(const float *w, size_t rows, size_t fanIn, float t, float *codes, float *scales);
+/// Symmetric: scale = max|w| / qmax (1 for a row with no |w| > 0; NaNs are skipped by the max); code =
+/// round(w / scale) half away from zero, clamped to [−qmax, qmax], NaN → 0.
+void wrapnet_quantize_symmetric(const float *w, size_t rows, size_t fanIn, float qmax, float *codes, float *scales);
+
 /// Keeps freed heap memory for reuse instead of returning it to the kernel (glibc: buffers up to 32 MiB come from
 /// the heap, and the heap is not trimmed below 1 GiB). A training step allocates and frees the same large tensors
 /// every batch; with glibc's defaults each is a fresh mmap whose pages fault in again (a fifth of a resnet20 step).

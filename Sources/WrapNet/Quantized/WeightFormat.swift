@@ -1,3 +1,4 @@
+import CWrapNetTraining
 import WrapNetEngine
 
 /// How a layer's latent Float weights become the integer codes that reach the accumulator.
@@ -49,41 +50,38 @@ public enum WeightFormat: Sendable, Equatable, Codable {
   }
 
   /// Quantizes row-major weights `[outChannels, fanIn]`: integer codes (as exact Floats, same layout) and one scale
-  /// per output channel.
+  /// per output channel, the same values as the engine's quantizer for this format (`BinaryQuantizer`,
+  /// `TernaryQuantizer`, `SymmetricQuantizer`; tested against them).
   ///
-  /// Channels are independent, so blocks of channels are quantized on the `setBLASThreads` workers (each by the
-  /// engine's quantizer on its own rows); the result is the same for any thread count and any blocking.
+  /// Channels are independent, so blocks of channels are quantized on the `setBLASThreads` workers by the C loops
+  /// (`wrapnet_quantize_*`); the result is the same for any thread count and any blocking.
   public func quantize(_ weights: [Float], outChannels: Int) -> (codes: [Float], scales: [Float]) {
     precondition(outChannels > 0 && weights.count % outChannels == 0,
                  "weights count \(weights.count) is not a multiple of outChannels \(outChannels)")
     let fanIn = weights.count / outChannels
+    precondition(fanIn > 0, "weights of \(outChannels) channels are empty")
     // About 64 K weights per block, whole channels.
-    let channelsPerBlock = max(1, 65_536 / max(fanIn, 1))
-    var codes = [Float](repeating: 0, count: weights.count)
-    var scales = [Float](repeating: 0, count: outChannels)
+    let channelsPerBlock = max(1, 65_536 / fanIn)
+    // Every code and scale is written by its block.
+    var codes: [Float] = unfilledArray(count: weights.count)
+    var scales: [Float] = unfilledArray(count: outChannels)
     let format = self
     weights.withUnsafeBufferPointer { wp in
       codes.withUnsafeMutableBufferPointer { cp in
         scales.withUnsafeMutableBufferPointer { sp in
           let (w, c, s) = (SharedBuffer(wp), SharedBuffer(cp), SharedBuffer(sp))
           runElementBlocks(outChannels, blockSize: channelsPerBlock) { channels in
-            let rows = Array(UnsafeBufferPointer(start: w.base + channels.lowerBound * fanIn, count: channels.count * fanIn))
-            let q = format.quantizeRows(rows, outChannels: channels.count, fanIn: fanIn)
-            for i in 0..<q.codes.count { c[channels.lowerBound * fanIn + i] = Float(q.codes[i]) }
-            for i in 0..<channels.count { s[channels.lowerBound + i] = q.scales[i] }
+            let (rows, first) = (channels.count, channels.lowerBound)
+            let (src, dst, scale) = (w.base + first * fanIn, c.base + first * fanIn, s.base + first)
+            switch format {
+            case .binary: wrapnet_quantize_binary(src, rows, fanIn, dst, scale)
+            case .ternary(let t): wrapnet_quantize_ternary(src, rows, fanIn, t, dst, scale)
+            case .symmetric(let k): wrapnet_quantize_symmetric(src, rows, fanIn, Float((1 << (k - 1)) - 1), dst, scale)
+            }
           }
         }
       }
     }
     return (codes, scales)
-  }
-
-  /// The engine's quantizer for this format on rows `[outChannels, fanIn]`.
-  private func quantizeRows(_ rows: [Float], outChannels: Int, fanIn: Int) -> QuantizedWeights {
-    switch self {
-    case .binary: return BinaryQuantizer().quantize(rows, outChannels: outChannels, fanIn: fanIn)
-    case .ternary(let t): return TernaryQuantizer(thresholdFactor: t).quantize(rows, outChannels: outChannels, fanIn: fanIn)
-    case .symmetric(let k): return SymmetricQuantizer(bits: k).quantize(rows, outChannels: outChannels, fanIn: fanIn)
-    }
   }
 }
