@@ -96,27 +96,16 @@ public func conv2dForwardDouble(
 /// Shapes: `gradOutput` [N, O, Ho, Wo], `input` [N, C, H, W], `weight` [O, C, kh, kw], `gradWeight` like `weight`
 /// → dx [N, C, H, W]. The bias gradient is `accumulateBiasGradient(gradOutput:into:)`. The im2col matrix is
 /// recomputed from `input` (cheaper in memory than caching it for every layer).
+///
+/// Schedule: the two products of a chunk are cut into the blocks of `GEMMPartition` (as `sgemm` would cut them),
+/// and where that partition is reduction blocks (dW) or column blocks (dcols) the blocks are computed here, where
+/// their operands are still in cache: each reduction block of dW gets the im2col of just its columns, and each group
+/// of images computes the column blocks of dcols it needs and folds every image back as soon as its columns are
+/// done (a block shared by two groups is computed by both). Every block is the same single-threaded BLAS call on
+/// the same values as in `sgemm`, so every sum equals the plain schedule's (im2col of the chunk, two `sgemm` calls,
+/// col2im); products with other partitions take the plain schedule.
 public func conv2dBackward(
   gradOutput: Tensor, input: Tensor, weight: Tensor, stride: Int = 1, padding: Int = 0, gradWeight: inout Tensor
-) -> Tensor {
-  // gradOutput [N, O, Ho, Wo], input [N, C, H, W], weight [O, C, kh, kw] -> gradInput [N, C, H, W]
-  conv2dBackward(
-    gradOutput: gradOutput, input: input, weight: weight, stride: stride, padding: padding, gradWeight: &gradWeight,
-    blockwise: true)
-}
-
-/// `conv2dBackward` with a choice of schedule; both give the same bits.
-///
-/// `blockwise: false` is the plain schedule: im2col of the whole chunk, dW += dy·colsᵀ and dcols = Wᵀ·dy as two
-/// partitioned products over the chunk, then col2im image by image. `blockwise: true` computes the blocks of the
-/// same two partitions (`GEMMPartition` of each product's shape) where their operands are still in cache: each
-/// reduction block of dW gets the im2col of just its columns, and each group of images computes the column blocks
-/// of dcols it needs and folds every image back as soon as its columns are done (a block shared by two groups is
-/// computed by both). Every block is the same single-threaded BLAS call on the same values, so every sum is the
-/// same; products with other partitions use the plain schedule.
-func conv2dBackward(
-  gradOutput: Tensor, input: Tensor, weight: Tensor, stride: Int, padding: Int, gradWeight: inout Tensor,
-  blockwise: Bool
 ) -> Tensor {
   // gradOutput [N, O, Ho, Wo], input [N, C, H, W], weight [O, C, kh, kw] -> gradInput [N, C, H, W]
   let sh = Conv2DShape(
@@ -169,7 +158,7 @@ func conv2dBackward(
                 let dyView = UnsafeBufferPointer(rebasing: pdy[0..<(sh.o * width)])
 
                 // y = W·cols  (w.r.t. W): dW += dy·colsᵀ, [O, width]·[width, rows]
-                if blockwise, case .depthBlocks(let depth) = GEMMPartition(m: sh.o, n: rows, k: width) {
+                if case .depthBlocks(let depth) = GEMMPartition(m: sh.o, n: rows, k: width) {
                   let blocks = (width + depth - 1) / depth
                   let partials = UnsafeMutablePointer<Float>.allocate(capacity: blocks * sh.o * rows)
                   defer { partials.deallocate() }
@@ -198,7 +187,7 @@ func conv2dBackward(
                 }
 
                 // y = W·cols  (w.r.t. cols): dcols = Wᵀ·dy, [rows, O]·[O, width]; then dx += col2im(dcols)
-                if blockwise, case .columnBlocks(let blockWidth) = GEMMPartition(m: rows, n: width, k: sh.o) {
+                if case .columnBlocks(let blockWidth) = GEMMPartition(m: rows, n: width, k: sh.o) {
                   let groups = min(blasThreads(), images)
                   runBlocks(groups) { g in
                     let (i0, i1) = (g * images / groups, (g + 1) * images / groups)
