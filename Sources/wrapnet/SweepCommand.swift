@@ -75,6 +75,10 @@ struct SweepCommand: ParsableCommand {
   var calibrate = true
   @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1] (default 1/3).")
   var calibrationTarget: Double?
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "With calibration: how layers fed by a residual sum (resnet20) are calibrated: code-step, batch-norm or none (see `wrapnet train --help`).",
+    valueName: "mode"))
+  var residualCalibration: RangeCalibration.ResidualCalibration = .codeStep
   @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
   @Option(parsing: .unconditional, help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
 
@@ -167,7 +171,9 @@ struct SweepCommand: ParsableCommand {
     do { try options.validate() } catch { throw ValidationError("\(error)") }
     let settings = SweepSettings(
       dataset: dataset, model: baseConfig, training: options, limitTest: limitTest, baseDigest: try fileDigest(basePath),
-      calibrate: calibrate ? true : nil, calibrationTarget: calibrate ? calibrationTarget : nil)
+      calibrate: calibrate ? true : nil, calibrationTarget: calibrate ? calibrationTarget : nil,
+      residualCalibration: calibrate && baseConfig.architecture == "resnet20" && residualCalibration != .none
+        ? residualCalibration : nil)
     let journalPath = (out as NSString).appendingPathComponent("results.jsonl")
     var journal = try SweepJournal(path: journalPath, settings: settings)
     let runner = SweepRunner(base: baseModel, settings: settings, train: train, test: test)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import WrapNet
 
+extension RangeCalibration.ResidualCalibration: ExpressibleByArgument {}
+
 /// `wrapnet train`: quantization-aware training of a zoo model with b-bit accumulators.
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -61,10 +63,17 @@ struct TrainCommand: ParsableCommand {
   var calibrate: Bool?
   @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1].")
   var calibrationTarget: Double = RangeCalibration.defaultTarget
-  @Flag(help: ArgumentHelp(
-    "With calibration: also calibrate the layers fed by a residual sum (ResNets).",
-    discussion: "The first convolution of a residual block reads the block input, the codes of the residual stream. By default it is left alone; with this flag the batch norm that ends the previous block's body (or the stem's) is scaled for it, which reweights that body against its shortcut."))
-  var calibrateResidual = false
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "With calibration: how the layers fed by a residual sum (ResNets) are calibrated: code-step, batch-norm or none.",
+    discussion: """
+      The first convolution of a residual block reads the block input, the codes of the residual stream, which \
+      also feed the block's shortcut. code-step (the default) enlarges the clip of the stream's activation \
+      quantizer: its codes become coarser and smaller while each is worth more, so the shortcut keeps its value \
+      and only the convolution's integer sums shrink (the clips are kept in the model's configuration). \
+      batch-norm scales the batch norm that ends the previous block's body (or the stem's), which reweights that \
+      body against its shortcut. none leaves those layers alone.
+      """, valueName: "mode"))
+  var residualCalibration: RangeCalibration.ResidualCalibration = .codeStep
   @OptionGroup var penaltySchedule: PenaltyScheduleOptions
   @Flag(help: "Continue the run in --out from its last checkpoint (configuration taken from the checkpoint).")
   var resume = false
@@ -191,8 +200,8 @@ struct TrainCommand: ParsableCommand {
     let calibrationPath = (out as NSString).appendingPathComponent("calibration.json")
     var calibration: Any = NSNull()
     if (calibrate ?? (initFrom != nil)) && !resume {
-      let results = RangeCalibration.calibrate(
-        &model!, train: train, target: calibrationTarget, batchSize: options.batchSize, residual: calibrateResidual)
+      let results = try RangeCalibration.calibrate(
+        &model!, train: train, target: calibrationTarget, batchSize: options.batchSize, residual: residualCalibration)
       for r in results { stderrLine(Self.calibrationLine(r)) }
       calibration = try jsonObject(results)
       try JSONFile.write(jsonObject: calibration, to: calibrationPath)
@@ -272,6 +281,10 @@ struct TrainCommand: ParsableCommand {
 
   static func calibrationLine(_ r: RangeCalibration.LayerResult) -> String {
     let rms = String(format: "sums RMS %.1f → %.1f (target %.1f)", r.rmsBefore, r.rmsAfter, r.target)
+    if let k = r.stream, let clip = r.streamClip {
+      if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, residual stream \(k) clip unchanged" }
+      return "calibrate \(r.name): \(rms); residual stream \(k) clip → \(String(format: "%.3f", clip)) (codes × \(String(format: "%.3f", r.factor)))"
+    }
     guard let bn = r.batchNorm else { return "calibrate \(r.name): \(rms); input is a residual sum, left unscaled" }
     if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, \(bn) unchanged" }
     return "calibrate \(r.name): \(rms); \(bn) γ, β × \(String(format: "%.3f", r.factor))"

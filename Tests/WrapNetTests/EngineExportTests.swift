@@ -13,8 +13,11 @@ import WrapNetEngine
     var activationBits: Int = 2
     /// `--width-divisor`.
     var widthDivisor: Int = 1
+    /// resnet20: residual-stream clips (`ModelConfig.residualStreamClips`) that differ from stream to stream.
+    var streamClips = false
     var testDescription: String {
       "\(architecture)\(widthDivisor == 1 ? "" : " ÷\(widthDivisor)") \(mode.rawValue)\(bits) w\(weightBits) a\(activationBits)"
+        + (streamClips ? " stream clips" : "")
     }
   }
 
@@ -59,12 +62,21 @@ import WrapNetEngine
     Case(architecture: "mlp", mode: .wrap, bits: 14, weightBits: 7, activationBits: 4),
     Case(architecture: "cnn", mode: .clamp, bits: 13, weightBits: 8, activationBits: 4),
     Case(architecture: "resnet20", mode: .cyclic, bits: 13, weightBits: 8),
+    // Each residual-stream quantizer with its own clip: the shortcut's code value and the next layers' input
+    // scales differ from block to block (tables, thresholds, Float outputs).
+    Case(architecture: "resnet20", mode: .cyclic, bits: 8, weightBits: 1, activationBits: 3, streamClips: true),
+    Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1, activationBits: 3, streamClips: true),
+    Case(architecture: "resnet20", mode: .wrap, bits: 13, weightBits: 8, streamClips: true),
   ]
+
+  /// Clips for the ten residual-stream quantizers of `streamClips` cases: none equal to another or to the default.
+  static let streamClipValues: [Float] = [2.5, 3.1, 1.7, 4.4, 2.9, 5.3, 3.6, 6.2, 4.8, 7.5]
 
   /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
   @Test(.tags(.engineVsTrainer), arguments: cases) func engineMatchesTrainer(_ c: Case) throws {
     var model = try EngineFixture.trained(
-      c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits)
+      c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits,
+      residualStreamClips: c.streamClips ? Self.streamClipValues : nil)
     let engine = try EngineFixture.engine(model)
     let data = EngineFixture.images(["mlp"].contains(c.architecture) ? 3 : 2, for: c.architecture)
     if c.mode == .avoid {

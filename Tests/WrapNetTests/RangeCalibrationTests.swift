@@ -36,7 +36,7 @@ import WrapNetEngine
     var model = try Self.mlp(bits: 8)
     var reference = model
     let before = Self.rms(&reference, Self.firstImages(data, 64))
-    let results = RangeCalibration.calibrate(&model, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 2)
+    let results = try RangeCalibration.calibrate(&model, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 2)
     #expect(results.map(\.name) == ["fc2", "fc3", "fc4"])
     #expect(results.map(\.batchNorm) == ["bn0", "bn2", "bn3"])
     let after = Self.rms(&model, Self.firstImages(data, 64))
@@ -64,7 +64,7 @@ import WrapNetEngine
     // must be the plain average of the per-batch channel means of that output.
     let data = syntheticDataset(count: 96, seed: 6)
     var model = try Self.mlp(bits: 8)
-    _ = RangeCalibration.calibrate(&model, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 3)
+    _ = try RangeCalibration.calibrate(&model, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 3)
     var first = Sequential(Array(model.network.layers[0..<2]))  // flatten, input
     var expected = [Double](repeating: 0, count: 1024)
     for b in 0..<3 {
@@ -88,8 +88,8 @@ import WrapNetEngine
   @Test func aWiderTargetScalesLess() throws {
     let data = syntheticDataset(count: 64, seed: 10)
     var third = try Self.mlp(bits: 8), half = try Self.mlp(bits: 8)
-    let a = RangeCalibration.calibrate(&third, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
-    let b = RangeCalibration.calibrate(&half, train: data, target: 0.5, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
+    let a = try RangeCalibration.calibrate(&third, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
+    let b = try RangeCalibration.calibrate(&half, train: data, target: 0.5, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
     for (x, y) in zip(a, b) {
       #expect(y.target == 64 && x.target == 128.0 / 3)
       #expect(y.factor > x.factor, "\(x.name): factor \(y.factor) at 1/2 vs \(x.factor) at 1/3")
@@ -102,7 +102,7 @@ import WrapNetEngine
     let data = syntheticDataset(count: 64, seed: 7)
     var model = try Self.mlp(bits: 16)
     let reference = model
-    let results = RangeCalibration.calibrate(&model, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
+    let results = try RangeCalibration.calibrate(&model, train: data, batchSize: 32, calibrationImages: 64, reestimationBatches: 1)
     #expect(results.count == 3)
     for r in results {
       #expect(r.factor == 1 && r.rmsAfter == r.rmsBefore, "\(r.name)")
@@ -114,7 +114,7 @@ import WrapNetEngine
     }
     // A 32-bit model has no low-bit layer: no results, no change.
     var wide = try Self.mlp(bits: 32, mode: .exact)
-    #expect(RangeCalibration.calibrate(&wide, train: data, batchSize: 32, calibrationImages: 32, reestimationBatches: 1).isEmpty)
+    #expect(try RangeCalibration.calibrate(&wide, train: data, batchSize: 32, calibrationImages: 32, reestimationBatches: 1).isEmpty)
   }
 
   @Test func isDeterministicWhateverTheThreadCount() throws {
@@ -124,7 +124,7 @@ import WrapNetEngine
     for threads in [1, 2] {
       setBLASThreads(threads)
       var model = try Self.mlp(bits: 7)
-      results.append(RangeCalibration.calibrate(&model, train: data, batchSize: 16, calibrationImages: 48, reestimationBatches: 2))
+      results.append(try RangeCalibration.calibrate(&model, train: data, batchSize: 16, calibrationImages: 48, reestimationBatches: 2))
       gammas.append(Self.batchNorm(model, "bn2").gamma.data + Self.batchNorm(model, "bn4").runningVar.data)
     }
     setBLASThreads(2)
@@ -135,7 +135,7 @@ import WrapNetEngine
   @Test func findsTheFeedingBatchNormThroughPoolingAndSkipsResidualInputs() throws {
     let grey = syntheticDataset(count: 16, seed: 9)
     var cnn = try WrapModel(config: ModelConfig(architecture: "cnn", activationBits: 3, accumulatorBits: 8), seed: 1)
-    let c = RangeCalibration.calibrate(&cnn, train: grey, batchSize: 8, calibrationImages: 8, reestimationBatches: 1)
+    let c = try RangeCalibration.calibrate(&cnn, train: grey, batchSize: 8, calibrationImages: 8, reestimationBatches: 1)
     #expect(c.map(\.name) == ["conv2", "conv3", "conv4"])
     #expect(c.map(\.batchNorm) == ["bn0", "bn2", "bn3"])  // conv2 after pool1, conv4 after pool2
 
@@ -145,7 +145,7 @@ import WrapNetEngine
       channels: 3, height: 32, width: 32, classCount: 10)
     var resnet = try WrapModel(
       config: ModelConfig(architecture: "resnet20", inputChannels: 3, inputHeight: 32, inputWidth: 32, accumulatorBits: 8), seed: 1)
-    let r = RangeCalibration.calibrate(&resnet, train: colour, batchSize: 4, calibrationImages: 4, reestimationBatches: 1)
+    let r = try RangeCalibration.calibrate(&resnet, train: colour, batchSize: 4, calibrationImages: 4, reestimationBatches: 1)
     #expect(r.count == 18)
     #expect(r[0].name == "stage1.block1.conv1" && r[0].batchNorm == nil && r[0].factor == 1)
     #expect(r[1].name == "stage1.block1.conv2" && r[1].batchNorm == "stage1.block1/bn1")
@@ -160,9 +160,9 @@ import WrapNetEngine
     let config = ModelConfig(architecture: "resnet20", activationBits: 3, accumulatorBits: 6)
     var plain = try WrapModel(config: config, seed: 1)
     var scaled = plain
-    let a = RangeCalibration.calibrate(&plain, train: grey, batchSize: 4, calibrationImages: 8, reestimationBatches: 1)
-    let b = RangeCalibration.calibrate(
-      &scaled, train: grey, batchSize: 4, calibrationImages: 8, reestimationBatches: 1, residual: true)
+    let a = try RangeCalibration.calibrate(&plain, train: grey, batchSize: 4, calibrationImages: 8, reestimationBatches: 1)
+    let b = try RangeCalibration.calibrate(
+      &scaled, train: grey, batchSize: 4, calibrationImages: 8, reestimationBatches: 1, residual: .batchNorm)
     let feeds = Dictionary(uniqueKeysWithValues: b.map { ($0.name, $0.batchNorm) })
     #expect(feeds["stage1.block1.conv1"] == "bn0")
     #expect(feeds["stage1.block2.conv1"] == "stage1.block1/bn2")

@@ -36,6 +36,12 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// enough to train on a laptop CPU. One of `widthDivisors`; checkpoints written before the field existed decode
   /// as 1.
   public var widthDivisor: Int
+  /// `resnet20` only: the clip of each activation quantizer on the residual stream, whose codes feed both a
+  /// block's first convolution and its shortcut: index 0 the stem's, index i (1…9) the output of the i-th
+  /// residual block. nil: every one is `activationClip`. A larger clip gives coarser, smaller codes for the
+  /// same values: the shortcut keeps its value (code × clip / (2^a − 1)) while the next convolution's integer
+  /// sums shrink (see `RangeCalibration`). Checkpoints written before the field existed decode as nil.
+  public var residualStreamClips: [Float]?
 
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
   /// Allowed width multipliers (checked by `validate` and by the command line's flag).
@@ -93,6 +99,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case wideLastLayer = "wide_last_layer"
     case widthMultiplier = "width_multiplier"
     case widthDivisor = "width_divisor"
+    case residualStreamClips = "residual_stream_clips"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -114,7 +121,14 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     wideLastLayer = try c.decode(Bool.self, forKey: .wideLastLayer)
     widthMultiplier = try c.decodeIfPresent(Int.self, forKey: .widthMultiplier) ?? 1
     widthDivisor = try c.decodeIfPresent(Int.self, forKey: .widthDivisor) ?? 1
+    residualStreamClips = try c.decodeIfPresent([Float].self, forKey: .residualStreamClips)
   }
+
+  /// Activation quantizers on `resnet20`'s residual stream: the stem's and one per residual block.
+  public static let residualStreamCount = 10
+
+  /// The clip of residual-stream activation `index` (`residualStreamClips`, or `activationClip` when unset).
+  public func residualStreamClip(_ index: Int) -> Float { residualStreamClips?[index] ?? activationClip }
 
   /// Units or channels of a hidden layer whose base width (multiplier and divisor 1) is `base`: base · m / d.
   public func hiddenWidth(_ base: Int) -> Int { base * widthMultiplier / widthDivisor }
@@ -140,6 +154,17 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     }
     guard Self.widthDivisors.contains(widthDivisor) else {
       throw fail("width divisor must be one of \(Self.widthDivisors.map(String.init).joined(separator: ", ")), got \(widthDivisor)")
+    }
+    if let clips = residualStreamClips {
+      guard architecture == "resnet20" else {
+        throw fail("residual stream clips apply to 'resnet20' only, found them on '\(architecture)'")
+      }
+      guard clips.count == Self.residualStreamCount else {
+        throw fail("residual stream clips: 'resnet20' has \(Self.residualStreamCount) (the stem and 9 blocks), got \(clips.count)")
+      }
+      if let bad = clips.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
+        throw fail("residual stream clip \(bad) must be finite and > 0, got \(clips[bad])")
+      }
     }
     let size = "\(inputHeight)×\(inputWidth)"
     switch architecture {

@@ -136,10 +136,12 @@ public enum ModelZoo {
         accumulator: wide ? .wide : lowAcc, maxInputCode: 255, inputScale: 1 / 255,
         penaltyWeight: wide ? 0 : config.penalty, generator: &rng)
     }
-    func low(_ name: String, _ g: WrapGeometry) -> WrapLayer {
-      WrapLayer(
-        name: name, geometry: g, weightFormat: lowFormat, accumulator: lowAcc, maxInputCode: act.maxCode,
-        inputScale: act.scale, penaltyWeight: config.penalty, generator: &rng)
+    // `input`: the activation quantizer whose codes the layer reads.
+    func low(_ name: String, _ g: WrapGeometry, input: ActivationCodes? = nil) -> WrapLayer {
+      let input = input ?? act
+      return WrapLayer(
+        name: name, geometry: g, weightFormat: lowFormat, accumulator: lowAcc, maxInputCode: input.maxCode,
+        inputScale: input.scale, penaltyWeight: config.penalty, generator: &rng)
     }
     func last(_ g: WrapGeometry, maxInputCode: Int, inputScale: Float) -> WrapLayer {
       let wide = config.wideLastLayer
@@ -149,12 +151,12 @@ public enum ModelZoo {
         penaltyWeight: wide ? 0 : config.penalty, bias: true, generator: &rng)
     }
     // WrapLayer → BatchNorm → ActivationCodes
-    func block(_ layer: WrapLayer, channels: Int) {
+    func block(_ layer: WrapLayer, channels: Int, output: ActivationCodes? = nil) {
       index += 1
       let suffix = layer.name == firstLayerName ? "0" : "\(index)"
       layers.append((layer.name, layer))
       layers.append(("bn\(suffix)", BatchNorm(channels: channels)))
-      layers.append(("act\(suffix)", act))
+      layers.append(("act\(suffix)", output ?? act))
     }
     func conv(_ i: Int, _ o: Int, stride: Int = 1) -> WrapGeometry {
       .conv(inChannels: i, outChannels: o, kernel: 3, stride: stride, padding: 1)
@@ -202,20 +204,29 @@ public enum ModelZoo {
     default:  // "resnet20"
       // CIFAR ResNet-20: 16-channel stem, three stages of three basic blocks (16, 32, 64), sum pool, linear. The
       // stride-2 stages halve H and W (multiples of 4): 32 → 16 → 8, 28 → 14 → 7.
-      block(first(conv(c, wide(16))), channels: wide(16))
+      // The residual stream's quantizers (the stem's, then each block's output) have their own clips
+      // (`ModelConfig.residualStreamClips`); each one's scale goes to the layers that read its codes: the next
+      // block's first convolution and shortcut, or the logits layer.
+      let stream = (0..<ModelConfig.residualStreamCount).map {
+        ActivationCodes(bits: actBits, clip: config.residualStreamClip($0))
+      }
+      block(first(conv(c, wide(16))), channels: wide(16), output: stream[0])
       var inC = wide(16)
+      var blockIndex = 0
       for (stage, width) in [wide(16), wide(32), wide(64)].enumerated() {
         for b in 0..<3 {
           let stride = (stage > 0 && b == 0) ? 2 : 1
           let name = "stage\(stage + 1).block\(b + 1)"
+          let input = stream[blockIndex]
           let body = Sequential([
-            ("conv1", low("\(name).conv1", conv(inC, width, stride: stride))),
+            ("conv1", low("\(name).conv1", conv(inC, width, stride: stride), input: input)),
             ("bn1", BatchNorm(channels: width)), ("act1", act),
             ("conv2", low("\(name).conv2", conv(width, width))),
             ("bn2", BatchNorm(channels: width)),
           ])
-          layers.append((name, ResidualBlock(body: body, output: act, stride: stride, inChannels: inC,
-                                             outChannels: width, inputScale: act.scale)))
+          blockIndex += 1
+          layers.append((name, ResidualBlock(body: body, output: stream[blockIndex], stride: stride, inChannels: inC,
+                                             outChannels: width, inputScale: input.scale)))
           inC = width
         }
       }
@@ -223,8 +234,9 @@ public enum ModelZoo {
       // the logits layer sees the average activation.
       layers.append(("pool", GlobalSumPool()))
       let plane = (h / 4) * (w / 4)
-      layers.append((lastLayerName, last(.linear(inFeatures: wide(64), outFeatures: classes), maxInputCode: act.maxCode * plane,
-                                         inputScale: act.scale / Float(plane))))
+      let top = stream[blockIndex]
+      layers.append((lastLayerName, last(.linear(inFeatures: wide(64), outFeatures: classes), maxInputCode: top.maxCode * plane,
+                                         inputScale: top.scale / Float(plane))))
     }
     return Sequential(layers)
   }

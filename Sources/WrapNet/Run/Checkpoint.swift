@@ -201,7 +201,12 @@ public enum Checkpoint {
 extension WrapModel {
   /// Copies every parameter and buffer from `source` (same architecture, any quantization): fine-tuning a
   /// 32-bit-accumulator model for b-bit accumulators. Throws when the architectures differ.
+  /// The source's residual-stream clips come with its weights (they set the value of the codes its layers were
+  /// trained on).
   public mutating func loadWeights(from source: WrapModel, sourcePath: String) throws {
+    if source.config.residualStreamClips != config.residualStreamClips {
+      self = try withResidualStreamClips(source.config.residualStreamClips)
+    }
     var src = source
     let tensors = Checkpoint.tensors(of: &src)
     var problem: String? = nil
@@ -222,5 +227,20 @@ extension WrapModel {
           + (source.config.widthMultiplier != config.widthMultiplier || source.config.widthDivisor != config.widthDivisor
             ? " (it was trained with --width-multiplier \(source.config.widthMultiplier) --width-divisor \(source.config.widthDivisor))" : ""))
     }
+  }
+
+  /// This model with residual-stream clips `clips` (`ModelConfig.residualStreamClips`; nil: all the activation
+  /// clip), rebuilt from its configuration with every parameter and buffer carried over by name. The layers that
+  /// read a stream take its new code scale, so with exact accumulators the network computes the same function up
+  /// to the rounding of the coarser (or finer) codes.
+  public func withResidualStreamClips(_ clips: [Float]?) throws -> WrapModel {
+    var config = self.config
+    config.residualStreamClips = clips
+    var out = try WrapModel(config: config, seed: 0)
+    var src = self
+    let tensors = Checkpoint.tensors(of: &src)
+    out.network.visitParameters { name, value, _ in value = tensors[name]! }
+    out.network.visitBuffers { name, value in value = tensors[name]! }
+    return out
   }
 }

@@ -18,9 +18,17 @@ import Foundation
 /// repeated (at most `rounds` times) until every RMS is within 3 % of its target or below it, since the codes are
 /// rounded and clipped, so the RMS is not exactly proportional to the factor. Scaling γ and β by r scales the batch
 /// norm's output by r: the activation codes shrink (more zeros, fewer large codes), and the layer's sums with them.
-/// Layers whose inputs come from a residual sum (the first convolution of a ResNet block) are reported and left
-/// alone, since scaling them would reweight the shortcut, unless `residual` asks for exactly that (see
-/// `feedingBatchNorms`).
+/// Layers whose inputs come from a residual sum (the first convolution of a ResNet block) read codes that also
+/// feed the block's shortcut, so no batch norm can narrow them without reweighting the shortcut. `residual`
+/// (`ResidualCalibration`) says what happens to them:
+///
+///     code-step:   the clip of the residual-stream quantizer that feeds the layer  ×=  rms(L) / (target · 2^(b−1))
+///     batch-norm:  γ, β of the batch norm that ends the previous block's body (or the stem's)  ×=  the usual r
+///     none:        reported and left alone
+///
+/// A larger clip makes the codes coarser and smaller while each code is worth more, so the shortcut keeps its
+/// value and the layer's float output (sum × input scale) stays the same up to rounding; only the integer sums
+/// shrink. Scaling the batch norm instead shrinks the previous body's output against its shortcut.
 ///
 /// When any batch norm was scaled, every batch norm's running statistics are then re-estimated over the first
 /// batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
@@ -28,6 +36,13 @@ import Foundation
 /// Deterministic: the calibration images are the first images of the training set in their stored order, without
 /// augmentation, and every forward is independent of the thread count.
 public enum RangeCalibration {
+  /// How layers fed by a residual sum are calibrated (see `RangeCalibration`).
+  public enum ResidualCalibration: String, Sendable, Codable, CaseIterable {
+    case none
+    case codeStep = "code-step"
+    case batchNorm = "batch-norm"
+  }
+
   /// What calibration did to one low-bit layer.
   public struct LayerResult: Sendable, Equatable, Codable {
     /// The low-bit layer, e.g. "fc2".
@@ -39,15 +54,35 @@ public enum RangeCalibration {
     public var rmsAfter: Double
     /// The RMS calibration aims at: target · 2^(b−1) (by default 2^(b−1) / 3).
     public var target: Double
-    /// The factor γ and β of `batchNorm` were multiplied by (1: unchanged).
+    /// The factor γ and β of `batchNorm` were multiplied by, or with `streamClip` the factor the input codes
+    /// were scaled by (old clip / new clip); 1: unchanged.
     public var factor: Double
+    /// Index of the residual-stream quantizer whose clip was set for this layer (`ModelConfig.residualStreamClips`),
+    /// and that clip; nil for layers calibrated through a batch norm or not at all.
+    public var stream: Int?
+    public var streamClip: Double?
+
+    public init(
+      name: String, batchNorm: String?, rmsBefore: Double, rmsAfter: Double, target: Double, factor: Double,
+      stream: Int? = nil, streamClip: Double? = nil
+    ) {
+      self.name = name
+      self.batchNorm = batchNorm
+      self.rmsBefore = rmsBefore
+      self.rmsAfter = rmsAfter
+      self.target = target
+      self.factor = factor
+      self.stream = stream
+      self.streamClip = streamClip
+    }
 
     enum CodingKeys: String, CodingKey {
       case name
       case batchNorm = "batch_norm"
       case rmsBefore = "rms_before"
       case rmsAfter = "rms_after"
-      case target, factor
+      case target, factor, stream
+      case streamClip = "stream_clip"
     }
   }
 
@@ -60,8 +95,8 @@ public enum RangeCalibration {
   /// model) or a training set of fewer than 2 images leaves the model unchanged and returns no results.
   public static func calibrate(
     _ model: inout WrapModel, train: ImageDataset, target: Double = defaultTarget, batchSize: Int = 128,
-    calibrationImages: Int = 512, reestimationBatches: Int = 40, residual: Bool = false
-  ) -> [LayerResult] {
+    calibrationImages: Int = 512, reestimationBatches: Int = 40, residual: ResidualCalibration = .none
+  ) throws -> [LayerResult] {
     precondition(target > 0 && target <= 1, "RangeCalibration: target \(target) must be in (0, 1]")
     let targets = lowBitTargets(model, fraction: target)
     let lowBit = targets.map(\.name)
@@ -72,25 +107,36 @@ public enum RangeCalibration {
     // given back exactly as it came.
     let original = model
 
-    // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`).
-    let feeds = feedingBatchNorms(model.network, prefix: "", residual: residual)
+    // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`), and the residual-stream
+    // quantizer that feeds each residual-fed layer.
+    let feeds = feedingBatchNorms(model.network, prefix: "", residual: residual == .batchNorm)
+    let streams = residual == .codeStep ? streamFedLayers(model.network) : [:]
+    let startClips = (0..<ModelConfig.residualStreamCount).map { model.config.residualStreamClip($0) }
+    var clips = startClips
     var factor: [String: Double] = [:]
     var rms = sumRMS(&model, images: calibration.images, layers: lowBit)
     let before = rms
     for _ in 0..<rounds {
       var changed = false
       for name in lowBit {
-        guard let bn = feeds[name], let r = rms[name], let target = targetRMS[name] else { continue }
+        guard feeds[name] != nil || streams[name] != nil, let r = rms[name], let target = targetRMS[name] else { continue }
         let have = factor[name] ?? 1
         // Aim at the target, never above a factor of 1 overall (calibration only shrinks).
         let want = min(1, have * target / max(r, 1e-9))
         if r > target * 1.03 || (want > have * 1.03 && have < 1) {
-          scaleBatchNorm(&model.network, path: bn, by: Float(want / have))
+          if let bn = feeds[name] {
+            scaleBatchNorm(&model.network, path: bn, by: Float(want / have))
+          } else if let k = streams[name] {
+            clips[k] = startClips[k] / Float(want)
+          }
           factor[name] = want
           changed = true
         }
       }
       if !changed { break }
+      if clips != (0..<clips.count).map({ model.config.residualStreamClip($0) }) {
+        model = try model.withResidualStreamClips(clips)
+      }
       rms = sumRMS(&model, images: calibration.images, layers: lowBit)
     }
     if factor.values.contains(where: { $0 < 1 }) {
@@ -100,10 +146,27 @@ public enum RangeCalibration {
       model = original
     }
     return lowBit.map { name in
-      LayerResult(
+      let k = streams[name]
+      return LayerResult(
         name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
-        target: targetRMS[name]!, factor: factor[name] ?? 1)
+        target: targetRMS[name]!, factor: factor[name] ?? 1, stream: k, streamClip: k.map { Double(clips[$0]) })
     }
+  }
+
+  /// The first low-bit-capable layer of each residual block, keyed by name, with the index of the residual-stream
+  /// quantizer whose codes it reads: block i (in forward order, from 0) reads stream i, the stem's output or the
+  /// previous block's (`ModelConfig.residualStreamClips`).
+  static func streamFedLayers(_ chain: Sequential) -> [String: Int] {
+    var out: [String: Int] = [:]
+    var k = 0
+    for entry in chain.layers {
+      guard let block = entry.layer as? ResidualBlock else { continue }
+      if let first = block.body.layers.first(where: { $0.layer is WrapLayer })?.layer as? WrapLayer {
+        out[first.name] = k
+      }
+      k += 1
+    }
+    return out
   }
 
   /// The default target RMS, as a fraction of 2^(b−1): three RMS fit in the range.

@@ -129,10 +129,13 @@ public struct SweepSettings: Sendable, Equatable, Codable {
   public var calibrate: Bool?
   /// The calibration target (`RangeCalibration.calibrate`'s `target`); nil: the default.
   public var calibrationTarget: Double?
+  /// How calibration treats layers fed by a residual sum; nil: `.none` (and models without residual blocks).
+  public var residualCalibration: RangeCalibration.ResidualCalibration?
 
   public init(
     dataset: String, model: ModelConfig, training: TrainingOptions, limitTest: Int?, baseDigest: String,
-    calibrate: Bool? = nil, calibrationTarget: Double? = nil
+    calibrate: Bool? = nil, calibrationTarget: Double? = nil,
+    residualCalibration: RangeCalibration.ResidualCalibration? = nil
   ) {
     self.dataset = dataset
     self.model = model
@@ -141,6 +144,7 @@ public struct SweepSettings: Sendable, Equatable, Codable {
     self.baseDigest = baseDigest
     self.calibrate = calibrate
     self.calibrationTarget = calibrationTarget
+    self.residualCalibration = residualCalibration
   }
 
   enum CodingKeys: String, CodingKey {
@@ -149,6 +153,7 @@ public struct SweepSettings: Sendable, Equatable, Codable {
     case baseDigest = "base_md5"
     case calibrate
     case calibrationTarget = "calibration_target"
+    case residualCalibration = "residual_calibration"
   }
 }
 
@@ -370,9 +375,9 @@ public struct SweepRunner {
       }
       try model.loadWeights(from: base, sourcePath: "base model")
       if settings.calibrate == true {
-        result.calibration = RangeCalibration.calibrate(
+        result.calibration = try RangeCalibration.calibrate(
           &model, train: train, target: settings.calibrationTarget ?? RangeCalibration.defaultTarget,
-          batchSize: settings.training.batchSize)
+          batchSize: settings.training.batchSize, residual: settings.residualCalibration ?? .none)
       }
       var trainer = try Trainer(model: model, options: settings.training, train: train)
       var last: EpochStats? = nil
