@@ -59,7 +59,7 @@ public struct NetworkTrace: Sendable {
       switch op {
       case .flatten:
         (h, w, c) = (1, 1, h * w * c)
-      case .saveShortcut, .sumPool:
+      case .saveShortcut, .sumPool, .recode:
         throw HardwareError("model '\(model.architecture)' has residual blocks or sum pooling; the hardware generator builds plain layer chains (mlp, cnn)")
       case .maxPool(let k, let s):
         let (ho, wo) = ((h - k) / s + 1, (w - k) / s + 1)

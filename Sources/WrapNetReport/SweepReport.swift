@@ -112,8 +112,19 @@ public struct SweepReport {
     s += "\(t.epochs) epoch(s) on \(t.limitTrain.map { "the first \($0)" } ?? "all") training images, \(t.optimizer) lr \(t.learningRate) "
     s += "(\(t.schedule)), batch \(t.batchSize), seed \(t.seed)\(t.augment ? ", augmentation" : ""). "
     if settings.calibrate == true {
+      let target = settings.calibrationTarget.map { SweepCell.number(Float($0)) } ?? "1/3"
       s += "Every fine-tuning cell first range-calibrates the 32-bit model for its accumulator (`--calibrate`: the batch "
-      s += "norms feeding the low-bit layers are scaled until their sums' RMS is at most 2^(b−1)/3). "
+      s += "norms feeding the low-bit layers are scaled until their sums' RMS is at most \(target) · 2^(b−1)). "
+      switch settings.residualCalibration {
+      case .codeStep?:
+        s += "Layers fed by a residual sum read the block input re-coded at a larger clip "
+        s += "(`--residual-calibration code-step`). "
+      case .batchNorm?:
+        s += "Layers fed by a residual sum get the batch norm that ends the previous block's body scaled "
+        s += "(`--residual-calibration batch-norm`). "
+      case .none?, nil:
+        if cfg.architecture == "resnet20" { s += "Layers fed by a residual sum are left alone (`--residual-calibration none`). " }
+      }
     }
     if let w = t.penaltyWarmup {
       s += "λ rises linearly over the first \(SweepCell.number(Float(100 * w))) % of each cell's steps (`--penalty-warmup \(w)`). "

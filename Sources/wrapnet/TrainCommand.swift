@@ -67,11 +67,11 @@ struct TrainCommand: ParsableCommand {
     "With calibration: how the layers fed by a residual sum (ResNets) are calibrated: code-step, batch-norm or none.",
     discussion: """
       The first convolution of a residual block reads the block input, the codes of the residual stream, which \
-      also feed the block's shortcut. code-step (the default) enlarges the clip of the stream's activation \
-      quantizer: its codes become coarser and smaller while each is worth more, so the shortcut keeps its value \
-      and only the convolution's integer sums shrink (the clips are kept in the model's configuration). \
-      batch-norm scales the batch norm that ends the previous block's body (or the stem's), which reweights that \
-      body against its shortcut. none leaves those layers alone.
+      also feed the block's shortcut. code-step (the default) lets the convolution read them re-coded at a larger \
+      clip: coarser, smaller codes, each worth more, so its output keeps its value and only its integer sums \
+      shrink, while the shortcut keeps the fine codes (the nine clips are kept in the model's configuration, \
+      residual_input_clips). batch-norm scales the batch norm that ends the previous block's body (or the \
+      stem's), which reweights that body against its shortcut. none leaves those layers alone.
       """, valueName: "mode"))
   var residualCalibration: RangeCalibration.ResidualCalibration = .codeStep
   @OptionGroup var penaltySchedule: PenaltyScheduleOptions
@@ -281,9 +281,9 @@ struct TrainCommand: ParsableCommand {
 
   static func calibrationLine(_ r: RangeCalibration.LayerResult) -> String {
     let rms = String(format: "sums RMS %.1f → %.1f (target %.1f)", r.rmsBefore, r.rmsAfter, r.target)
-    if let k = r.stream, let clip = r.streamClip {
-      if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, residual stream \(k) clip unchanged" }
-      return "calibrate \(r.name): \(rms); residual stream \(k) clip → \(String(format: "%.3f", clip)) (codes × \(String(format: "%.3f", r.factor)))"
+    if let clip = r.inputClip {
+      if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, reads the block input as it is" }
+      return "calibrate \(r.name): \(rms); reads the block input at clip \(String(format: "%.3f", clip)) (codes × \(String(format: "%.3f", r.factor)))"
     }
     guard let bn = r.batchNorm else { return "calibrate \(r.name): \(rms); input is a residual sum, left unscaled" }
     if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, \(bn) unchanged" }

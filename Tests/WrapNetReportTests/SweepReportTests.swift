@@ -54,4 +54,25 @@ import WrapNetReport
     let plain = SweepReport(settings: settings(), grid: grid, results: [], command: "").markdown()
     #expect(!plain.contains("--penalty-warmup") && !plain.contains("--penalty-scaling"))
   }
+
+  /// The residual-layer calibration is stated for resnet20 sweeps, with its flag.
+  @Test func residualCalibrationIsStated() {
+    var s = settings()
+    s.model = ModelConfig(architecture: "resnet20")
+    s.calibrate = true
+    let grid = SweepGrid(bits: [8], modes: [.cyclic])
+    func md(_ r: RangeCalibration.ResidualCalibration?) -> String {
+      var t = s
+      t.residualCalibration = r
+      return SweepReport(settings: t, grid: grid, results: [], command: "").markdown()
+    }
+    #expect(md(.codeStep).contains("`--residual-calibration code-step`"))
+    #expect(md(.batchNorm).contains("`--residual-calibration batch-norm`"))
+    #expect(md(nil).contains("`--residual-calibration none`"))
+    #expect(md(.codeStep).contains("at most 1/3 · 2^(b−1)"))
+    s.calibrationTarget = 0.5
+    #expect(md(nil).contains("at most 0.5 · 2^(b−1)"))
+    s.model = ModelConfig(architecture: "cnn")
+    #expect(!md(nil).contains("--residual-calibration"))
+  }
 }

@@ -50,6 +50,8 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--penalty-warmup", "0", "--out", "/tmp/x"], "--penalty-warmup"),
     (["train", "--penalty-warmup", "2", "--out", "/tmp/x"], "--penalty-warmup"),
     (["train", "--penalty-scaling", "per-layer", "--out", "/tmp/x"], "--penalty-scaling"),
+    (["train", "--residual-calibration", "shortcut", "--out", "/tmp/x"], "--residual-calibration"),
+    (["sweep", "--residual-calibration", "clip", "--out", "/tmp/x"], "--residual-calibration"),
     (["sweep", "--penalty-warmup", "-1", "--out", "/tmp/x"], "--penalty-warmup"),
     (["sweep", "--calibration-target", "1.5", "--out", "/tmp/x"], "--calibration-target"),
     (["eval", "/nonexistent/model.safetensors"], "no such file"),

@@ -13,11 +13,11 @@ import WrapNetEngine
     var activationBits: Int = 2
     /// `--width-divisor`.
     var widthDivisor: Int = 1
-    /// resnet20: residual-stream clips (`ModelConfig.residualStreamClips`) that differ from stream to stream.
-    var streamClips = false
+    /// resnet20: first convolutions that read their block input re-coded (`ModelConfig.residualInputClips`).
+    var inputClips = false
     var testDescription: String {
       "\(architecture)\(widthDivisor == 1 ? "" : " ÷\(widthDivisor)") \(mode.rawValue)\(bits) w\(weightBits) a\(activationBits)"
-        + (streamClips ? " stream clips" : "")
+        + (inputClips ? " input clips" : "")
     }
   }
 
@@ -62,21 +62,21 @@ import WrapNetEngine
     Case(architecture: "mlp", mode: .wrap, bits: 14, weightBits: 7, activationBits: 4),
     Case(architecture: "cnn", mode: .clamp, bits: 13, weightBits: 8, activationBits: 4),
     Case(architecture: "resnet20", mode: .cyclic, bits: 13, weightBits: 8),
-    // Each residual-stream quantizer with its own clip: the shortcut's code value and the next layers' input
-    // scales differ from block to block (tables, thresholds, Float outputs).
-    Case(architecture: "resnet20", mode: .cyclic, bits: 8, weightBits: 1, activationBits: 3, streamClips: true),
-    Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1, activationBits: 3, streamClips: true),
-    Case(architecture: "resnet20", mode: .wrap, bits: 13, weightBits: 8, streamClips: true),
+    // Blocks whose first convolution reads its input re-coded (`recode` steps, one of them the identity and left
+    // out), with tables, thresholds and Float outputs.
+    Case(architecture: "resnet20", mode: .cyclic, bits: 8, weightBits: 1, activationBits: 3, inputClips: true),
+    Case(architecture: "resnet20", mode: .exact, bits: 32, weightBits: 1, activationBits: 3, inputClips: true),
+    Case(architecture: "resnet20", mode: .wrap, bits: 13, weightBits: 8, inputClips: true),
   ]
 
-  /// Clips for the ten residual-stream quantizers of `streamClips` cases: none equal to another or to the default.
-  static let streamClipValues: [Float] = [2.5, 3.1, 1.7, 4.4, 2.9, 5.3, 3.6, 6.2, 4.8, 7.5]
+  /// Input clips of `inputClips` cases: coarser and finer than the activation clip 2, and 2 itself once.
+  static let inputClipValues: [Float] = [2.5, 3.1, 1.7, 4.4, 2, 5.3, 3.6, 6.2, 4.8]
 
   /// Every kernel path and lane width: identical predictions, bit-equal logits, identical accumulators.
   @Test(.tags(.engineVsTrainer), arguments: cases) func engineMatchesTrainer(_ c: Case) throws {
     var model = try EngineFixture.trained(
       c.architecture, mode: c.mode, bits: c.bits, weightBits: c.weightBits, activationBits: c.activationBits,
-      residualStreamClips: c.streamClips ? Self.streamClipValues : nil)
+      residualInputClips: c.inputClips ? Self.inputClipValues : nil)
     let engine = try EngineFixture.engine(model)
     let data = EngineFixture.images(["mlp"].contains(c.architecture) ? 3 : 2, for: c.architecture)
     if c.mode == .avoid {
@@ -100,6 +100,16 @@ import WrapNetEngine
       } else {
         #expect(r.accumulatorsCompared > 0)
       }
+    }
+    if c.inputClips {
+      // One recode step per block whose map of the input codes is not the identity.
+      let fine = ActivationCodes(bits: c.activationBits, clip: 2).scale
+      let changed = Self.inputClipValues.filter { clip in
+        let q = UnsignedActivationQuantizer(bits: c.activationBits, clip: clip)
+        return (0..<(1 << c.activationBits)).contains { Int(q.code(Float($0) * fine)) != $0 }
+      }
+      #expect(changed.count >= 7)
+      #expect(engine.operations.filter { if case .recode = $0 { true } else { false } }.count == changed.count)
     }
     let lookupLayers = engine.denseLayers.compactMap { layer -> (DenseLayer, CodeArcs?)? in
       if case .lookup(_, let arcs) = layer.kernel { return (layer, arcs) } else { return nil }

@@ -54,6 +54,7 @@ import WrapNetEngine
       case .flatten: return "flatten"
       case .saveShortcut: return "shortcut"
       case .sumPool: return "sumpool"
+      case .recode: return "recode"
       }
     }
     #expect(kinds == ["input", "pool", "conv2", "conv3", "pool", "conv4", "flatten", "logits"])
@@ -87,8 +88,8 @@ import WrapNetEngine
     rejects(header, "JSON", "broken header")
 
     var wrongVersion = file
-    wrongVersion.metadata["format_version"] = "3"
-    rejects(wrongVersion.serialized(), "version '3' is not supported", "version 3")
+    wrongVersion.metadata["format_version"] = "4"
+    rejects(wrongVersion.serialized(), "version '4' is not supported", "version 4")
     var wrongFormat = file
     wrongFormat.metadata["format"] = "wrapnet.checkpoint"
     rejects(wrongFormat.serialized(), "not a packed WrapNet engine model", "a checkpoint")

@@ -14,7 +14,7 @@ enum EngineFixture {
   /// 28×28 images or the architecture's default (`dataset(for:count:seed:)`).
   static func trained(
     _ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1, activationBits: Int = 2,
-    steps: Int = 3, seed: UInt64 = 5, grey: Bool = false, widthDivisor: Int = 1, residualStreamClips: [Float]? = nil
+    steps: Int = 3, seed: UInt64 = 5, grey: Bool = false, widthDivisor: Int = 1, residualInputClips: [Float]? = nil
   ) throws -> WrapModel {
     let data =
       grey ? syntheticDataset(count: 16 * steps, seed: 11) : dataset(for: architecture, count: 16 * steps, seed: 11)
@@ -22,7 +22,7 @@ enum EngineFixture {
       architecture: architecture, inputChannels: data.channels, inputHeight: data.height, inputWidth: data.width,
       weightBits: weightBits, activationBits: activationBits, accumulatorBits: mode == .exact ? 32 : bits,
       accumulatorMode: mode, penalty: 0.001, widthDivisor: widthDivisor)
-    config.residualStreamClips = residualStreamClips
+    config.residualInputClips = residualInputClips
     var options = TrainingOptions()
     options.epochs = 1
     options.batchSize = 16

@@ -188,7 +188,8 @@ public enum EngineExport {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     file.metadata["format"] = PackedModelFormat.name
-    file.metadata["format_version"] = PackedModelFormat.version
+    file.metadata["format_version"] = writer.descriptors.contains { $0.kind == "recode" }
+      ? PackedModelFormat.version : PackedModelFormat.versionWithoutRecode
     file.metadata["architecture"] = cfg.architecture
     file.metadata["input_shape"] = "[\(cfg.inputChannels),\(cfg.inputHeight),\(cfg.inputWidth)]"
     file.metadata["classes"] = String(cfg.classes)
@@ -241,14 +242,18 @@ private struct PackedWriter {
     (self.c, self.h, self.w) = (c, h, w)
   }
 
-  /// A CIFAR ResNet basic block: `shortcut`, conv1 → bn1 → act1 (codes), conv2 → bn2 → + shortcut → codes.
+  /// A CIFAR ResNet basic block: `shortcut`, (recode,) conv1 → bn1 → act1 (codes), conv2 → bn2 → + shortcut →
+  /// codes.
   mutating func residualBlock(name: String, _ block: ResidualBlock) throws {
-    let body = block.body.layers
-    guard body.count == 5, let conv1 = body[0].layer as? WrapLayer, let bn1 = body[1].layer as? BatchNorm,
-      let act1 = body[2].layer as? ActivationCodes, let conv2 = body[3].layer as? WrapLayer,
-      let bn2 = body[4].layer as? BatchNorm
+    var body = block.body.layers[...]
+    let recode = body.first?.layer as? CodeRequantizer
+    if recode != nil { body = body.dropFirst() }
+    let l = Array(body)
+    guard l.count == 5, let conv1 = l[0].layer as? WrapLayer, let bn1 = l[1].layer as? BatchNorm,
+      let act1 = l[2].layer as? ActivationCodes, let conv2 = l[3].layer as? WrapLayer,
+      let bn2 = l[4].layer as? BatchNorm
     else {
-      throw EngineExportError(message: "residual block '\(name)' is not conv → bn → act → conv → bn; the engine cannot run it")
+      throw EngineExportError(message: "residual block '\(name)' is not (recode →) conv → bn → act → conv → bn; the engine cannot run it")
     }
     guard block.inChannels == c else {
       throw EngineExportError(message: "residual block '\(name)' expects \(block.inChannels) input channels, the previous layer gives \(c)")
@@ -257,6 +262,19 @@ private struct PackedWriter {
       stride: block.stride, channels: block.inChannels, padBefore: (block.outChannels - block.inChannels) / 2,
       codes: maxCode + 1)
     descriptors.append(PackedLayerDescriptor(name: "\(name).shortcut", kind: "shortcut"))
+    if let recode {
+      // The trainer's map of every incoming code, computed as `CodeRequantizer.forward` computes it; an identity
+      // map (the input clip equal to the input's) is left out.
+      let q = UnsignedActivationQuantizer(bits: recode.output.bits, clip: recode.output.clip)
+      let map = (0...maxCode).map { q.code(Float($0) * recode.inputScale) }
+      if map != (0...maxCode).map({ UInt8($0) }) {
+        var d = PackedLayerDescriptor(name: "\(name).recode", kind: "recode")
+        d.activationBits = recode.output.bits
+        descriptors.append(d)
+        file.tensors["\(name).recode.codes"] = SafeTensor(shape: [map.count], values: map)
+        maxCode = recode.output.maxCode
+      }
+    }
     try dense(conv1, name: conv1.name, then: .codes(bn1, act1))
     try dense(conv2, name: conv2.name, then: .residual(bn2, block.output, shortcut, inputScale: block.inputScale))
   }

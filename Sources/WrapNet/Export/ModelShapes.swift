@@ -77,7 +77,7 @@ extension WrapModel {
     // The last layer of each residual block has one table or threshold row per shortcut code.
     var residualLayers = Set<String>()
     for (_, layer) in network.layers {
-      if let block = layer as? ResidualBlock, block.body.layers.count > 3, let conv2 = block.body.layers[3].layer as? WrapLayer {
+      if let block = layer as? ResidualBlock, let conv2 = block.body.layers.first(where: { $0.name == "conv2" })?.layer as? WrapLayer {
         residualLayers.insert(conv2.name)
       }
     }

@@ -43,22 +43,64 @@ public struct ActivationCodes: Layer {
 
   public mutating func backward(_ gradOutput: Tensor) -> Tensor {
     precondition(cacheInput.count == gradOutput.count, "ActivationCodes: backward without a matching forward")
-    let factor = Float(maxCode) / clip
-    let clip = self.clip
-    var g = Tensor(shape: gradOutput.shape, data: unfilledArray(count: gradOutput.count))  // written in full below
-    gradOutput.data.withUnsafeBufferPointer { dyp in
-      cacheInput.withUnsafeBufferPointer { xp in
-        g.data.withUnsafeMutableBufferPointer { dxp in
-          let (dy, x, dx) = (SharedBuffer(dyp), SharedBuffer(xp), SharedBuffer(dxp))
-          runElementBlocks(dxp.count) { r in
-            // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
-            wrapnet_clipped_gradient(
-              dy.base + r.lowerBound, x.base + r.lowerBound, 0, clip, factor, dx.base + r.lowerBound, r.count)
-          }
+    // code ≈ clamp(x, 0, clip) · (2^a − 1)/clip  =>  dx = dcode · (2^a − 1)/clip inside [0, clip]
+    return clippedGradient(gradOutput, input: cacheInput, upTo: clip, factor: Float(maxCode) / clip)
+  }
+}
+
+/// dx = dy · factor where 0 ≤ x ≤ `upTo`, 0 elsewhere (the straight-through gradient of a clipped quantizer).
+private func clippedGradient(_ gradOutput: Tensor, input: [Float], upTo hi: Float, factor: Float) -> Tensor {
+  var g = Tensor(shape: gradOutput.shape, data: unfilledArray(count: gradOutput.count))  // written in full below
+  gradOutput.data.withUnsafeBufferPointer { dyp in
+    input.withUnsafeBufferPointer { xp in
+      g.data.withUnsafeMutableBufferPointer { dxp in
+        let (dy, x, dx) = (SharedBuffer(dyp), SharedBuffer(xp), SharedBuffer(dxp))
+        runElementBlocks(dxp.count) { r in
+          wrapnet_clipped_gradient(
+            dy.base + r.lowerBound, x.base + r.lowerBound, 0, hi, factor, dx.base + r.lowerBound, r.count)
         }
       }
     }
-    return g
+  }
+  return g
+}
+
+/// Re-codes activation codes worth `inputScale` each for a layer that reads them at another step:
+///
+///     code' = round(clamp(code · inputScale, 0, clip) · (2^a − 1) / clip)
+///
+/// Backward (straight-through, clipped): dcode'/dcode = inputScale · (2^a − 1) / clip where 0 ≤ code · inputScale ≤ clip.
+public struct CodeRequantizer: Layer {
+  public let inputScale: Float
+  public let output: ActivationCodes
+  private var cacheInput: [Float] = []
+
+  public init(inputScale: Float, output: ActivationCodes) {
+    self.inputScale = inputScale
+    self.output = output
+  }
+
+  public mutating func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    let q = UnsignedActivationQuantizer(bits: output.bits, clip: output.clip)
+    let s = inputScale
+    var out = Tensor(shape: input.shape, data: unfilledArray(count: input.count))  // written in full below
+    input.data.withUnsafeBufferPointer { xp in
+      out.data.withUnsafeMutableBufferPointer { op in
+        let (x, o) = (SharedBuffer(xp), SharedBuffer(op))
+        runElementBlocks(xp.count) { r in
+          for i in r { o[i] = Float(q.code(x[i] * s)) }
+        }
+      }
+    }
+    if phase == .training { cacheInput = input.data }
+    return out
+  }
+
+  public mutating func backward(_ gradOutput: Tensor) -> Tensor {
+    precondition(cacheInput.count == gradOutput.count, "CodeRequantizer: backward without a matching forward")
+    return clippedGradient(
+      gradOutput, input: cacheInput, upTo: output.clip / inputScale,
+      factor: inputScale * Float(output.maxCode) / output.clip)
   }
 }
 

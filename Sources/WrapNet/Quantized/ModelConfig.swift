@@ -36,12 +36,13 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// enough to train on a laptop CPU. One of `widthDivisors`; checkpoints written before the field existed decode
   /// as 1.
   public var widthDivisor: Int
-  /// `resnet20` only: the clip of each activation quantizer on the residual stream, whose codes feed both a
-  /// block's first convolution and its shortcut: index 0 the stem's, index i (1…9) the output of the i-th
-  /// residual block. nil: every one is `activationClip`. A larger clip gives coarser, smaller codes for the
-  /// same values: the shortcut keeps its value (code × clip / (2^a − 1)) while the next convolution's integer
-  /// sums shrink (see `RangeCalibration`). Checkpoints written before the field existed decode as nil.
-  public var residualStreamClips: [Float]?
+  /// `resnet20` only: for each of the 9 residual blocks, the clip at which the block's first convolution reads the
+  /// block input. The block input's codes (clip `activationClip`) feed both that convolution and the shortcut;
+  /// with a clip c_k the convolution reads them re-coded, code' = round(clamp(code · s, 0, c_k) · (2^a − 1) / c_k)
+  /// with s the input's code step (`CodeRequantizer`): coarser, smaller codes whose integer sums fit a narrow
+  /// accumulator, while the shortcut keeps the fine ones. nil: every block reads its input as it is. Set by range
+  /// calibration (`RangeCalibration`); checkpoints written before the field existed decode as nil.
+  public var residualInputClips: [Float]?
 
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
   /// Allowed width multipliers (checked by `validate` and by the command line's flag).
@@ -99,7 +100,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case wideLastLayer = "wide_last_layer"
     case widthMultiplier = "width_multiplier"
     case widthDivisor = "width_divisor"
-    case residualStreamClips = "residual_stream_clips"
+    case residualInputClips = "residual_input_clips"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -121,14 +122,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     wideLastLayer = try c.decode(Bool.self, forKey: .wideLastLayer)
     widthMultiplier = try c.decodeIfPresent(Int.self, forKey: .widthMultiplier) ?? 1
     widthDivisor = try c.decodeIfPresent(Int.self, forKey: .widthDivisor) ?? 1
-    residualStreamClips = try c.decodeIfPresent([Float].self, forKey: .residualStreamClips)
+    residualInputClips = try c.decodeIfPresent([Float].self, forKey: .residualInputClips)
   }
 
-  /// Activation quantizers on `resnet20`'s residual stream: the stem's and one per residual block.
-  public static let residualStreamCount = 10
-
-  /// The clip of residual-stream activation `index` (`residualStreamClips`, or `activationClip` when unset).
-  public func residualStreamClip(_ index: Int) -> Float { residualStreamClips?[index] ?? activationClip }
+  /// Residual blocks of `resnet20`, each with one entry in `residualInputClips`.
+  public static let residualBlockCount = 9
 
   /// Units or channels of a hidden layer whose base width (multiplier and divisor 1) is `base`: base · m / d.
   public func hiddenWidth(_ base: Int) -> Int { base * widthMultiplier / widthDivisor }
@@ -155,15 +153,15 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     guard Self.widthDivisors.contains(widthDivisor) else {
       throw fail("width divisor must be one of \(Self.widthDivisors.map(String.init).joined(separator: ", ")), got \(widthDivisor)")
     }
-    if let clips = residualStreamClips {
+    if let clips = residualInputClips {
       guard architecture == "resnet20" else {
-        throw fail("residual stream clips apply to 'resnet20' only, found them on '\(architecture)'")
+        throw fail("residual input clips apply to 'resnet20' only, found them on '\(architecture)'")
       }
-      guard clips.count == Self.residualStreamCount else {
-        throw fail("residual stream clips: 'resnet20' has \(Self.residualStreamCount) (the stem and 9 blocks), got \(clips.count)")
+      guard clips.count == Self.residualBlockCount else {
+        throw fail("residual input clips: 'resnet20' has \(Self.residualBlockCount) residual blocks, got \(clips.count) clips")
       }
       if let bad = clips.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
-        throw fail("residual stream clip \(bad) must be finite and > 0, got \(clips[bad])")
+        throw fail("residual input clip \(bad) must be finite and > 0, got \(clips[bad])")
       }
     }
     let size = "\(inputHeight)×\(inputWidth)"

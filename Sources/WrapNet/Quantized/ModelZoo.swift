@@ -151,12 +151,12 @@ public enum ModelZoo {
         penaltyWeight: wide ? 0 : config.penalty, bias: true, generator: &rng)
     }
     // WrapLayer → BatchNorm → ActivationCodes
-    func block(_ layer: WrapLayer, channels: Int, output: ActivationCodes? = nil) {
+    func block(_ layer: WrapLayer, channels: Int) {
       index += 1
       let suffix = layer.name == firstLayerName ? "0" : "\(index)"
       layers.append((layer.name, layer))
       layers.append(("bn\(suffix)", BatchNorm(channels: channels)))
-      layers.append(("act\(suffix)", output ?? act))
+      layers.append(("act\(suffix)", act))
     }
     func conv(_ i: Int, _ o: Int, stride: Int = 1) -> WrapGeometry {
       .conv(inChannels: i, outChannels: o, kernel: 3, stride: stride, padding: 1)
@@ -204,29 +204,30 @@ public enum ModelZoo {
     default:  // "resnet20"
       // CIFAR ResNet-20: 16-channel stem, three stages of three basic blocks (16, 32, 64), sum pool, linear. The
       // stride-2 stages halve H and W (multiples of 4): 32 → 16 → 8, 28 → 14 → 7.
-      // The residual stream's quantizers (the stem's, then each block's output) have their own clips
-      // (`ModelConfig.residualStreamClips`); each one's scale goes to the layers that read its codes: the next
-      // block's first convolution and shortcut, or the logits layer.
-      let stream = (0..<ModelConfig.residualStreamCount).map {
-        ActivationCodes(bits: actBits, clip: config.residualStreamClip($0))
-      }
-      block(first(conv(c, wide(16))), channels: wide(16), output: stream[0])
+      block(first(conv(c, wide(16))), channels: wide(16))
       var inC = wide(16)
       var blockIndex = 0
       for (stage, width) in [wide(16), wide(32), wide(64)].enumerated() {
         for b in 0..<3 {
           let stride = (stage > 0 && b == 0) ? 2 : 1
           let name = "stage\(stage + 1).block\(b + 1)"
-          let input = stream[blockIndex]
-          let body = Sequential([
-            ("conv1", low("\(name).conv1", conv(inC, width, stride: stride), input: input)),
+          // With input clips the first convolution reads the block input re-coded at its own step; the
+          // shortcut reads it as it is.
+          var front: [(name: String, layer: any Layer)] = []
+          var convInput = act
+          if let clips = config.residualInputClips {
+            convInput = ActivationCodes(bits: actBits, clip: clips[blockIndex])
+            front = [("recode", CodeRequantizer(inputScale: act.scale, output: convInput))]
+          }
+          let body = Sequential(front + [
+            ("conv1", low("\(name).conv1", conv(inC, width, stride: stride), input: convInput)),
             ("bn1", BatchNorm(channels: width)), ("act1", act),
             ("conv2", low("\(name).conv2", conv(width, width))),
             ("bn2", BatchNorm(channels: width)),
           ])
           blockIndex += 1
-          layers.append((name, ResidualBlock(body: body, output: stream[blockIndex], stride: stride, inChannels: inC,
-                                             outChannels: width, inputScale: input.scale)))
+          layers.append((name, ResidualBlock(body: body, output: act, stride: stride, inChannels: inC,
+                                             outChannels: width, inputScale: act.scale)))
           inC = width
         }
       }
@@ -234,9 +235,8 @@ public enum ModelZoo {
       // the logits layer sees the average activation.
       layers.append(("pool", GlobalSumPool()))
       let plane = (h / 4) * (w / 4)
-      let top = stream[blockIndex]
-      layers.append((lastLayerName, last(.linear(inFeatures: wide(64), outFeatures: classes), maxInputCode: top.maxCode * plane,
-                                         inputScale: top.scale / Float(plane))))
+      layers.append((lastLayerName, last(.linear(inFeatures: wide(64), outFeatures: classes), maxInputCode: act.maxCode * plane,
+                                         inputScale: act.scale / Float(plane))))
     }
     return Sequential(layers)
   }

@@ -40,7 +40,8 @@ public struct Sequential: Layer {
 
 /// The ResNet basic block in WrapNet form, with the parameter-free "option A" shortcut of the CIFAR ResNets:
 ///
-///     h   = act1(bn1(conv1(x)))                  // conv1: 3×3, stride s, low-bit accumulator
+///     h   = act1(bn1(conv1(recode(x))))          // conv1: 3×3, stride s, low-bit accumulator; recode only
+///                                                // with residual input clips (`CodeRequantizer`)
 ///     h   = bn2(conv2(h))                        // conv2: 3×3, stride 1, low-bit accumulator
 ///     sc  = pad_channels(subsample_s(x)) · inputScale   // input codes as Float values
 ///     out = act2(h + sc)                         // codes for the next layer
@@ -48,7 +49,7 @@ public struct Sequential: Layer {
 /// x: input codes [N, C, H, W]; out: codes [N, O, H/s, W/s]. The residual add is in Float, in this order, so the
 /// integer engine can repeat the same operations exactly.
 public struct ResidualBlock: Layer {
-  public var body: Sequential  // conv1, bn1, act1, conv2, bn2
+  public var body: Sequential  // (recode,) conv1, bn1, act1, conv2, bn2
   public var output: ActivationCodes
   public let stride: Int
   public let inChannels: Int

@@ -201,11 +201,11 @@ public enum Checkpoint {
 extension WrapModel {
   /// Copies every parameter and buffer from `source` (same architecture, any quantization): fine-tuning a
   /// 32-bit-accumulator model for b-bit accumulators. Throws when the architectures differ.
-  /// The source's residual-stream clips come with its weights (they set the value of the codes its layers were
+  /// The source's residual input clips come with its weights (they set the codes its first convolutions were
   /// trained on).
   public mutating func loadWeights(from source: WrapModel, sourcePath: String) throws {
-    if source.config.residualStreamClips != config.residualStreamClips {
-      self = try withResidualStreamClips(source.config.residualStreamClips)
+    if source.config.residualInputClips != config.residualInputClips {
+      self = try withResidualInputClips(source.config.residualInputClips)
     }
     var src = source
     let tensors = Checkpoint.tensors(of: &src)
@@ -229,13 +229,13 @@ extension WrapModel {
     }
   }
 
-  /// This model with residual-stream clips `clips` (`ModelConfig.residualStreamClips`; nil: all the activation
-  /// clip), rebuilt from its configuration with every parameter and buffer carried over by name. The layers that
-  /// read a stream take its new code scale, so with exact accumulators the network computes the same function up
-  /// to the rounding of the coarser (or finer) codes.
-  public func withResidualStreamClips(_ clips: [Float]?) throws -> WrapModel {
+  /// This model with residual input clips `clips` (`ModelConfig.residualInputClips`; nil: none), rebuilt from its
+  /// configuration with every parameter and buffer carried over by name. A block's first convolution then reads
+  /// its input at the new code step and its input scale follows, so with exact accumulators it computes the same
+  /// function up to the rounding of the coarser codes.
+  public func withResidualInputClips(_ clips: [Float]?) throws -> WrapModel {
     var config = self.config
-    config.residualStreamClips = clips
+    config.residualInputClips = clips
     var out = try WrapModel(config: config, seed: 0)
     var src = self
     let tensors = Checkpoint.tensors(of: &src)

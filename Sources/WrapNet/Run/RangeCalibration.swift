@@ -22,13 +22,15 @@ import Foundation
 /// feed the block's shortcut, so no batch norm can narrow them without reweighting the shortcut. `residual`
 /// (`ResidualCalibration`) says what happens to them:
 ///
-///     code-step:   the clip of the residual-stream quantizer that feeds the layer  ×=  rms(L) / (target · 2^(b−1))
+///     code-step:   the layer reads its input re-coded at a clip c ×= rms(L) / (target · 2^(b−1)), starting from
+///                  the activation clip (`ModelConfig.residualInputClips`, `CodeRequantizer`)
 ///     batch-norm:  γ, β of the batch norm that ends the previous block's body (or the stem's)  ×=  the usual r
 ///     none:        reported and left alone
 ///
-/// A larger clip makes the codes coarser and smaller while each code is worth more, so the shortcut keeps its
-/// value and the layer's float output (sum × input scale) stays the same up to rounding; only the integer sums
-/// shrink. Scaling the batch norm instead shrinks the previous body's output against its shortcut.
+/// A larger clip makes the layer's input codes coarser and smaller while each code is worth more: the layer's
+/// float output (sum × input scale) stays the same up to rounding, only its integer sums shrink, and the shortcut
+/// keeps the block input's own codes. Scaling the batch norm instead shrinks the previous body's output against
+/// its shortcut, and coarsens the codes that every later block reads.
 ///
 /// When any batch norm was scaled, every batch norm's running statistics are then re-estimated over the first
 /// batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
@@ -54,17 +56,16 @@ public enum RangeCalibration {
     public var rmsAfter: Double
     /// The RMS calibration aims at: target · 2^(b−1) (by default 2^(b−1) / 3).
     public var target: Double
-    /// The factor γ and β of `batchNorm` were multiplied by, or with `streamClip` the factor the input codes
-    /// were scaled by (old clip / new clip); 1: unchanged.
+    /// The factor γ and β of `batchNorm` were multiplied by, or with `inputClip` the factor the layer's input
+    /// codes were scaled by (activation clip / input clip); 1: unchanged.
     public var factor: Double
-    /// Index of the residual-stream quantizer whose clip was set for this layer (`ModelConfig.residualStreamClips`),
-    /// and that clip; nil for layers calibrated through a batch norm or not at all.
-    public var stream: Int?
-    public var streamClip: Double?
+    /// `code-step`: the clip at which this residual-fed layer reads its input (`ModelConfig.residualInputClips`);
+    /// nil for layers calibrated through a batch norm or not at all.
+    public var inputClip: Double?
 
     public init(
       name: String, batchNorm: String?, rmsBefore: Double, rmsAfter: Double, target: Double, factor: Double,
-      stream: Int? = nil, streamClip: Double? = nil
+      inputClip: Double? = nil
     ) {
       self.name = name
       self.batchNorm = batchNorm
@@ -72,8 +73,7 @@ public enum RangeCalibration {
       self.rmsAfter = rmsAfter
       self.target = target
       self.factor = factor
-      self.stream = stream
-      self.streamClip = streamClip
+      self.inputClip = inputClip
     }
 
     enum CodingKeys: String, CodingKey {
@@ -81,8 +81,8 @@ public enum RangeCalibration {
       case batchNorm = "batch_norm"
       case rmsBefore = "rms_before"
       case rmsAfter = "rms_after"
-      case target, factor, stream
-      case streamClip = "stream_clip"
+      case target, factor
+      case inputClip = "input_clip"
     }
   }
 
@@ -107,11 +107,12 @@ public enum RangeCalibration {
     // given back exactly as it came.
     let original = model
 
-    // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`), and the residual-stream
-    // quantizer that feeds each residual-fed layer.
+    // The scalable batch norm of each low-bit layer, by path (see `feedingBatchNorms`), and the block index of
+    // each residual-fed layer.
     let feeds = feedingBatchNorms(model.network, prefix: "", residual: residual == .batchNorm)
-    let streams = residual == .codeStep ? streamFedLayers(model.network) : [:]
-    let startClips = (0..<ModelConfig.residualStreamCount).map { model.config.residualStreamClip($0) }
+    let blocks = residual == .codeStep ? residualFedLayers(model.network) : [:]
+    let startClips = model.config.residualInputClips
+      ?? [Float](repeating: model.config.activationClip, count: blocks.isEmpty ? 0 : ModelConfig.residualBlockCount)
     var clips = startClips
     var factor: [String: Double] = [:]
     var rms = sumRMS(&model, images: calibration.images, layers: lowBit)
@@ -119,14 +120,14 @@ public enum RangeCalibration {
     for _ in 0..<rounds {
       var changed = false
       for name in lowBit {
-        guard feeds[name] != nil || streams[name] != nil, let r = rms[name], let target = targetRMS[name] else { continue }
+        guard feeds[name] != nil || blocks[name] != nil, let r = rms[name], let target = targetRMS[name] else { continue }
         let have = factor[name] ?? 1
         // Aim at the target, never above a factor of 1 overall (calibration only shrinks).
         let want = min(1, have * target / max(r, 1e-9))
         if r > target * 1.03 || (want > have * 1.03 && have < 1) {
           if let bn = feeds[name] {
             scaleBatchNorm(&model.network, path: bn, by: Float(want / have))
-          } else if let k = streams[name] {
+          } else if let k = blocks[name] {
             clips[k] = startClips[k] / Float(want)
           }
           factor[name] = want
@@ -134,8 +135,8 @@ public enum RangeCalibration {
         }
       }
       if !changed { break }
-      if clips != (0..<clips.count).map({ model.config.residualStreamClip($0) }) {
-        model = try model.withResidualStreamClips(clips)
+      if !blocks.isEmpty, clips != (model.config.residualInputClips ?? startClips) {
+        model = try model.withResidualInputClips(clips)
       }
       rms = sumRMS(&model, images: calibration.images, layers: lowBit)
     }
@@ -146,17 +147,15 @@ public enum RangeCalibration {
       model = original
     }
     return lowBit.map { name in
-      let k = streams[name]
-      return LayerResult(
+      LayerResult(
         name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
-        target: targetRMS[name]!, factor: factor[name] ?? 1, stream: k, streamClip: k.map { Double(clips[$0]) })
+        target: targetRMS[name]!, factor: factor[name] ?? 1, inputClip: blocks[name].map { Double(clips[$0]) })
     }
   }
 
-  /// The first low-bit-capable layer of each residual block, keyed by name, with the index of the residual-stream
-  /// quantizer whose codes it reads: block i (in forward order, from 0) reads stream i, the stem's output or the
-  /// previous block's (`ModelConfig.residualStreamClips`).
-  static func streamFedLayers(_ chain: Sequential) -> [String: Int] {
+  /// The first convolution of each residual block, keyed by name, with the block's index in forward order (its
+  /// entry in `ModelConfig.residualInputClips`).
+  static func residualFedLayers(_ chain: Sequential) -> [String: Int] {
     var out: [String: Int] = [:]
     var k = 0
     for entry in chain.layers {

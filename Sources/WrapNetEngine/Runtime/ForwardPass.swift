@@ -22,6 +22,14 @@ extension InferenceRunner {
         // The current buffer itself becomes the saved input (no copy): it leaves the two-buffer rotation until
         // the next block, and the block's layers read it as their input as before.
         saved = (scratch.keepActivationsAsShortcut(), h, w, c)
+      case .recode(let map):
+        // Into the other buffer: the codes may be the saved shortcut, which keeps its own.
+        let count = n * h * w * c
+        let out = scratch.bytes(.next, count: count)
+        map.withUnsafeBufferPointer { m in
+          for j in 0..<count { out[j] = m[Int(act[j])] }
+        }
+        act = scratch.swapActivations()
       case .sumPool:
         Self.sumPool(act, n: n, positions: h * w, channels: c, into: scratch.bytes(.next, count: n * c))
         act = scratch.swapActivations()

@@ -154,6 +154,10 @@ public enum InferenceOperation: Sendable, Equatable {
   /// Sum the codes of each channel over all H·W positions: [H, W, C] → [C] (the loader checks that the sums
   /// fit a `UInt8` code).
   case sumPool
+  /// Replace every current code c by `codes[c]` (256 entries; those above the incoming codes' maximum are 0): a
+  /// residual block's first convolution reading the block input at its own code step. A saved shortcut keeps the
+  /// codes it saved.
+  case recode(codes: [UInt8])
 }
 
 /// An integer-only network loaded from a packed engine model (`wrapnet convert`): pixels (UInt8) in, logits out.

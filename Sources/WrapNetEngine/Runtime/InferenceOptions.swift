@@ -115,7 +115,7 @@ extension InferenceModel {
     for op in operations {
       switch op {
       case .flatten, .sumPool: (h, w) = (1, 1)
-      case .saveShortcut: break
+      case .saveShortcut, .recode: break
       case .maxPool(let k, let s): (h, w) = ((h - k) / s + 1, (w - k) / s + 1)
       case .dense(let d):
         switch d.geometry {

@@ -27,6 +27,7 @@ public final class InferenceRunner: Sendable {
     case flatten
     case saveShortcut
     case sumPool
+    case recode([UInt8])
   }
 
   /// A runner of `model` with `options`. Throws `InferenceOptionsError` when the options do not fit the model or
@@ -43,6 +44,7 @@ public final class InferenceRunner: Sendable {
       case .flatten: return .flatten
       case .saveShortcut: return .saveShortcut
       case .sumPool: return .sumPool
+      case .recode(let codes): return .recode(codes)
       }
     }
     let perImage = model.denseLayersWithPositions().map { layer, positions in

@@ -32,7 +32,7 @@ extension InferenceModel {
     }
     guard let version = meta["format_version"], PackedModelFormat.readableVersions.contains(version) else {
       throw fail(
-        "packed model format version \(meta["format_version"].map { "'\($0)'" } ?? "missing") is not supported (this engine reads versions \(PackedModelFormat.readableVersions.sorted().joined(separator: " and "))); convert the checkpoint again with this wrapnet")
+        "packed model format version \(meta["format_version"].map { "'\($0)'" } ?? "missing") is not supported (this engine reads versions \(PackedModelFormat.readableVersions.sorted().joined(separator: ", "))); convert the checkpoint again with this wrapnet")
     }
     guard let arch = meta["architecture"] else { throw fail("metadata has no 'architecture'") }
     guard let shapeText = meta["input_shape"], let shape = Self.intArray(shapeText), shape.count == 3,
@@ -71,6 +71,21 @@ extension InferenceModel {
         guard saved == nil else { throw fail("\(at): a shortcut is saved while the previous one is still unused") }
         saved = (h, w, c, maxCode)
         ops.append(.saveShortcut)
+      case "recode":
+        // A map from each incoming code (0 … maxCode) to a code of activation_bits bits.
+        guard let a = d.activationBits, (1...8).contains(a) else { throw fail("\(at): a recode needs activation_bits in 1...8") }
+        let name = "\(d.name).codes"
+        guard let t = file.tensors[name] else { throw fail("\(at): tensor '\(name)' is missing") }
+        guard t.dtype.rawValue == "U8", t.shape == [maxCode + 1] else {
+          throw fail("\(at): tensor '\(name)' is \(t.dtype.rawValue) \(t.shape), expected U8 [\(maxCode + 1)] (one code per incoming code 0…\(maxCode))")
+        }
+        let top = (1 << a) - 1
+        guard t.bytes.allSatisfy({ Int($0) <= top }) else {
+          throw fail("\(at): tensor '\(name)' holds codes above \(top) (corrupt file)")
+        }
+        used.insert(name)
+        ops.append(.recode(codes: t.bytes + [UInt8](repeating: 0, count: 256 - t.bytes.count)))
+        maxCode = top
       case "sumpool":
         let sumMax = maxCode * h * w
         guard sumMax <= 255 else {
@@ -89,7 +104,7 @@ extension InferenceModel {
         maxCode = layer.maxOutputCode
         ops.append(.dense(layer))
       default:
-        throw fail("\(at) has unknown kind '\(d.kind)' (expected linear, conv, maxpool, flatten, shortcut or sumpool)")
+        throw fail("\(at) has unknown kind '\(d.kind)' (expected linear, conv, maxpool, flatten, shortcut, recode or sumpool)")
       }
     }
     guard saved == nil else { throw fail("a saved shortcut is never used by a residual layer") }

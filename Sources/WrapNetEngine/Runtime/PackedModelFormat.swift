@@ -7,9 +7,14 @@ public enum PackedModelFormat {
   ///
   /// Version 2 added residual blocks (`shortcut` and `sumpool` kinds, `residual_table` and `residual_thresholds`
   /// outputs) and Float post-processing for accumulators wider than a table (`float`, `residual_float`); a version-1 file is a valid version-2 file, so readers accept both and reject every other version.
-  public static let version = "2"
+  ///
+  /// Version 3 added the `recode` kind; files without one are written as version 2, so older readers still read
+  /// every model that does not need it.
+  public static let version = "3"
+  /// The version written for a file without `recode` steps.
+  public static let versionWithoutRecode = "2"
   /// Versions this reader accepts.
-  public static let readableVersions: Set<String> = ["1", "2"]
+  public static let readableVersions: Set<String> = ["1", "2", "3"]
   /// Most entries a residual layer's table may hold (O · S · 2^b bytes): 16 MiB.
   public static let maxResidualTableEntries = 1 << 24
   /// Widest low-bit accumulator whose post-processing is stored as a table (2^b entries per channel).
