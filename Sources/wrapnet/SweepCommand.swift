@@ -76,7 +76,7 @@ struct SweepCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1] (default 1/3).")
   var calibrationTarget: Double?
   @Option(parsing: .unconditional, help: ArgumentHelp(
-    "With calibration: how layers fed by a residual sum (resnet20) are calibrated: code-step, batch-norm or none (see `wrapnet train --help`).",
+    "With calibration: how layers fed by a residual sum (resnet20) are calibrated (see `wrapnet train --help`).",
     valueName: "mode"))
   var residualCalibration: RangeCalibration.ResidualCalibration = .codeStep
   @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5

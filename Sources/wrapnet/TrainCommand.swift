@@ -64,7 +64,7 @@ struct TrainCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Calibration target: the largest RMS of a low-bit layer's sums, as a fraction of 2^(b−1), in (0, 1].")
   var calibrationTarget: Double = RangeCalibration.defaultTarget
   @Option(parsing: .unconditional, help: ArgumentHelp(
-    "With calibration: how the layers fed by a residual sum (ResNets) are calibrated: code-step, batch-norm or none.",
+    "With calibration: how the layers fed by a residual sum (ResNets) are calibrated.",
     discussion: """
       The first convolution of a residual block reads the block input, the codes of the residual stream, which \
       also feed the block's shortcut. code-step (the default) lets the convolution read them re-coded at a larger \
