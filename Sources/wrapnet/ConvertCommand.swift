@@ -45,7 +45,11 @@ struct ConvertCommand: ParsableCommand {
     let bytes = file.serialized().count
     print("\(out): \(model.architecture) engine model, \(bytes) bytes")
     let width = (model.denseLayers.map(\.name.count).max() ?? 0) + 2
-    for layer in model.denseLayers {
+    // A recode step shows on the layer that reads its codes.
+    var recode: [UInt8]? = nil
+    for op in model.operations {
+      if case .recode(let codes) = op { recode = codes }
+      guard case .dense(let layer) = op else { continue }
       let output: String
       switch layer.output {
       case .table: output = "table"
@@ -60,8 +64,13 @@ struct ConvertCommand: ParsableCommand {
       if case .lookup(_, let arcs) = layer.kernel {
         kernel = arcs != nil ? "  (avx2: lookup kernel, table as arcs)" : "  (avx2: lookup kernel)"
       }
+      // The map's entries past the incoming codes are 0: show it up to its last nonzero entry.
+      let input = recode.map { map in
+        "; input codes re-coded as [\(map[...(map.lastIndex { $0 != 0 } ?? 0)].map(String.init).joined(separator: " "))]"
+      } ?? ""
+      recode = nil
       print("  " + layer.name.padding(toLength: width, withPad: " ", startingAt: 0)
-        + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)\(kernel)")
+        + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)\(kernel)\(input)")
     }
   }
 }

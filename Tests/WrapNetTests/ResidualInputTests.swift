@@ -195,4 +195,21 @@ import WrapNetTestSupport
     old.metadata["format_version"] = "4"
     rejects(old, "reads versions 1, 2, 3")
   }
+
+  /// `wrapnet convert` shows each re-coding on the layer that reads it, and the engine model evaluates.
+  @Test func convertShowsTheRecodedInputs() throws {
+    var config = ModelConfig(architecture: "resnet20", activationBits: 3, accumulatorBits: 8)
+    config.residualInputClips = Self.clips
+    var model = try WrapModel(config: config, seed: 1)
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    try Checkpoint.save(&model, to: dir.file("m.safetensors"))
+    let (status, out, err) = try runWrapnet(["convert", dir.file("m.safetensors"), "--out", dir.file("m.wrapnet")])
+    #expect(status == 0, "\(err)")
+    // Block 1 reads its 3-bit input at clip 2.5 instead of 2: codes 0…7 become 0 1 2 2 3 4 5 6.
+    let line = out.split(separator: "\n").first { $0.contains("stage1.block1.conv1") }.map(String.init) ?? ""
+    #expect(line.hasSuffix("input codes re-coded as [0 1 2 2 3 4 5 6]"), "\(out)")
+    #expect(out.split(separator: "\n").filter { $0.contains("re-coded") }.count == 9, "\(out)")
+    #expect(!(out.split(separator: "\n").first { $0.contains("stage1.block1.conv2") } ?? "").contains("re-coded"))
+  }
 }
