@@ -192,7 +192,12 @@ private func plainSaturatingConv(
     #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("\n"))
 
     #expect { _ = try SweepJournal(path: path, settings: settings(epochs: 2)) } throws: {
-      "\($0)".contains("different settings")
+      "\($0)".contains("different settings: training.epochs (journal: 1, now: 2)")
+    }
+    var residual = settings()
+    residual.residualCalibration = .codeStep
+    #expect { _ = try SweepJournal(path: path, settings: residual) } throws: {
+      "\($0)".contains("residual_calibration (journal: unset, now: \"code-step\")")
     }
     var scheduled = settings()
     scheduled.training.penaltyWarmup = 0.5

@@ -253,6 +253,38 @@ public struct SweepJournal {
   public let settings: SweepSettings
   public private(set) var results: [SweepResult]
 
+  /// The settings fields that differ between a journal's `stored` settings and `now`, as
+  /// "json.path (journal: X, now: Y)", sorted by path.
+  static func differences(_ stored: SweepSettings, _ now: SweepSettings) -> [String] {
+    func flat(_ settings: SweepSettings) -> [String: String] {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      guard let data = try? encoder.encode(settings), let object = try? JSONSerialization.jsonObject(with: data) else {
+        return [:]
+      }
+      var out: [String: String] = [:]
+      func walk(_ value: Any, _ path: String) {
+        if let dict = value as? [String: Any] {
+          for (k, v) in dict { walk(v, path.isEmpty ? k : "\(path).\(k)") }
+        } else if let text = value as? String {
+          out[path] = "\"\(text)\""
+        } else if JSONSerialization.isValidJSONObject(value),
+          let d = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
+        {
+          out[path] = String(decoding: d, as: UTF8.self)
+        } else {
+          out[path] = "\(value)"
+        }
+      }
+      walk(object, "")
+      return out
+    }
+    let (a, b) = (flat(stored), flat(now))
+    return Set(a.keys).union(b.keys).sorted().compactMap { k in
+      a[k] == b[k] ? nil : "\(k) (journal: \(a[k] ?? "unset"), now: \(b[k] ?? "unset"))"
+    }
+  }
+
   /// Opens (resuming) or creates the journal at `path` for `settings`. Throws when an existing journal was written
   /// with different settings or is corrupt before its last line.
   public init(path: String, settings: SweepSettings) throws {
@@ -282,9 +314,10 @@ public struct SweepJournal {
       throw FileError(path: path, reason: "line 1 is not a sweep settings line; is this a results.jsonl written by `wrapnet sweep`?")
     }
     guard stored == settings else {
+      let fields = Self.differences(stored, settings)
       throw FileError(
         path: path,
-        reason: "written by a sweep with different settings (dataset, model, fine-tuning budget or base); rerun with the same flags to resume, or choose a new --out")
+        reason: "written by a sweep with different settings: \(fields.isEmpty ? "dataset, model, fine-tuning budget or base" : fields.joined(separator: "; ")); rerun with the same flags to resume, or choose a new --out")
     }
     for (i, line) in lines.dropFirst().enumerated() {
       do {
