@@ -245,10 +245,8 @@ private struct PackedWriter {
   /// A CIFAR ResNet basic block: `shortcut`, (recode,) conv1 → bn1 → act1 (codes), conv2 → bn2 → + shortcut →
   /// codes.
   mutating func residualBlock(name: String, _ block: ResidualBlock) throws {
-    var body = block.body.layers[...]
-    let recode = body.first?.layer as? CodeRequantizer
-    if recode != nil { body = body.dropFirst() }
-    let l = Array(body)
+    let recode = block.body.layers.first?.layer as? CodeRequantizer
+    let l = Array(block.body.layers.dropFirst(recode == nil ? 0 : 1))
     guard l.count == 5, let conv1 = l[0].layer as? WrapLayer, let bn1 = l[1].layer as? BatchNorm,
       let act1 = l[2].layer as? ActivationCodes, let conv2 = l[3].layer as? WrapLayer,
       let bn2 = l[4].layer as? BatchNorm

@@ -204,23 +204,11 @@ extension WrapModel {
   /// The source's residual input clips come with its weights (they set the codes its first convolutions were
   /// trained on).
   public mutating func loadWeights(from source: WrapModel, sourcePath: String) throws {
-    if source.config.residualInputClips != config.residualInputClips {
+    // (Another architecture is refused below, by the tensors it lacks.)
+    if source.config.architecture == config.architecture, source.config.residualInputClips != config.residualInputClips {
       self = try withResidualInputClips(source.config.residualInputClips)
     }
-    var src = source
-    let tensors = Checkpoint.tensors(of: &src)
-    var problem: String? = nil
-    func take(_ name: String, _ value: inout Tensor) {
-      guard problem == nil else { return }
-      guard let t = tensors[name], t.shape == value.shape else {
-        problem = "tensor '\(name)' \(tensors[name].map { "has shape \($0.shape), expected \(value.shape)" } ?? "is missing")"
-        return
-      }
-      value = t
-    }
-    network.visitParameters { name, value, _ in take(name, &value) }
-    network.visitBuffers { name, value in take(name, &value) }
-    if let problem {
+    if let problem = copyTensors(from: source) {
       throw CheckpointError(
         path: sourcePath,
         reason: "cannot initialize a '\(config.displayName)' model from this '\(source.config.displayName)' checkpoint: \(problem)"
@@ -237,10 +225,28 @@ extension WrapModel {
     var config = self.config
     config.residualInputClips = clips
     var out = try WrapModel(config: config, seed: 0)
-    var src = self
-    let tensors = Checkpoint.tensors(of: &src)
-    out.network.visitParameters { name, value, _ in value = tensors[name]! }
-    out.network.visitBuffers { name, value in value = tensors[name]! }
+    if let problem = out.copyTensors(from: self) {
+      throw ConfigError(message: "rebuilding '\(config.displayName)' with residual input clips: \(problem)")
+    }
     return out
+  }
+
+  /// Copies every parameter and buffer of this model from `source` by name; nil, or why a tensor could not be
+  /// taken (missing or of another shape; the tensors before it are copied).
+  private mutating func copyTensors(from source: WrapModel) -> String? {
+    var src = source
+    let tensors = Checkpoint.tensors(of: &src)
+    var problem: String? = nil
+    func take(_ name: String, _ value: inout Tensor) {
+      guard problem == nil else { return }
+      guard let t = tensors[name], t.shape == value.shape else {
+        problem = "tensor '\(name)' \(tensors[name].map { "has shape \($0.shape), expected \(value.shape)" } ?? "is missing")"
+        return
+      }
+      value = t
+    }
+    network.visitParameters { name, value, _ in take(name, &value) }
+    network.visitBuffers { name, value in take(name, &value) }
+    return problem
   }
 }

@@ -63,19 +63,6 @@ public enum RangeCalibration {
     /// nil for layers calibrated through a batch norm or not at all.
     public var inputClip: Double?
 
-    public init(
-      name: String, batchNorm: String?, rmsBefore: Double, rmsAfter: Double, target: Double, factor: Double,
-      inputClip: Double? = nil
-    ) {
-      self.name = name
-      self.batchNorm = batchNorm
-      self.rmsBefore = rmsBefore
-      self.rmsAfter = rmsAfter
-      self.target = target
-      self.factor = factor
-      self.inputClip = inputClip
-    }
-
     enum CodingKeys: String, CodingKey {
       case name
       case batchNorm = "batch_norm"
