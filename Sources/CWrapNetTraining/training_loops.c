@@ -296,7 +296,8 @@ void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *r
 // &+ and &*, so every ISA gives the same sums.
 #define WRAPNET_SATURATING_BODY                                                                                      \
   int32_t *acc = scratch, *xi = scratch + outC * count;                                                            \
-  for (size_t i = 0; i < outC * count; i++) acc[i] = 0;                                                            \
+  for (size_t o = 0; o < outC; o++)                                                                                \
+    for (size_t p = 0; p < count; p++) acc[o * count + p] = preload ? preload[o] : 0;                              \
   for (size_t k = 0; k < fan; k++) {                                                                               \
     const float *row = cols + k * colStride;                                                                       \
     int any = 0;                                                                                                   \
@@ -321,7 +322,8 @@ void wrapnet_adam_update(float *restrict w, const float *restrict grad, float *r
   }
 
 void wrapnet_saturating_sums_portable(const float *cols, size_t colStride, size_t fan, size_t count,
-                                      const int32_t *weights, size_t outC, int32_t lo, int32_t hi, int32_t *scratch,
+                                      const int32_t *weights, size_t outC, const int32_t *preload, int32_t lo,
+                                      int32_t hi, int32_t *scratch,
                                       float *out, size_t outStrideO, size_t outStrideP) {
   WRAPNET_SATURATING_BODY
 }
@@ -329,21 +331,23 @@ void wrapnet_saturating_sums_portable(const float *cols, size_t colStride, size_
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) static void saturating_sums_avx2(const float *cols, size_t colStride, size_t fan,
                                                                   size_t count, const int32_t *weights, size_t outC,
-                                                                  int32_t lo, int32_t hi, int32_t *scratch, float *out,
+                                                                  const int32_t *preload, int32_t lo, int32_t hi,
+                                                                  int32_t *scratch, float *out,
                                                                   size_t outStrideO, size_t outStrideP) {
   WRAPNET_SATURATING_BODY
 }
 #endif
 
 void wrapnet_saturating_sums(const float *cols, size_t colStride, size_t fan, size_t count, const int32_t *weights,
-                             size_t outC, int32_t lo, int32_t hi, int32_t *scratch, float *out, size_t outStrideO,
-                             size_t outStrideP) {
+                             size_t outC, const int32_t *preload, int32_t lo, int32_t hi, int32_t *scratch, float *out,
+                             size_t outStrideO, size_t outStrideP) {
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("avx2")) {
-    saturating_sums_avx2(cols, colStride, fan, count, weights, outC, lo, hi, scratch, out, outStrideO, outStrideP);
+    saturating_sums_avx2(cols, colStride, fan, count, weights, outC, preload, lo, hi, scratch, out, outStrideO,
+                         outStrideP);
     return;
   }
 #endif
-  wrapnet_saturating_sums_portable(cols, colStride, fan, count, weights, outC, lo, hi, scratch, out, outStrideO,
-                                   outStrideP);
+  wrapnet_saturating_sums_portable(cols, colStride, fan, count, weights, outC, preload, lo, hi, scratch, out,
+                                   outStrideO, outStrideP);
 }

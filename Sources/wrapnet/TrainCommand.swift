@@ -88,6 +88,9 @@ struct TrainCommand: ParsableCommand {
     guard calibrationTarget > 0 && calibrationTarget <= 1 else {
       throw ValidationError("--calibration-target must be in (0, 1], got \(calibrationTarget)")
     }
+    if modelOptions.preload && !resume && (initFrom == nil || calibrate == false) {
+      throw ValidationError("--preload needs --init with range calibration: calibration sets the preloads from the initial model's sums (drop --no-calibrate)")
+    }
     if calibrate == true && initFrom == nil {
       throw ValidationError("--calibrate needs --init: it fits a trained model's sums into the accumulator before fine-tuning")
     }
@@ -280,7 +283,9 @@ struct TrainCommand: ParsableCommand {
   }
 
   static func calibrationLine(_ r: RangeCalibration.LayerResult) -> String {
-    let rms = String(format: "sums RMS %.1f → %.1f (target %.1f)", r.rmsBefore, r.rmsAfter, r.target)
+    let rms = r.preloadRMS.map {
+      String(format: "sums RMS %.1f → %.1f around the preloads (RMS %.1f; target %.1f)", r.rmsBefore, r.rmsAfter, $0, r.target)
+    } ?? String(format: "sums RMS %.1f → %.1f (target %.1f)", r.rmsBefore, r.rmsAfter, r.target)
     if let clip = r.inputClip {
       if r.factor == 1 { return "calibrate \(r.name): \(rms); fits, reads the block input as it is" }
       return "calibrate \(r.name): \(rms); reads the block input at clip \(String(format: "%.3f", clip)) (codes × \(String(format: "%.3f", r.factor)))"

@@ -14,7 +14,8 @@ enum EngineFixture {
   /// 28×28 images or the architecture's default (`dataset(for:count:seed:)`).
   static func trained(
     _ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1, activationBits: Int = 2,
-    steps: Int = 3, seed: UInt64 = 5, grey: Bool = false, widthDivisor: Int = 1, residualInputClips: [Float]? = nil
+    steps: Int = 3, seed: UInt64 = 5, grey: Bool = false, widthDivisor: Int = 1, residualInputClips: [Float]? = nil,
+    preload: Bool = false
   ) throws -> WrapModel {
     let data =
       grey ? syntheticDataset(count: 16 * steps, seed: 11) : dataset(for: architecture, count: 16 * steps, seed: 11)
@@ -23,12 +24,18 @@ enum EngineFixture {
       weightBits: weightBits, activationBits: activationBits, accumulatorBits: mode == .exact ? 32 : bits,
       accumulatorMode: mode, penalty: 0.001, widthDivisor: widthDivisor)
     config.residualInputClips = residualInputClips
+    config.accumulatorPreload = preload
+    var model = try WrapModel(config: config, seed: seed)
+    if preload {
+      // Range calibration sets the preloads (−round(mean) of each channel's sums).
+      _ = try RangeCalibration.calibrate(&model, train: data, batchSize: 16, calibrationImages: 32, reestimationBatches: 1)
+    }
     var options = TrainingOptions()
     options.epochs = 1
     options.batchSize = 16
     options.seed = seed
     options.threads = 2
-    var trainer = try Trainer(model: try WrapModel(config: config, seed: seed), options: options, train: data)
+    var trainer = try Trainer(model: model, options: options, train: data)
     for batch in trainer.pipeline.epoch(0) { _ = trainer.trainStep(batch) }
     return trainer.model
   }

@@ -96,20 +96,21 @@ void wrapnet_quantize_symmetric(const float *w, size_t rows, size_t fanIn, float
 int wrapnet_keep_freed_memory(void);
 
 /// Sequentially saturating b-bit sums of one block of `count` output positions:
-///   acc[o, p] = sat(… sat(sat(0 + x[0, p]·w[o, 0]) + x[1, p]·w[o, 1]) … + x[fan−1, p]·w[o, fan−1]),
-/// sat(v) = min(max(v, lo), hi), the terms added in the order k = 0 … fan−1 (the order of the hardware's adds).
+///   acc[o, p] = sat(… sat(sat(s[o] + x[0, p]·w[o, 0]) + x[1, p]·w[o, 1]) … + x[fan−1, p]·w[o, fan−1]),
+/// sat(v) = min(max(v, lo), hi), the terms added in the order k = 0 … fan−1 (the order of the hardware's adds);
+/// the register of channel o starts at s[o] = preload[o] (in [lo, hi]), or at 0 when `preload` is NULL.
 /// cols: row k of the input codes (exact small integers stored as Float) at cols + k·colStride, `count` positions
 /// each; weights [outC, fan] integer codes; scratch: (outC + 1)·count Int32; writes
 /// out[o·outStrideO + p·outStrideP] = acc[o, p]. Integer products and sums wrap like Swift's &* and &+.
 /// Dispatches to AVX2 where the CPU has it; the results are the same on every path.
 void wrapnet_saturating_sums(const float *cols, size_t colStride, size_t fan, size_t count, const int32_t *weights,
-                             size_t outC, int32_t lo, int32_t hi, int32_t *scratch, float *out, size_t outStrideO,
-                             size_t outStrideP);
+                             size_t outC, const int32_t *preload, int32_t lo, int32_t hi, int32_t *scratch, float *out,
+                             size_t outStrideO, size_t outStrideP);
 
 /// wrapnet_saturating_sums without the AVX2 path (for checking one path against the other).
 void wrapnet_saturating_sums_portable(const float *cols, size_t colStride, size_t fan, size_t count,
-                                      const int32_t *weights, size_t outC, int32_t lo, int32_t hi, int32_t *scratch,
-                                      float *out, size_t outStrideO, size_t outStrideP);
+                                      const int32_t *weights, size_t outC, const int32_t *preload, int32_t lo,
+                                      int32_t hi, int32_t *scratch, float *out, size_t outStrideO, size_t outStrideP);
 
 #ifdef __cplusplus
 }

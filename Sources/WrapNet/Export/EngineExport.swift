@@ -83,12 +83,15 @@ public enum EngineExport {
 
   /// The trainer's map from a hidden layer's accumulator value (or exact sum) to the next activation code for
   /// channel `channel`: `act.code(bn.normalize(value: acc.apply(Float(z)) * scale + 0, channel: c))`, with the same
-  /// Float operations as `WrapLayer.forward` → `BatchNorm` (evaluation) → `ActivationCodes`.
+  /// Float operations as `WrapLayer.forward` → `BatchNorm` (evaluation) → `ActivationCodes`. With a `preload` p the
+  /// register holds z + p: `acc.apply(Float(z + p)) − Float(p)` replaces `acc.apply(Float(z))`. For wrap-around
+  /// accumulators acc.apply(z + p) depends on z only modulo 2^b, so the map of the wrapped sum is the map of z.
   public static func codeFunction(
-    accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int
+    accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int,
+    preload: Int64? = nil
   ) -> (Int64) -> Int {
     codeMap(accumulator: accumulator, scale: scale, batchNorm: batchNorm, activation: activation, channel: channel,
-            added: nil)
+            added: nil, preload: preload)
   }
 
   /// The trainer's map from the last layer of a residual block to the block's output code, for channel `channel`
@@ -97,21 +100,22 @@ public enum EngineExport {
   /// → `ResidualBlock` (sum with the shortcut) → `ActivationCodes`. Channels the shortcut does not reach use 0.
   public static func residualCodeFunction(
     accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int,
-    shortcut: Int, inputScale: Float
+    shortcut: Int, inputScale: Float, preload: Int64? = nil
   ) -> (Int64) -> Int {
     codeMap(accumulator: accumulator, scale: scale, batchNorm: batchNorm, activation: activation, channel: channel,
-            added: Float(shortcut) * inputScale)
+            added: Float(shortcut) * inputScale, preload: preload)
   }
 
   /// Both maps above: `added` (the shortcut's value) is summed after batch norm when given; plain layers add
   /// nothing at all (not even 0, which would turn -0 into +0 before the quantizer).
   private static func codeMap(
     accumulator: Accumulator, scale: Float, batchNorm: BatchNorm, activation: ActivationCodes, channel: Int,
-    added: Float?
+    added: Float?, preload: Int64?
   ) -> (Int64) -> Int {
     let q = UnsignedActivationQuantizer(bits: activation.bits, clip: activation.clip)
     return { z in
-      let y = accumulator.apply(Float(z))
+      // As `Accumulator.applyScaled`: the preload is taken off after the accumulator (integers: exact in Float).
+      let y = preload.map { accumulator.apply(Float(z + $0)) - Float($0) } ?? accumulator.apply(Float(z))
       let bias: Float = 0  // WrapLayer adds `bias ?? 0` after scaling; kept so -0 becomes +0 exactly as there.
       let out = y * scale + bias
       let n = batchNorm.normalize(value: out, channel: channel)
@@ -378,13 +382,29 @@ private struct PackedWriter {
       let residual = shortcut != nil
       // One code map per (channel, shortcut code); plain layers have a single "shortcut code".
       let shortcutCodes = shortcut?.sc.codes ?? 1
+      let preloads = wrap.preload.map { $0.data.map { Int64($0) } }
       func map(_ ch: Int, _ s: Int) -> (Int64) -> Int {
         guard let shortcut else {
-          return EngineExport.codeFunction(accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch)
+          return EngineExport.codeFunction(
+            accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch, preload: preloads?[ch])
         }
         return EngineExport.residualCodeFunction(
           accumulator: acc, scale: scale[ch], batchNorm: bn, activation: act, channel: ch, shortcut: s,
-          inputScale: shortcut.inputScale)
+          inputScale: shortcut.inputScale, preload: preloads?[ch])
+      }
+      if let preloads, preloads.contains(where: { $0 != 0 }), acc.isLowBit {
+        // The engine reads the preload out of its per-value table: that needs a wrap-around register
+        // (wrap(z + p) = wrap(wrap(z) + p)) and a table.
+        guard acc.mode == .wrap || acc.mode == .cyclic else {
+          throw EngineExportError(
+            message: "layer '\(name)' has an accumulator preload with a \(acc.mode.rawValue) accumulator; the engine folds preloads into its tables, which works for wrap-around (wrap, cyclic) accumulators only")
+        }
+        guard acc.bits <= PackedModelFormat.maxTableBits
+          && (outC * shortcutCodes) << acc.bits <= PackedModelFormat.maxResidualTableEntries
+        else {
+          throw EngineExportError(
+            message: "layer '\(name)' has an accumulator preload but its output is too wide for a per-value table (\(acc.bits) bits, \(outC * shortcutCodes) rows); the engine folds preloads into tables only")
+        }
       }
       checks.append(
         EngineExport.LayerCheck(name: name, channels: outC, shortcutCodes: shortcutCodes, reach: reach, code: map))

@@ -108,12 +108,22 @@ extension Accumulator {
   /// out[i] = apply(z[i]) · scale + shift for i in 0..<count, with the same Float operations as `apply` element by
   /// element (the mode and the cyclic activation are chosen once per call, not once per element). With
   /// `identity` the accumulator is skipped: out[i] = z[i] · scale + shift (for sums already saturated).
+  /// With a `preload` p, z holds register contents m = sum + p and the preload is taken off after the accumulator:
+  /// out[i] = (apply(z[i]) − p) · scale + shift (with `identity`: (z[i] − p) · scale + shift).
   /// `z` and `out` may be the same buffer.
   @inlinable
   public func applyScaled(
-    _ z: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, identity: Bool = false,
+    _ z: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, identity: Bool = false, preload: Float? = nil,
     into out: UnsafeMutablePointer<Float>
   ) {
+    if let p = preload {
+      if identity || mode == .exact {
+        for i in 0..<count { out[i] = (z[i] - p) * scale + shift }
+      } else {
+        for i in 0..<count { out[i] = (apply(z[i]) - p) * scale + shift }
+      }
+      return
+    }
     if identity || mode == .exact {
       for i in 0..<count { out[i] = z[i] * scale + shift }
       return

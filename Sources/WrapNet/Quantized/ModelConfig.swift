@@ -43,6 +43,17 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// accumulator, while the shortcut keeps the fine ones. nil: every block reads its input as it is. Set by range
   /// calibration (`RangeCalibration`); checkpoints written before the field existed decode as nil.
   public var residualInputClips: [Float]?
+  /// Whether every low-bit layer has a per-channel accumulator preload (`WrapLayer.preload`): the register starts
+  /// at p[c] instead of 0, so it sums z + p[c] and p[c] is taken off after the accumulator. Range calibration sets
+  /// p[c] = −round(mean of the channel's sums), which centres them: a wrap-around register then overflows only when
+  /// a sum strays from its channel's mean, not because the mean itself is far from 0. Only for `wrap` and `cyclic`
+  /// (where the engine folds it into its table) and `clamp` and `saturate` (a register with a reset value), below
+  /// 32 bits. Stored as `accumulator_preload: true`; absent (false) in checkpoints without it.
+  public var accumulatorPreload: Bool {
+    get { preloadFlag ?? false }
+    set { preloadFlag = newValue ? true : nil }
+  }
+  private var preloadFlag: Bool?
 
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
   /// Allowed width multipliers (checked by `validate` and by the command line's flag).
@@ -101,6 +112,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case widthMultiplier = "width_multiplier"
     case widthDivisor = "width_divisor"
     case residualInputClips = "residual_input_clips"
+    case preloadFlag = "accumulator_preload"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -123,6 +135,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     widthMultiplier = try c.decodeIfPresent(Int.self, forKey: .widthMultiplier) ?? 1
     widthDivisor = try c.decodeIfPresent(Int.self, forKey: .widthDivisor) ?? 1
     residualInputClips = try c.decodeIfPresent([Float].self, forKey: .residualInputClips)
+    preloadFlag = try c.decodeIfPresent(Bool.self, forKey: .preloadFlag)
   }
 
   /// Residual blocks of `resnet20`, each with one entry in `residualInputClips`.
@@ -162,6 +175,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
       }
       if let bad = clips.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
         throw fail("residual input clip \(bad) must be finite and > 0, got \(clips[bad])")
+      }
+    }
+    if accumulatorPreload {
+      guard [.wrap, .cyclic, .clamp, .saturate].contains(accumulatorMode), accumulatorBits < 32 else {
+        throw fail("an accumulator preload needs a low-bit wrap, cyclic, clamp or saturate accumulator (below 32 bits), got \(accumulatorMode.rawValue) \(accumulatorBits)-bit" + (accumulatorMode == .avoid ? "; overflow avoidance bounds the sums themselves, which a preload would move" : ""))
       }
     }
     let size = "\(inputHeight)×\(inputWidth)"

@@ -14,6 +14,12 @@ public struct WrapModel: Sendable {
     self.config = config
     var rng = SeededGenerator(seed: seed)
     self.network = ModelZoo.build(config, generator: &rng)
+    if config.accumulatorPreload {
+      let model = self
+      network.visitWrapLayers { layer in
+        if model.isLowBitLayer(layer.name) { layer.preload = Tensor(shape: [layer.geometry.outChannels]) }
+      }
+    }
     if let reason = avoidInfeasibility() { throw ConfigError(message: reason) }
   }
 

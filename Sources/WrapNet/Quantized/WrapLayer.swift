@@ -48,6 +48,14 @@ public enum WrapGeometry: Sendable, Equatable, Codable {
 ///
 /// The overflow penalty λ · Σ max(|z| − 2^(b−1), 0) on the unwrapped z (averaged over the batch) is part of this
 /// layer's backward when the accumulator is low-bit: `penaltyValue` holds its value for the last forward.
+///
+/// With a `preload` p (one integer per output channel, `ModelConfig.accumulatorPreload`), the accumulator register
+/// starts at p[c] instead of 0, so it holds m = z + p[c]; the accumulator acts on m and p[c] is taken off again:
+///
+///     y = acc(z + p[c]) − p[c]                     // = z wherever z + p[c] fits b bits
+///
+/// and the overflow statistics and the penalty count m, not z. A wrap-around register gives
+/// wrap(z + p) = wrap(wrap(z) + p), so the engine folds the preload into its per-value table at no cost.
 public struct WrapLayer: Layer {
   /// Name used in checkpoints and reports (e.g. "conv2").
   public var name: String
@@ -67,6 +75,9 @@ public struct WrapLayer: Layer {
   /// Per-channel bias added after scaling (last layer only; nil elsewhere, since batch norm follows).
   public var bias: Tensor?
   public var gradBias: Tensor?
+  /// Per-channel accumulator preload p [outChannels], integers in [−2^(b−1), 2^(b−1)−1] (the register's start
+  /// value); nil: the register starts at 0. A buffer: set by range calibration, not trained.
+  public var preload: Tensor?
 
   /// Statistics of the forward passes since the last `resetStatistics()`: outputs seen and outputs whose exact sum
   /// left the b-bit range.
@@ -216,8 +227,21 @@ public struct WrapLayer: Layer {
     let n = input.shape[0]
     let outC = geometry.outChannels
     let plane = z.count / (n * outC)  // spatial positions per channel (1 for linear)
+    if keepSums { lastSums = z }
+    // The register's contents m = z + p[c] (z itself without a preload); integers, so exact in Float.
+    var m = z
+    if let p = preload?.data {
+      m.data.withUnsafeMutableBufferPointer { mp in
+        for i in 0..<n {
+          for c in 0..<outC where p[c] != 0 {
+            let base = (i * outC + c) * plane
+            for j in base..<(base + plane) { mp[j] += p[c] }
+          }
+        }
+      }
+    }
 
-    // Statistics and penalty on the *unwrapped* sums, image by image. The excess sums are integers (z is an exact
+    // Statistics and penalty on the *unwrapped* register contents, image by image. The excess sums are integers (z is an exact
     // integer sum), so adding the images' Double partial sums is exact in any order.
     let acc = accumulator
     let perImage = outC * plane
@@ -226,7 +250,7 @@ public struct WrapLayer: Layer {
     if acc.isLowBit {
       let limit = -acc.minValue  // 2^(b-1)
       let (lo, hi) = (acc.minValue, acc.maxValue)
-      z.data.withUnsafeBufferPointer { zp in
+      m.data.withUnsafeBufferPointer { zp in
         overPerImage.withUnsafeMutableBufferPointer { op in
           excessPerImage.withUnsafeMutableBufferPointer { ep in
             let (zs, overs, excesses) = (SharedBuffer(zp), SharedBuffer(op), SharedBuffer(ep))
@@ -246,14 +270,14 @@ public struct WrapLayer: Layer {
       penaltyValue = 0
     }
     outputsSeen += z.count
-    if keepSums { lastSums = z }
 
-    // y = acc(z); out = y * s[c] * inputScale (+ bias[c]). A saturating accumulator's y comes from its own
-    // sequential simulation; every other mode maps the exact sums.
+    // y = acc(m) − p[c]; out = y * s[c] * inputScale (+ bias[c]). A saturating accumulator's acc(m) comes from its
+    // own sequential simulation (started at p[c]); every other mode maps the register contents.
     let saturating = acc.mode == .saturate
-    let source = saturating && acc.bits < 32 ? saturatingSums(input, codes: codes) : z
+    let source = saturating && acc.bits < 32 ? saturatingSums(input, codes: codes) : m
     let channelScales = scales.map { $0 * inputScale }
     let shifts = bias?.data ?? [Float](repeating: 0, count: outC)
+    let preloads = preload?.data
     // Every element is written below.
     var out = Tensor(shape: z.shape, data: unfilledArray(count: z.count))
     source.data.withUnsafeBufferPointer { sp in
@@ -264,7 +288,7 @@ public struct WrapLayer: Layer {
             let base = (i * outC + c) * plane
             acc.applyScaled(
               src.base + base, count: plane, scale: channelScales[c], shift: shifts[c], identity: saturating,
-              into: dst.base + base)
+              preload: preloads?[c], into: dst.base + base)
           }
         }
       }
@@ -273,7 +297,7 @@ public struct WrapLayer: Layer {
       cacheInput = input
       cacheCodes = codes
       cacheScales = scales
-      cacheSums = z.data
+      cacheSums = m.data
     }
     return out
   }
@@ -310,10 +334,10 @@ public struct WrapLayer: Layer {
           runBlocks(n) { i in
             for c in 0..<outC {
               let base = (i * outC + c) * plane
-              // out = acc(z) * scale  =>  dL/dz = dL/dout * scale * acc'(z)
+              // out = (acc(m) − p) * scale, m = z + p  =>  dL/dz = dL/dout * scale * acc'(m)
               acc.scaledDerivative(
                 g.base + base, sums: z.base + base, count: plane, scale: channelScales[c], into: d.base + base)
-              // penalty λ/N · max(|z| − 2^(b−1), 0)  =>  + λ/N · sign(z) where |z| > 2^(b−1)
+              // penalty λ/N · max(|m| − 2^(b−1), 0)  =>  + λ/N · sign(m) where |m| > 2^(b−1)
               if penaltyGrad != 0 {
                 for j in base..<(base + plane) where abs(z[j]) > limit {
                   d[j] += z[j] > 0 ? penaltyGrad : -penaltyGrad
@@ -356,9 +380,29 @@ public struct WrapLayer: Layer {
     if bias != nil { visit("bias", &bias!, &gradBias!) }
   }
 
+  public mutating func visitBuffers(_ visit: (String, inout Tensor) -> Void) {
+    if preload != nil { visit("preload", &preload!) }
+  }
+
+  /// Why `preload` cannot be this layer's register start values (not one integer per output channel in
+  /// [−2^(b−1), 2^(b−1)−1]), or nil when it can or there is none.
+  public var preloadProblem: String? {
+    guard let p = preload else { return nil }
+    guard p.shape == [geometry.outChannels] else {
+      return "layer '\(name)': preload has shape \(p.shape), expected [\(geometry.outChannels)]"
+    }
+    // A wide accumulator (a preloaded model evaluated at 32 bits) keeps the values exact in Float: |p| ≤ 2^24.
+    let (lo, hi): (Float, Float) = accumulator.bits < 32 ? (accumulator.minValue, accumulator.maxValue) : (-16_777_216, 16_777_216)
+    if let c = p.data.firstIndex(where: { !($0.rounded() == $0 && $0 >= lo && $0 <= hi) }) {
+      return "layer '\(name)': preload of channel \(c) is \(p.data[c]), expected an integer in [\(Int(lo)), \(Int(hi))] (a \(accumulator.bits)-bit register's start value)"
+    }
+    return nil
+  }
+
   /// The b-bit saturating accumulator, simulated sequentially: for every output, terms are added in the order
   /// input channel, then kernel row, then kernel column (for linear: input feature 0, 1, 2, ...), and the running
-  /// sum is clamped to [-2^(b-1), 2^(b-1)-1] after every addition. Zero-padding terms add nothing.
+  /// sum is clamped to [-2^(b-1), 2^(b-1)-1] after every addition. Zero-padding terms add nothing. The register of
+  /// channel c starts at `preload[c]` (0 without a preload).
   ///
   /// input: codes [N, in] or [N, C, H, W]; codes: weight codes in `geometry.weightShape`;
   /// returns the saturated sums [N, out] or [N, O, Ho, Wo].
@@ -373,6 +417,7 @@ public struct WrapLayer: Layer {
     let fan = geometry.fanIn
     let weights = codes.map { Int32($0) }  // [O, fan]
     let block = Self.saturationBlock
+    let starts = (preload?.data ?? [Float](repeating: 0, count: geometry.outChannels)).map { Int32($0) }
     switch geometry {
     case .linear(let inF, let outF):
       // x [N, in] -> out [N, out]; a block of images is transposed to rows of inputs [in, images].
@@ -387,7 +432,7 @@ public struct WrapLayer: Layer {
               var scratch = [Int32](repeating: 0, count: (outF + 1) * count)
               for i in 0..<count { for k in 0..<inF { cols[k * count + i] = x[(first + i) * inF + k] } }
               wrapnet_saturating_sums(
-                cols, count, inF, count, w.base, outF, lo, hi, &scratch, o.base + first * outF, 1, outF)
+                cols, count, inF, count, w.base, outF, starts, lo, hi, &scratch, o.base + first * outF, 1, outF)
             }
           }
         }
@@ -411,8 +456,8 @@ public struct WrapLayer: Layer {
               for first in stride(from: 0, to: plane, by: block) {
                 cols.withUnsafeBufferPointer { cp in
                   wrapnet_saturating_sums(
-                    cp.baseAddress! + first, plane, fan, min(block, plane - first), w.base, o, lo, hi, &scratch,
-                    dst.base + i * o * plane + first, plane, 1)
+                    cp.baseAddress! + first, plane, fan, min(block, plane - first), w.base, o, starts, lo, hi,
+                    &scratch, dst.base + i * o * plane + first, plane, 1)
                 }
               }
             }

@@ -131,6 +131,9 @@ public enum Checkpoint {
       parameterShapes[name] = value.shape
     }
     model.network.visitBuffers { name, value in assign(name, &value) }
+    model.network.visitWrapLayers { layer in
+      if problem == nil, let p = layer.preloadProblem { problem = p }
+    }
     if let problem { throw CheckpointError(path: path, reason: problem) }
     var optimizerState: [String: Tensor] = [:]
     for (name, st) in file.tensors where !expected.contains(name) {
@@ -200,7 +203,8 @@ public enum Checkpoint {
 
 extension WrapModel {
   /// Copies every parameter and buffer from `source` (same architecture, any quantization): fine-tuning a
-  /// 32-bit-accumulator model for b-bit accumulators. Throws when the architectures differ.
+  /// 32-bit-accumulator model for b-bit accumulators. Throws when the architectures differ. Accumulator preloads
+  /// the source lacks stay 0; preloads it has that this model lacks are not taken.
   /// The source's residual input clips come with its weights (they set the codes its first convolutions were
   /// trained on).
   public mutating func loadWeights(from source: WrapModel, sourcePath: String) throws {
@@ -239,6 +243,8 @@ extension WrapModel {
     var problem: String? = nil
     func take(_ name: String, _ value: inout Tensor) {
       guard problem == nil else { return }
+      // A source without accumulator preloads (a 32-bit model) leaves them at 0: registers that start at 0.
+      if tensors[name] == nil, name.hasSuffix(".preload") { return }
       guard let t = tensors[name], t.shape == value.shape else {
         problem = "tensor '\(name)' \(tensors[name].map { "has shape \($0.shape), expected \(value.shape)" } ?? "is missing")"
         return

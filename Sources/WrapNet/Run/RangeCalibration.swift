@@ -32,6 +32,13 @@ import Foundation
 /// keeps the block input's own codes. Scaling the batch norm instead shrinks the previous body's output against
 /// its shortcut, and coarsens the codes that every later block reads.
 ///
+/// A model with accumulator preloads (`ModelConfig.accumulatorPreload`) has them set at every measurement:
+///
+///     p[c] = −round(mean of channel c's sums),   clamped to [−2^(b−1), 2^(b−1)−1]
+///
+/// and rms(L) is then the RMS of the register contents z + p[c]: the spread of each channel's sums around its own
+/// mean, which is what a preloaded register has to hold. Calibration then shrinks only that spread.
+///
 /// When any batch norm was scaled, every batch norm's running statistics are then re-estimated over the first
 /// batches in training mode (an exact average, not a moving one), so the calibrated model can be evaluated as it is.
 ///
@@ -62,6 +69,9 @@ public enum RangeCalibration {
     /// `code-step`: the clip at which this residual-fed layer reads its input (`ModelConfig.residualInputClips`);
     /// nil for layers calibrated through a batch norm or not at all.
     public var inputClip: Double?
+    /// With accumulator preloads: their RMS over the layer's channels, √(mean p[c]²) (`rmsAfter` is then the RMS of
+    /// the register contents z + p[c]); nil without preloads.
+    public var preloadRMS: Double?
 
     enum CodingKeys: String, CodingKey {
       case name
@@ -70,6 +80,7 @@ public enum RangeCalibration {
       case rmsAfter = "rms_after"
       case target, factor
       case inputClip = "input_clip"
+      case preloadRMS = "preload_rms"
     }
   }
 
@@ -102,8 +113,10 @@ public enum RangeCalibration {
       ?? [Float](repeating: model.config.activationClip, count: blocks.isEmpty ? 0 : ModelConfig.residualBlockCount)
     var clips = startClips
     var factor: [String: Double] = [:]
-    var rms = sumRMS(&model, images: calibration.images, layers: lowBit)
-    let before = rms
+    let before = sumRMS(&model, images: calibration.images, layers: lowBit)
+    var rms = before
+    let preloaded = model.config.accumulatorPreload
+    if preloaded { rms = sumRMS(&model, images: calibration.images, layers: lowBit, settingPreloads: true) }
     for _ in 0..<rounds {
       var changed = false
       for name in lowBit {
@@ -125,18 +138,32 @@ public enum RangeCalibration {
       if !blocks.isEmpty, clips != (model.config.residualInputClips ?? startClips) {
         model = try model.withResidualInputClips(clips)
       }
-      rms = sumRMS(&model, images: calibration.images, layers: lowBit)
+      rms = sumRMS(&model, images: calibration.images, layers: lowBit, settingPreloads: preloaded)
+    }
+    var preloads: [String: Tensor] = [:]
+    model.network.visitWrapLayers { if let p = $0.preload { preloads[$0.name] = p } }
+    // A layer's preloads were set from sums computed with the previous preloads upstream (which change what a
+    // low-bit register passes on): measure again until they stay the same, so the results describe the model.
+    for _ in 0..<(preloaded ? rounds : 0) {
+      rms = sumRMS(&model, images: calibration.images, layers: lowBit, settingPreloads: true)
+      var now: [String: Tensor] = [:]
+      model.network.visitWrapLayers { if let p = $0.preload { now[$0.name] = p } }
+      if now == preloads { break }
+      preloads = now
     }
     if factor.values.contains(where: { $0 < 1 }) {
       reestimateBatchNorms(&model, train: train, batchSize: batchSize, batches: reestimationBatches)
       model.resetStatistics()
     } else {
+      // Nothing was scaled: the model as it came, with its preloads set.
       model = original
+      model.network.visitWrapLayers { if let p = preloads[$0.name] { $0.preload = p } }
     }
     return lowBit.map { name in
       LayerResult(
         name: name, batchNorm: feeds[name], rmsBefore: before[name] ?? 0, rmsAfter: rms[name] ?? 0,
-        target: targetRMS[name]!, factor: factor[name] ?? 1, inputClip: blocks[name].map { Double(clips[$0]) })
+        target: targetRMS[name]!, factor: factor[name] ?? 1, inputClip: blocks[name].map { Double(clips[$0]) },
+        preloadRMS: preloads[name].map { p in (p.data.reduce(0) { $0 + Double($1) * Double($1) } / Double(max(p.count, 1))).squareRoot() })
     }
   }
 
@@ -241,16 +268,35 @@ public enum RangeCalibration {
     chain.layers[i].layer = bn
   }
 
-  /// √(mean z²) of each named layer's exact sums for one training-mode forward of `images`.
-  static func sumRMS(_ model: inout WrapModel, images: Tensor, layers: [String]) -> [String: Double] {
+  /// √(mean z²) of each named layer's exact sums for one training-mode forward of `images`. With
+  /// `settingPreloads`, each named layer that has a preload first gets p[c] = −round(mean of channel c's sums)
+  /// (clamped to the register's range), and the RMS is that of z + p[c].
+  static func sumRMS(
+    _ model: inout WrapModel, images: Tensor, layers: [String], settingPreloads: Bool = false
+  ) -> [String: Double] {
     let wanted = Set(layers)
     model.network.visitWrapLayers { if wanted.contains($0.name) { $0.keepSums = true } }
     _ = model.forward(images, phase: .training)
     var out: [String: Double] = [:]
     model.network.visitWrapLayers { layer in
       guard wanted.contains(layer.name), let z = layer.lastSums else { return }
+      // z: [N, C] or [N, C, H, W]; offset[c] is added to every sum of channel c.
+      let channels = z.shape[1]
+      let plane = z.count / (z.shape[0] * channels)
+      var offset = [Double](repeating: 0, count: channels)
+      if settingPreloads, layer.preload != nil {
+        var mean = [Double](repeating: 0, count: channels)
+        for (i, v) in z.data.enumerated() { mean[i / plane % channels] += Double(v) }
+        let (lo, hi) = (Double(layer.accumulator.minValue), Double(layer.accumulator.maxValue))
+        let perChannel = Double(z.count / channels)
+        offset = mean.map { min(max(-($0 / perChannel).rounded(), lo), hi) }
+        layer.preload = Tensor(shape: [channels], data: offset.map { Float($0) })
+      }
       var sum = 0.0
-      for v in z.data { sum += Double(v) * Double(v) }
+      for (i, v) in z.data.enumerated() {
+        let m = Double(v) + offset[i / plane % channels]
+        sum += m * m
+      }
       out[layer.name] = (sum / Double(max(z.count, 1))).squareRoot()
       layer.keepSums = false
     }
