@@ -18,7 +18,9 @@ struct ConvertCommand: ParsableCommand {
 
       Supports every zoo model (mlp, cnn, vgg-small, resnet20 with its residual adds and sum pooling) with \
       exact, wrap, cyclic, clamp or avoid accumulators and a wide (32-bit) last layer; saturate accumulators \
-      and low-bit last layers are refused with the reason.
+      and low-bit last layers are refused with the reason. Accumulator preloads (`train --preload`) of wrap and \
+      cyclic layers are folded into their tables: a register that starts at p holds wrap(z + p) = \
+      wrap(wrap(z) + p), so the table of the wrapped sum reads them at no cost.
 
       Example:
         wrapnet convert runs/mlp-cyclic8/model.safetensors --out runs/mlp-cyclic8/engine.safetensors
@@ -45,6 +47,10 @@ struct ConvertCommand: ParsableCommand {
     let bytes = file.serialized().count
     print("\(out): \(model.architecture) engine model, \(bytes) bytes")
     let width = (model.denseLayers.map(\.name.count).max() ?? 0) + 2
+    // Accumulator preloads are folded into the tables, so only the checkpoint shows them.
+    var source = try Checkpoint.load(from: checkpoint, warning: { _ in }).model
+    var preloads: [String: [Float]] = [:]
+    source.network.visitWrapLayers { if let p = $0.preload, p.data.contains(where: { $0 != 0 }) { preloads[$0.name] = p.data } }
     // A recode step shows on the layer that reads its codes.
     var recode: [UInt8]? = nil
     for op in model.operations {
@@ -69,8 +75,11 @@ struct ConvertCommand: ParsableCommand {
         "; input codes re-coded as [\(map[...(map.lastIndex { $0 != 0 } ?? 0)].map(String.init).joined(separator: " "))]"
       } ?? ""
       recode = nil
+      let preload = preloads[layer.name].map { p in
+        "; register preloads \(Int(p.min()!))…\(Int(p.max()!)) folded into the table"
+      } ?? ""
       print("  " + layer.name.padding(toLength: width, withPad: " ", startingAt: 0)
-        + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)\(kernel)\(input)")
+        + "\(layer.weights.kind) [\(layer.weights.m), \(layer.weights.k)], \(layer.accumulatorBits)-bit \(layer.accumulatorMode.rawValue) → \(output)\(kernel)\(input)\(preload)")
     }
   }
 }

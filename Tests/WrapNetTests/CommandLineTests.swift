@@ -51,6 +51,10 @@ private let mnistPresent = FileManager.default.fileExists(
     (["train", "--penalty-warmup", "2", "--out", "/tmp/x"], "--penalty-warmup"),
     (["train", "--penalty-scaling", "per-layer", "--out", "/tmp/x"], "--penalty-scaling"),
     (["train", "--residual-calibration", "shortcut", "--out", "/tmp/x"], "--residual-calibration"),
+    (["train", "--preload", "--out", "/tmp/x"], "--preload needs --init with range calibration"),
+    (["train", "--preload", "--init", "a.safetensors", "--no-calibrate", "--out", "/tmp/x"], "drop --no-calibrate"),
+    (["train", "--preload", "--acc-mode", "avoid", "--out", "/tmp/x"], "--preload needs a low-bit --acc-mode"),
+    (["train", "--preload", "--acc-bits", "32", "--out", "/tmp/x"], "got cyclic 32-bit"),
     (["sweep", "--residual-calibration", "clip", "--out", "/tmp/x"], "--residual-calibration"),
     (["sweep", "--penalty-warmup", "-1", "--out", "/tmp/x"], "--penalty-warmup"),
     (["sweep", "--calibration-target", "1.5", "--out", "/tmp/x"], "--calibration-target"),
@@ -166,6 +170,20 @@ private let mnistPresent = FileManager.default.fileExists(
                             "--init", dir.file("base") + "/model.safetensors", "--out", plain])
     #expect(s3 == 0, "fine-tune: \(e3)")
     #expect(!e3.contains("calibrate fc2") && !FileManager.default.fileExists(atPath: plain + "/calibration.json"))
+
+    // --preload: calibration sets the registers' start values, reports them, and the engine takes the model.
+    let preloaded = dir.file("preloaded")
+    let (s4, _, e4) = try runWrapnet(
+      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "6", "--preload",
+                            "--init", dir.file("base") + "/model.safetensors", "--out", preloaded])
+    #expect(s4 == 0, "fine-tune: \(e4)")
+    #expect(e4.contains("around the preloads (RMS"), "progress lines: \(e4)")
+    let layers = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: preloaded + "/calibration.json"))) as? [[String: Any]])
+    #expect(layers.allSatisfy { ($0["preload_rms"] as? Double).map { $0 > 0 } == true }, "\(layers)")
+    let (s5, o5, e5) = try runWrapnet(["convert", preloaded + "/model.safetensors", "--out", dir.file("p.safetensors")])
+    #expect(s5 == 0, "convert: \(e5)")
+    #expect(o5.contains("preload"), "convert should say the preloads are folded: \(o5)")
   }
 
   /// A sweep killed halfway (SIGKILL, possibly mid-write) and run again skips its finished cells and ends with the
