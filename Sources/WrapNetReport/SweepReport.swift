@@ -125,6 +125,10 @@ public struct SweepReport {
       case .none?, nil:
         if cfg.architecture == "resnet20" { s += "Layers fed by a residual sum are left alone (`--residual-calibration none`). " }
       }
+      if settings.preload == true {
+        s += "The wrap, cyclic, clamp and saturate cells' accumulators start at a per-channel preload, −round(mean) of "
+        s += "the channel's sums, and the RMS is measured around it (`--preload`). "
+      }
     }
     if let w = t.penaltyWarmup {
       s += "λ rises linearly over the first \(SweepCell.number(Float(100 * w))) % of each cell's steps (`--penalty-warmup \(w)`). "

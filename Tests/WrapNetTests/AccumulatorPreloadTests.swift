@@ -226,6 +226,32 @@ import WrapNetTestSupport
     }
   }
 
+  /// A sweep with `preload` gives the wrap, cyclic, clamp and saturate cells preloads (reported by calibration)
+  /// and the other cells none; the journal's settings line names it only when it is on.
+  @Test func sweepCellsTakeThePreloads() throws {
+    let data = syntheticDataset(count: 48, seed: 6)
+    let base = try WrapModel(config: ModelConfig(architecture: "mlp", accumulatorMode: .exact), seed: 2)
+    var options = TrainingOptions()
+    options.epochs = 1
+    options.batchSize = 16
+    let settings = SweepSettings(
+      dataset: "mnist", model: base.config, training: options, limitTest: nil, baseDigest: "x", calibrate: true,
+      preload: true)
+    let runner = SweepRunner(base: base, settings: settings, train: data, test: data)
+    for (mode, preloaded) in [(AccumulatorMode.cyclic, true), (.saturate, true), (.avoid, false), (.exact, false)] {
+      let r = try runner.run(SweepCell(phase: .finetune, mode: mode, bits: mode == .exact ? 32 : 6, slope: mode == .cyclic ? 2 : nil, penalty: 0))
+      #expect(r.status == "ok" || mode == .avoid, "\(mode): \(r.reason ?? "")")
+      if r.status == "ok" {
+        #expect((r.calibration ?? []).allSatisfy { ($0.preloadRMS != nil) == preloaded }, "\(mode)")
+      }
+    }
+    let line = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+    #expect(line.contains("\"preload\":true"))
+    var off = settings
+    off.preload = nil
+    #expect(!String(decoding: try JSONEncoder().encode(off), as: UTF8.self).contains("preload"))
+  }
+
   /// Engine vs trainer on preloaded models: the engine folds the preloads into its tables, with every kernel path
   /// giving the trainer's predictions, logits and accumulators; a clamp model's preloads cannot be folded.
   @Test(.tags(.engineVsTrainer), arguments: [

@@ -131,11 +131,14 @@ public struct SweepSettings: Sendable, Equatable, Codable {
   public var calibrationTarget: Double?
   /// How calibration treats layers fed by a residual sum; nil: `.none` (and models without residual blocks).
   public var residualCalibration: RangeCalibration.ResidualCalibration?
+  /// `true`: every fine-tuning cell whose accumulator takes one (wrap, cyclic, clamp, saturate below 32 bits) gets
+  /// per-channel accumulator preloads, set by calibration (`ModelConfig.accumulatorPreload`). nil otherwise.
+  public var preload: Bool?
 
   public init(
     dataset: String, model: ModelConfig, training: TrainingOptions, limitTest: Int?, baseDigest: String,
     calibrate: Bool? = nil, calibrationTarget: Double? = nil,
-    residualCalibration: RangeCalibration.ResidualCalibration? = nil
+    residualCalibration: RangeCalibration.ResidualCalibration? = nil, preload: Bool? = nil
   ) {
     self.dataset = dataset
     self.model = model
@@ -145,6 +148,7 @@ public struct SweepSettings: Sendable, Equatable, Codable {
     self.calibrate = calibrate
     self.calibrationTarget = calibrationTarget
     self.residualCalibration = residualCalibration
+    self.preload = preload
   }
 
   enum CodingKeys: String, CodingKey {
@@ -154,6 +158,7 @@ public struct SweepSettings: Sendable, Equatable, Codable {
     case calibrate
     case calibrationTarget = "calibration_target"
     case residualCalibration = "residual_calibration"
+    case preload
   }
 }
 
@@ -399,6 +404,8 @@ public struct SweepRunner {
       config.accumulatorWidth = cell.accumulator.width
       config.slope = cell.slope ?? base.config.slope
       config.penalty = cell.penalty ?? 0
+      config.accumulatorPreload = settings.preload == true && [.wrap, .cyclic, .clamp, .saturate].contains(cell.mode)
+        && cell.bits < 32
       do {
         model = try WrapModel(config: config, seed: settings.training.seed)
       } catch let error as ConfigError {
