@@ -119,7 +119,7 @@ struct ModelOptions: ParsableArguments {
 
   @Flag(help: ArgumentHelp(
     "Give every low-bit layer a per-channel accumulator preload, set by range calibration (needs --init).",
-    discussion: "The register of output channel c starts at p[c] = −round(mean of the channel's sums) instead of 0, so it holds the sum's deviation from its channel mean, and p[c] is taken off after the accumulator. Sums whose channel means sit far from 0 (binary weights correlated with non-negative activation codes) then fit b bits without shrinking the codes. A wrap-around register costs nothing for it: the engine and the generated hardware fold p into their per-value tables. For wrap, cyclic, clamp and saturate below 32 bits."))
+    discussion: "The register of output channel c starts at p[c] = −round(mean of the channel's sums) instead of 0, so it holds the sum's deviation from its channel mean, and p[c] is taken off after the accumulator. Sums whose channel means sit far from 0 (binary weights correlated with non-negative activation codes) then fit b bits with less shrinking of the codes. A wrap-around register costs nothing for it: the engine and the generated hardware fold p into their per-value tables. For wrap, cyclic, clamp and saturate below 32 bits."))
   var preload = false
 
   /// The configuration for images of the given shape.
