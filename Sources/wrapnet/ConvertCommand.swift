@@ -18,7 +18,7 @@ struct ConvertCommand: ParsableCommand {
 
       Supports every zoo model (mlp, cnn, vgg-small, resnet20 with its residual adds and sum pooling) with \
       exact, wrap, cyclic, clamp or avoid accumulators and a wide (32-bit) last layer; saturate accumulators \
-      and low-bit last layers are refused with the reason. Accumulator preloads (`train --preload`) of wrap and \
+      and low-bit last layers are refused with the reason. Accumulator preloads (`train --preload`, on by default) of wrap and \
       cyclic layers are folded into their tables: a register that starts at p holds wrap(z + p) = \
       wrap(wrap(z) + p), so the table of the wrapped sum reads them at no cost.
 

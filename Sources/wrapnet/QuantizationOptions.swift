@@ -117,23 +117,28 @@ struct ModelOptions: ParsableArguments {
       discussion: "0.001, after range calibration, is the WrapNet recipe: the fewest overflows, and the best accuracy on the mlp at 7–8 bits. At 6 bits, and on the cnn at every width, the cyclic activation alone (--penalty 0) reaches higher accuracy (docs/results)."))
   var penalty: Float = 0.001
 
-  @Flag(help: ArgumentHelp(
-    "Give every low-bit layer a per-channel accumulator preload, set by range calibration (needs --init).",
-    discussion: "The register of output channel c starts at p[c] = −round(mean of the channel's sums) instead of 0, so it holds the sum's deviation from its channel mean, and p[c] is taken off after the accumulator. Sums whose channel means sit far from 0 (binary weights correlated with non-negative activation codes) then fit b bits with less shrinking of the codes. A wrap-around register costs nothing for it: the engine and the generated hardware fold p into their per-value tables. For wrap, cyclic, clamp and saturate below 32 bits."))
-  var preload = false
+  @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+    "Per-channel accumulator preloads for the low-bit layers, set by range calibration (default: on when calibrating a wrap, cyclic, clamp or saturate accumulator below 32 bits).",
+    discussion: "The register of output channel c starts at p[c] = −round(mean of the channel's sums) instead of 0, so it holds the sum's deviation from its channel mean, and p[c] is taken off after the accumulator. Sums whose channel means sit far from 0 (binary weights correlated with non-negative activation codes) then fit b bits with less shrinking of the codes. A wrap-around register costs nothing for it: the engine and the generated hardware fold p into their per-value tables (the engine does not run preloaded clamp models: train those with --no-preload to convert them)."))
+  var preload: Bool?
+
+  /// Whether the accumulator takes preloads: wrap, cyclic, clamp or saturate below 32 bits.
+  var acceptsPreload: Bool { [.wrap, .cyclic, .clamp, .saturate].contains(accMode) && accBits.bits < 32 }
 
   /// The configuration for images of the given shape.
-  func config(channels: Int, height: Int, width: Int, classes: Int) throws -> ModelConfig {
+  /// The configuration for images of the given shape; `calibrating`: range calibration will run (it sets the
+  /// preloads, which are on by default then).
+  func config(channels: Int, height: Int, width: Int, classes: Int, calibrating: Bool) throws -> ModelConfig {
     var c = try architecture.config(
       channels: channels, height: height, width: width, classes: classes, accumulatorWidth: accBits,
       accumulatorMode: accMode, slope: slope, penalty: penalty)
-    c.accumulatorPreload = preload
+    c.accumulatorPreload = preload ?? (calibrating && acceptsPreload)
     try c.validate()
     return c
   }
 
   func validate() throws {
-    if preload && (accMode == .exact || accMode == .avoid || accBits.bits >= 32) {
+    if preload == true && !acceptsPreload {
       throw ValidationError("--preload needs a low-bit --acc-mode wrap, cyclic, clamp or saturate (below 32 bits), got \(accMode.rawValue) \(accBits.bits)-bit")
     }
     guard slope > 0, slope.isFinite else { throw ValidationError("--slope must be > 0, got \(slope)") }

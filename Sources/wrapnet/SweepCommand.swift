@@ -79,8 +79,8 @@ struct SweepCommand: ParsableCommand {
     "With calibration: how layers fed by a residual sum (resnet20) are calibrated (see `wrapnet train --help`).",
     valueName: "mode"))
   var residualCalibration: RangeCalibration.ResidualCalibration = .codeStep
-  @Flag(help: "With calibration: give the low-bit layers of every wrap, cyclic, clamp and saturate cell per-channel accumulator preloads (see `wrapnet train --help`).")
-  var preload = false
+  @Flag(inversion: .prefixedNo, help: "Per-channel accumulator preloads, set by calibration, for the low-bit layers of every wrap, cyclic, clamp and saturate cell (default: on with calibration; see `wrapnet train --help`).")
+  var preload: Bool?
   @Option(parsing: .unconditional, help: "Epochs for the base model (when trained here).") var baseEpochs: Int = 5
   @Option(parsing: .unconditional, help: "Peak learning rate of the base model.") var baseLr: Float = 1e-3
 
@@ -99,7 +99,7 @@ struct SweepCommand: ParsableCommand {
     if let t = calibrationTarget, !(t > 0 && t <= 1) {
       throw ValidationError("--calibration-target must be in (0, 1], got \(t)")
     }
-    if preload && !calibrate {
+    if preload == true && !calibrate {
       throw ValidationError("--preload needs range calibration, which sets the preloads (drop --no-calibrate)")
     }
     if let n = maxCells, n < 0 { throw ValidationError("--max-cells must be >= 0") }
@@ -178,7 +178,7 @@ struct SweepCommand: ParsableCommand {
       dataset: dataset, model: baseConfig, training: options, limitTest: limitTest, baseDigest: try fileDigest(basePath),
       calibrate: calibrate ? true : nil, calibrationTarget: calibrate ? calibrationTarget : nil,
       residualCalibration: calibrate && baseConfig.architecture == "resnet20" && residualCalibration != .none
-        ? residualCalibration : nil, preload: preload ? true : nil)
+        ? residualCalibration : nil, preload: calibrate && (preload ?? true) ? true : nil)
     let journalPath = (out as NSString).appendingPathComponent("results.jsonl")
     var journal = try SweepJournal(path: journalPath, settings: settings)
     let runner = SweepRunner(base: baseModel, settings: settings, train: train, test: test)

@@ -88,7 +88,7 @@ struct TrainCommand: ParsableCommand {
     guard calibrationTarget > 0 && calibrationTarget <= 1 else {
       throw ValidationError("--calibration-target must be in (0, 1], got \(calibrationTarget)")
     }
-    if modelOptions.preload && !resume && (initFrom == nil || calibrate == false) {
+    if modelOptions.preload == true && !resume && (initFrom == nil || calibrate == false) {
       throw ValidationError("--preload needs --init with range calibration: calibration sets the preloads from the initial model's sums (drop --no-calibrate)")
     }
     if calibrate == true && initFrom == nil {
@@ -171,7 +171,8 @@ struct TrainCommand: ParsableCommand {
     }
     if !resume {
       let config = try modelOptions.config(
-        channels: train.channels, height: train.height, width: train.width, classes: train.classCount)
+        channels: train.channels, height: train.height, width: train.width, classes: train.classCount,
+        calibrating: calibrate ?? (initFrom != nil))
       var fresh = try WrapModel(config: config, seed: seed)
       if let initFrom {
         let source = try Checkpoint.load(from: initFrom)

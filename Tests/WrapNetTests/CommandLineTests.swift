@@ -171,19 +171,19 @@ private let mnistPresent = FileManager.default.fileExists(
     #expect(s3 == 0, "fine-tune: \(e3)")
     #expect(!e3.contains("calibrate fc2") && !FileManager.default.fileExists(atPath: plain + "/calibration.json"))
 
-    // --preload: calibration sets the registers' start values, reports them, and the engine takes the model.
-    let preloaded = dir.file("preloaded")
-    let (s4, _, e4) = try runWrapnet(
-      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "6", "--preload",
-                            "--init", dir.file("base") + "/model.safetensors", "--out", preloaded])
-    #expect(s4 == 0, "fine-tune: \(e4)")
-    #expect(e4.contains("around the preloads (RMS"), "progress lines: \(e4)")
-    let layers = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: preloaded + "/calibration.json"))) as? [[String: Any]])
-    #expect(layers.allSatisfy { ($0["preload_rms"] as? Double).map { $0 > 0 } == true }, "\(layers)")
-    let (s5, o5, e5) = try runWrapnet(["convert", preloaded + "/model.safetensors", "--out", dir.file("p.safetensors")])
-    #expect(s5 == 0, "convert: \(e5)")
-    #expect(o5.contains("preload"), "convert should say the preloads are folded: \(o5)")
+    // Calibration sets the preloads by default, reports them, and the engine takes the preloaded model;
+    // --no-preload leaves the registers at 0.
+    #expect(e2.contains("around the preloads (RMS"), "progress lines: \(e2)")
+    #expect(written.allSatisfy { ($0["preload_rms"] as? Double).map { $0 > 0 } == true }, "\(written)")
+    let (s4, o4, e4) = try runWrapnet(["convert", out + "/model.safetensors", "--out", dir.file("p.safetensors")])
+    #expect(s4 == 0, "convert: \(e4)")
+    #expect(o4.contains("register preloads") && o4.contains("folded into the table"), "convert: \(o4)")
+    let unloaded = dir.file("unloaded")
+    let (s5, _, e5) = try runWrapnet(
+      ["train"] + common + ["--acc-mode", "cyclic", "--acc-bits", "8", "--penalty", "0.001", "--no-preload",
+                            "--init", dir.file("base") + "/model.safetensors", "--out", unloaded])
+    #expect(s5 == 0, "fine-tune: \(e5)")
+    #expect(e5.contains("calibrate fc2: sums RMS") && !e5.contains("preloads"), "progress lines: \(e5)")
   }
 
   /// A sweep killed halfway (SIGKILL, possibly mid-write) and run again skips its finished cells and ends with the

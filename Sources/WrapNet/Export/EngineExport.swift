@@ -397,7 +397,7 @@ private struct PackedWriter {
         // (wrap(z + p) = wrap(wrap(z) + p)) and a table.
         guard acc.mode == .wrap || acc.mode == .cyclic else {
           throw EngineExportError(
-            message: "layer '\(name)' has an accumulator preload with a \(acc.mode.rawValue) accumulator; the engine folds preloads into its tables, which works for wrap-around (wrap, cyclic) accumulators only")
+            message: "layer '\(name)' has an accumulator preload with a \(acc.mode.rawValue) accumulator; the engine folds preloads into its tables, which works for wrap-around (wrap, cyclic) accumulators only; fine-tune it with --no-preload to convert it")
         }
         guard acc.bits <= PackedModelFormat.maxTableBits
           && (outC * shortcutCodes) << acc.bits <= PackedModelFormat.maxResidualTableEntries
