@@ -7,19 +7,28 @@ import WrapNetHardware
 /// Small trained models, packed for the engine, with a few synthetic 28×28 images.
 enum HardwareFixture {
   /// A zoo model trained two Adam steps on random images (so batch norm has real statistics), then packed.
-  static func engineModel(_ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1) throws
-    -> InferenceModel
-  {
+  /// With `preload`, range calibration first sets per-channel accumulator preloads, which the packed tables fold in.
+  static func engineModel(
+    _ architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int = 1, preload: Bool = false
+  ) throws -> InferenceModel {
     let data = images(32, seed: 11)
-    let config = ModelConfig(
+    var config = ModelConfig(
       architecture: architecture, weightBits: weightBits, accumulatorBits: mode == .exact ? 32 : bits,
       accumulatorMode: mode, penalty: 0.001)
+    config.accumulatorPreload = preload
+    var model = try WrapModel(config: config, seed: 5)
+    if preload {
+      _ = try RangeCalibration.calibrate(&model, train: data, batchSize: 16, calibrationImages: 32, reestimationBatches: 1)
+      var nonzero = false
+      model.network.visitWrapLayers { nonzero = nonzero || ($0.preload?.data.contains { $0 != 0 } ?? false) }
+      precondition(nonzero, "the preloaded fixture should have nonzero preloads")
+    }
     var options = TrainingOptions()
     options.epochs = 1
     options.batchSize = 16
     options.seed = 5
     options.threads = 2
-    var trainer = try Trainer(model: try WrapModel(config: config, seed: 5), options: options, train: data)
+    var trainer = try Trainer(model: model, options: options, train: data)
     for batch in trainer.pipeline.epoch(0) { _ = trainer.trainStep(batch) }
     return try InferenceModel(bytes: try EngineExport.packedFile(for: trainer.model).serialized(), source: "test")
   }
@@ -46,9 +55,13 @@ enum HardwareFixture {
 @Suite struct OutputStepTests {
   /// Every value a b-bit accumulator can hold gets the engine's code from the comparators (tables, cyclic), and
   /// thresholds of the 32-bit layers are met at and around every threshold.
-  @Test(arguments: [(AccumulatorMode.cyclic, 8), (.wrap, 6), (.clamp, 7), (.cyclic, 12), (.exact, 32)])
-  func stepsEqualTheEnginesCodes(mode: AccumulatorMode, bits: Int) throws {
-    let model = try HardwareFixture.engineModel("mlp", mode: mode, bits: bits)
+  /// Preloaded wrap-around layers (their tables shifted by the preloads) likewise.
+  @Test(arguments: [
+    (AccumulatorMode.cyclic, 8, false), (.wrap, 6, false), (.clamp, 7, false), (.cyclic, 12, false),
+    (.exact, 32, false), (.cyclic, 8, true), (.wrap, 6, true), (.cyclic, 5, true),
+  ])
+  func stepsEqualTheEnginesCodes(mode: AccumulatorMode, bits: Int, preload: Bool) throws {
+    let model = try HardwareFixture.engineModel("mlp", mode: mode, bits: bits, preload: preload)
     for layer in model.denseLayers {
       if case .logits = layer.output { continue }
       let valueBits = LayerUnit.nativeMode(layer) == .exact ? 32 : layer.accumulatorBits
@@ -115,8 +128,8 @@ struct LayerUnitSimulationTests {
     #expect(reports[0].accumulatorMismatches == 0 && reports[0].codeMismatches == 0)
   }
 
-  @Test func wholeMLPPredictsTheEnginesClasses() throws {
-    let model = try HardwareFixture.engineModel("mlp", mode: .cyclic, bits: 8)
+  @Test(arguments: [false, true]) func wholeMLPPredictsTheEnginesClasses(preload: Bool) throws {
+    let model = try HardwareFixture.engineModel("mlp", mode: .cyclic, bits: 8, preload: preload)
     let (_, network) = try run(model, images: 2, request: RTLRequest(parallel: 64, layers: [], network: true))
     let n = try #require(network)
     #expect(n.simulated && n.images == 2)
