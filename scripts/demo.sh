@@ -3,9 +3,10 @@
 # release, fetches MNIST, and shows on one setting why WrapNet exists:
 #   an mlp with binary weights and 3-bit activations, trained with 32-bit accumulators (2 epochs), collapses when its
 #   sums are taken in 8-bit wrap-around accumulators (11 % of them overflow); fine-tuned as a WrapNet model
-#   (range calibration, cyclic activation, overflow penalty; 1 epoch) it recovers to within a few tenths of the
-#   32-bit model, next to a saturating 8-bit accumulator fine-tuned with the same budget. The integer engine then runs
-#   the WrapNet model with real 8-bit integers against the trainer (--compare) and with 32-bit lanes for speed.
+#   (range calibration with accumulator preloads, cyclic activation, overflow penalty; 1 epoch) it recovers to
+#   within a few tenths of the 32-bit model, next to a saturating 8-bit accumulator fine-tuned with the same budget.
+#   The integer engine then runs the WrapNet model with real 8-bit integers against the trainer (--compare) and
+#   with 32-bit lanes for speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,10 +23,10 @@ $wrapnet train "${model[@]}" --acc-mode exact --epochs 2 --out "$out/exact" 2>/d
 echo "2/6 run it unchanged on 8-bit accumulators: wrap-around, then saturating"
 $wrapnet eval "$out/exact/model.safetensors" --acc-mode wrap --acc-bits 8 --json > "$out/naive-wrap.json"
 $wrapnet eval "$out/exact/model.safetensors" --acc-mode saturate --acc-bits 8 --json > "$out/naive-saturate.json"
-echo "3/6 fine-tune for 8-bit wrap-around accumulators (WrapNet: calibration, cyclic activation k=2, penalty 0.001; 1 epoch)"
+echo "3/6 fine-tune for 8-bit wrap-around accumulators (WrapNet: calibration with preloads, cyclic activation k=2, penalty 0.001; 1 epoch)"
 $wrapnet train "${model[@]}" "${tune[@]}" --acc-mode cyclic --slope 2 --penalty 0.001 --out "$out/wrapnet" 2>/dev/null \
   | head -n 1
-echo "4/6 fine-tune for 8-bit saturating accumulators with the same budget (calibration, no penalty)"
+echo "4/6 fine-tune for 8-bit saturating accumulators with the same budget (calibration with preloads, no penalty)"
 $wrapnet train "${model[@]}" "${tune[@]}" --acc-mode saturate --penalty 0 --out "$out/saturate" 2>/dev/null | head -n 1
 echo "5/6 pack the WrapNet model for the integer engine"
 $wrapnet convert "$out/wrapnet/model.safetensors" --out "$out/wrapnet.engine.safetensors" | tail -n 1
