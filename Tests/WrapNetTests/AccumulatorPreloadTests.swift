@@ -256,6 +256,8 @@ import WrapNetTestSupport
   /// giving the trainer's predictions, logits and accumulators; a clamp model's preloads cannot be folded.
   @Test(.tags(.engineVsTrainer), arguments: [
     ("mlp", AccumulatorMode.cyclic, 6, 1), ("mlp", .wrap, 8, 2), ("cnn", .cyclic, 8, 1), ("cnn", .wrap, 5, 2),
+    // Residual tables (indexed by the shortcut code) with the preloads folded in.
+    ("resnet20", .cyclic, 6, 1),
   ])
   func engineFoldsThePreloads(architecture: String, mode: AccumulatorMode, bits: Int, weightBits: Int) throws {
     var model = try EngineFixture.trained(
