@@ -42,13 +42,13 @@ struct ConvertCommand: ParsableCommand {
   }
 
   mutating func run() throws {
-    let file = try EngineExport.convert(checkpoint: checkpoint, to: out)
+    var source = try Checkpoint.load(from: checkpoint).model
+    let file = try EngineExport.convert(source, checkpoint: checkpoint, to: out)
     let model = try InferenceModel(contentsOf: out)
     let bytes = file.serialized().count
     print("\(out): \(model.architecture) engine model, \(bytes) bytes")
     let width = (model.denseLayers.map(\.name.count).max() ?? 0) + 2
     // Accumulator preloads are folded into the tables, so only the checkpoint shows them.
-    var source = try Checkpoint.load(from: checkpoint, warning: { _ in }).model
     var preloads: [String: [Float]] = [:]
     source.network.visitWrapLayers { if let p = $0.preload, p.data.contains(where: { $0 != 0 }) { preloads[$0.name] = p.data } }
     // A recode step shows on the layer that reads its codes.

@@ -122,8 +122,8 @@ struct ModelOptions: ParsableArguments {
     discussion: "The register of output channel c starts at p[c] = −round(mean of the channel's sums) instead of 0, so it holds the sum's deviation from its channel mean, and p[c] is taken off after the accumulator. Sums whose channel means sit far from 0 (binary weights correlated with non-negative activation codes) then fit b bits with less shrinking of the codes. A wrap-around register costs nothing for it: the engine and the generated hardware fold p into their per-value tables (the engine does not run preloaded clamp models: train those with --no-preload to convert them)."))
   var preload: Bool?
 
-  /// Whether the accumulator takes preloads: wrap, cyclic, clamp or saturate below 32 bits.
-  var acceptsPreload: Bool { [.wrap, .cyclic, .clamp, .saturate].contains(accMode) && accBits.bits < 32 }
+  /// Whether the accumulator takes preloads (`ModelConfig.acceptsPreload`).
+  var acceptsPreload: Bool { ModelConfig.acceptsPreload(mode: accMode, bits: accBits.bits) }
 
   /// The configuration for images of the given shape.
   /// The configuration for images of the given shape; `calibrating`: range calibration will run (it sets the

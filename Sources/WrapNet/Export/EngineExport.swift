@@ -207,9 +207,15 @@ public enum EngineExport {
   /// Returns the packed file. Throws `CheckpointError`, `EngineExportError` or `FileError`.
   @discardableResult
   public static func convert(checkpoint: String, to output: String) throws -> SafeTensorsFile {
-    let contents = try Checkpoint.load(from: checkpoint)
+    try convert(Checkpoint.load(from: checkpoint).model, checkpoint: checkpoint, to: output)
+  }
+
+  /// Converts `model`, read from the checkpoint at `checkpoint` (named in errors), and writes the packed model
+  /// atomically to `output`. Returns the packed file.
+  @discardableResult
+  public static func convert(_ model: WrapModel, checkpoint: String, to output: String) throws -> SafeTensorsFile {
     let file: SafeTensorsFile
-    do { file = try packedFile(for: contents.model) } catch let e as EngineExportError {
+    do { file = try packedFile(for: model) } catch let e as EngineExportError {
       throw EngineExportError(message: "\(checkpoint): \(e.message)")
     }
     try file.write(to: output)
@@ -383,6 +389,10 @@ private struct PackedWriter {
       // One code map per (channel, shortcut code); plain layers have a single "shortcut code".
       let shortcutCodes = shortcut?.sc.codes ?? 1
       let preloads = wrap.preload.map { $0.data.map { Int64($0) } }
+      // Low-bit outputs too wide for a table: the engine evaluates the same Float functions per value instead.
+      let floatOutput = acc.isLowBit
+        && (acc.bits > PackedModelFormat.maxTableBits
+          || (outC * shortcutCodes) << acc.bits > PackedModelFormat.maxResidualTableEntries)
       func map(_ ch: Int, _ s: Int) -> (Int64) -> Int {
         guard let shortcut else {
           return EngineExport.codeFunction(
@@ -399,20 +409,14 @@ private struct PackedWriter {
           throw EngineExportError(
             message: "layer '\(name)' has an accumulator preload with a \(acc.mode.rawValue) accumulator; the engine folds preloads into its tables, which works for wrap-around (wrap, cyclic) accumulators only; fine-tune it with --no-preload to convert it")
         }
-        guard acc.bits <= PackedModelFormat.maxTableBits
-          && (outC * shortcutCodes) << acc.bits <= PackedModelFormat.maxResidualTableEntries
-        else {
+        guard !floatOutput else {
           throw EngineExportError(
             message: "layer '\(name)' has an accumulator preload but its output is too wide for a per-value table (\(acc.bits) bits, \(outC * shortcutCodes) rows); the engine folds preloads into tables only")
         }
       }
       checks.append(
         EngineExport.LayerCheck(name: name, channels: outC, shortcutCodes: shortcutCodes, reach: reach, code: map))
-      if acc.isLowBit
-        && (acc.bits > PackedModelFormat.maxTableBits
-          || (outC * shortcutCodes) << acc.bits > PackedModelFormat.maxResidualTableEntries)
-      {
-        // Too wide for a table: the engine evaluates the same Float functions per value at run time.
+      if floatOutput {
         d.output = residual ? "residual_float" : "float"
         d.activationClip = act.clip
         d.shortcutScale = shortcut?.inputScale

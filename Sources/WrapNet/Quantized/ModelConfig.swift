@@ -55,6 +55,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   }
   private var preloadFlag: Bool?
 
+  /// Whether an accumulator of `mode` and `bits` takes preloads: wrap, cyclic, clamp or saturate below 32 bits.
+  public static func acceptsPreload(mode: AccumulatorMode, bits: Int) -> Bool {
+    [.wrap, .cyclic, .clamp, .saturate].contains(mode) && bits < 32
+  }
+
   public static let architectures = ["mlp", "cnn", "vgg-small", "resnet20"]
   /// Allowed width multipliers (checked by `validate` and by the command line's flag).
   public static let widthMultipliers = 1...16
@@ -178,7 +183,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
       }
     }
     if accumulatorPreload {
-      guard [.wrap, .cyclic, .clamp, .saturate].contains(accumulatorMode), accumulatorBits < 32 else {
+      guard Self.acceptsPreload(mode: accumulatorMode, bits: accumulatorBits) else {
         throw fail("an accumulator preload needs a low-bit wrap, cyclic, clamp or saturate accumulator (below 32 bits), got \(accumulatorMode.rawValue) \(accumulatorBits)-bit" + (accumulatorMode == .avoid ? "; overflow avoidance bounds the sums themselves, which a preload would move" : ""))
       }
     }

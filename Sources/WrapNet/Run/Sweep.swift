@@ -404,8 +404,7 @@ public struct SweepRunner {
       config.accumulatorWidth = cell.accumulator.width
       config.slope = cell.slope ?? base.config.slope
       config.penalty = cell.penalty ?? 0
-      config.accumulatorPreload = settings.preload == true && [.wrap, .cyclic, .clamp, .saturate].contains(cell.mode)
-        && cell.bits < 32
+      config.accumulatorPreload = settings.preload == true && ModelConfig.acceptsPreload(mode: cell.mode, bits: cell.bits)
       do {
         model = try WrapModel(config: config, seed: settings.training.seed)
       } catch let error as ConfigError {
